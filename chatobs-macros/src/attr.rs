@@ -1,0 +1,680 @@
+//! Parsing and validation of `#[chat_span(...)]` arguments into a typed model.
+//!
+//! Parsing never stops at the first problem: every option is parsed on its
+//! own, and each error is kept (at its token) so that one compile shows all
+//! the mistakes of an attribute at once.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::discouraged::Speculative;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
+
+/// Custom keywords: one per option of `#[chat_span]` (`crate` is Rust's own).
+pub(crate) mod kw {
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(role);
+    syn::custom_keyword!(step);
+    syn::custom_keyword!(tags);
+    syn::custom_keyword!(template_category);
+    syn::custom_keyword!(kind);
+    syn::custom_keyword!(model);
+    syn::custom_keyword!(provider);
+    syn::custom_keyword!(session);
+    syn::custom_keyword!(capture);
+    syn::custom_keyword!(level);
+    syn::custom_keyword!(skip);
+}
+
+/// Every option, in the order the documentation lists them.
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "role",
+    "step",
+    "tags",
+    "template_category",
+    "kind",
+    "model",
+    "provider",
+    "session",
+    "capture",
+    "level",
+    "crate",
+    "skip",
+];
+
+/// The built-in roles: what `role = "..."` accepts.
+pub(crate) const BUILTIN_ROLES: &[&str] = &[
+    "classifier",
+    "orchestrator",
+    "sales",
+    "pqr",
+    "support",
+    "gateway",
+    "retriever",
+    "tool",
+    "evaluator",
+    "handoff",
+    "operator",
+];
+
+/// WhatsApp template categories: (written value, `TemplateCategory` variant).
+pub(crate) const CATEGORIES: &[(&str, &str)] = &[
+    ("marketing", "Marketing"),
+    ("utility", "Utility"),
+    ("authentication", "Authentication"),
+    ("service", "Service"),
+];
+
+/// OpenInference span kinds: (written value, `SpanKind` variant).
+pub(crate) const KINDS: &[(&str, &str)] = &[
+    ("llm", "Llm"),
+    ("chain", "Chain"),
+    ("agent", "Agent"),
+    ("tool", "Tool"),
+    ("evaluator", "Evaluator"),
+    ("retriever", "Retriever"),
+    ("embedding", "Embedding"),
+    ("guardrail", "Guardrail"),
+    ("reranker", "Reranker"),
+    ("prompt", "Prompt"),
+    ("unknown", "Unknown"),
+];
+
+/// Levels: (written value, `tracing`-style constant).
+pub(crate) const LEVELS: &[(&str, &str)] = &[
+    ("trace", "TRACE"),
+    ("debug", "DEBUG"),
+    ("info", "INFO"),
+    ("warn", "WARN"),
+    ("error", "ERROR"),
+];
+
+/// A value together with the span of the key that set it.
+#[derive(Clone)]
+pub(crate) struct Opt<T> {
+    pub key: Span,
+    pub value: T,
+}
+
+/// `role = ...`
+#[derive(Clone)]
+pub(crate) enum RoleArg {
+    /// A built-in role written as a string: the name of its `Role` constant.
+    Builtin { constant: Ident },
+    /// A path to a user-declared `Role` constant, resolved by rustc.
+    Path(syn::Path),
+}
+
+/// `step = ...`
+#[derive(Clone)]
+pub(crate) enum StepArg {
+    /// A string literal, exported as is.
+    Static(LitStr),
+    /// Any expression implementing `Display`, evaluated at call time.
+    Expr(Expr),
+}
+
+/// A member of a closed set (category, kind, level): the variant to emit.
+#[derive(Clone)]
+pub(crate) struct Choice {
+    /// The value as written (`"llm"`).
+    pub written: String,
+    /// The emitted variant / constant (`Llm`), spanned at the user's token.
+    pub variant: Ident,
+}
+
+/// The typed model of one `#[chat_span(...)]` attribute.
+#[derive(Clone, Default)]
+pub(crate) struct Args {
+    pub name: Option<Opt<LitStr>>,
+    pub role: Option<Opt<RoleArg>>,
+    pub step: Option<Opt<StepArg>>,
+    pub tags: Option<Opt<Vec<LitStr>>>,
+    pub category: Option<Opt<Choice>>,
+    pub kind: Option<Opt<Choice>>,
+    pub model: Option<Opt<LitStr>>,
+    pub provider: Option<Opt<LitStr>>,
+    pub session: Option<Opt<Expr>>,
+    pub capture: Option<Opt<Vec<Ident>>>,
+    pub level: Option<Opt<Choice>>,
+    pub krate: Option<Opt<syn::Path>>,
+    pub skip: Option<Opt<()>>,
+    /// Every problem found while parsing, each at its token.
+    pub errors: Vec<syn::Error>,
+}
+
+impl Args {
+    /// Parses attribute arguments, keeping every error in `errors`.
+    pub(crate) fn parse_tokens(tokens: TokenStream) -> Args {
+        match Parser::parse2(Args::parse, tokens) {
+            Ok(args) => args,
+            // Only reachable if syn reports a token left over; keep it.
+            Err(e) => Args {
+                errors: vec![e],
+                ..Args::default()
+            },
+        }
+    }
+
+    /// The validation errors of this attribute, combined into one.
+    pub(crate) fn take_error(&mut self) -> Option<syn::Error> {
+        combine(std::mem::take(&mut self.errors))
+    }
+
+    /// Checks the rules that need the whole attribute (not one option).
+    ///
+    /// `block` is the attribute of the enclosing `impl` block when this is a
+    /// method's own attribute: `kind` may then come from the block.
+    pub(crate) fn validate(&mut self, block: Option<&Args>) {
+        let effective_kind = self.kind.as_ref().or(block.and_then(|b| b.kind.as_ref()));
+        let is_llm = effective_kind.is_some_and(|k| k.value.written == "llm");
+        if !is_llm {
+            let found = match effective_kind {
+                Some(k) => format!("this span has `kind = {}`", k.value.written),
+                None => "this span sets no `kind`".to_string(),
+            };
+            for (key, opt) in [("model", &self.model), ("provider", &self.provider)] {
+                if let Some(opt) = opt {
+                    self.errors.push(syn::Error::new(
+                        opt.key,
+                        format!(
+                            "`{key}` is only allowed on LLM spans, and {found}: add `kind = llm` \
+                             (or remove `{key}`)"
+                        ),
+                    ));
+                }
+            }
+            // A method overriding the block's `kind = llm` while the block sets a model.
+            if let (Some(kind), Some(block)) = (&self.kind, block) {
+                if self.model.is_none() && self.provider.is_none() {
+                    if block.model.is_some() || block.provider.is_some() {
+                        self.errors.push(syn::Error::new(
+                            kind.key,
+                            format!(
+                                "`kind = {}` on this method conflicts with `model`/`provider` set \
+                                 on the impl block, which need `kind = llm`",
+                                kind.value.written
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(skip) = &self.skip {
+            let others: Vec<&str> = self
+                .set_keys()
+                .into_iter()
+                .filter(|k| *k != "skip")
+                .collect();
+            if !others.is_empty() {
+                self.errors.push(syn::Error::new(
+                    skip.key,
+                    format!(
+                        "`skip` takes no other options (found: {}): a skipped method gets no span",
+                        others.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// The keys present, in documentation order.
+    pub(crate) fn set_keys(&self) -> Vec<&'static str> {
+        let present = [
+            self.name.is_some(),
+            self.role.is_some(),
+            self.step.is_some(),
+            self.tags.is_some(),
+            self.category.is_some(),
+            self.kind.is_some(),
+            self.model.is_some(),
+            self.provider.is_some(),
+            self.session.is_some(),
+            self.capture.is_some(),
+            self.level.is_some(),
+            self.krate.is_some(),
+            self.skip.is_some(),
+        ];
+        KEYS.iter()
+            .zip(present)
+            .filter_map(|(k, p)| p.then_some(*k))
+            .collect()
+    }
+
+    /// The options of a method inside an annotated `impl` block: every key the
+    /// method sets replaces the block's value.
+    pub(crate) fn merged_over(&self, block: &Args) -> Args {
+        macro_rules! pick {
+            ($($f:ident),*) => {
+                Args { $($f: self.$f.clone().or_else(|| block.$f.clone()),)* errors: Vec::new() }
+            };
+        }
+        pick!(
+            name, role, step, tags, category, kind, model, provider, session, capture, level,
+            krate, skip
+        )
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            if let Err(e) = args.parse_one(input) {
+                args.errors.push(e);
+                skip_to_comma(input);
+            }
+            if input.is_empty() {
+                break;
+            }
+            if let Err(e) = input.parse::<Token![,]>() {
+                args.errors.push(syn::Error::new(
+                    e.span(),
+                    "expected `,` between options of #[chat_span]",
+                ));
+                skip_to_comma(input);
+                let _ = input.parse::<Option<Token![,]>>();
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// What follows a key: nothing, `= value` or `(list)`.
+enum Value {
+    None,
+    Eq(Expr),
+    List(Span, TokenStream),
+}
+
+impl Value {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Value> {
+        if input.peek(Token![=]) {
+            let eq: Token![=] = input.parse()?;
+            if input.is_empty() || input.peek(Token![,]) {
+                return Err(syn::Error::new(eq.span, "expected a value after `=`"));
+            }
+            // Parse on a fork so that a broken expression cannot leave syn's
+            // "unexpected token" state behind; on success, move past it.
+            let fork = input.fork();
+            let expr: Expr = fork.parse()?;
+            input.advance_to(&fork);
+            Ok(Value::Eq(expr))
+        } else if input.peek(syn::token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in input);
+            Ok(Value::List(paren.span.join(), content.parse()?))
+        } else {
+            Ok(Value::None)
+        }
+    }
+}
+
+impl Args {
+    fn parse_one(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
+        macro_rules! key {
+            ($kw:ident, $field:ident, $parse:expr) => {
+                if input.peek(kw::$kw) {
+                    let k: kw::$kw = input.parse()?;
+                    let value = Value::parse(input)?;
+                    if self.$field.is_some() {
+                        return Err(duplicate(stringify!($kw), k.span));
+                    }
+                    #[allow(clippy::redundant_closure_call)]
+                    let value = ($parse)(k.span, value)?;
+                    self.$field = Some(Opt { key: k.span, value });
+                    return Ok(());
+                }
+            };
+        }
+        key!(name, name, |k, v| lit_str(
+            "name",
+            k,
+            v,
+            "name = \"classifier.predict\""
+        ));
+        key!(role, role, parse_role);
+        key!(step, step, parse_step);
+        key!(tags, tags, parse_tags);
+        key!(template_category, category, |k, v| choice(
+            "template_category",
+            k,
+            v,
+            CATEGORIES,
+            "template_category = marketing"
+        ));
+        key!(kind, kind, |k, v| choice(
+            "kind",
+            k,
+            v,
+            KINDS,
+            "kind = chain"
+        ));
+        key!(model, model, |k, v| lit_str(
+            "model",
+            k,
+            v,
+            "model = \"gemini-1.5-flash\""
+        ));
+        key!(provider, provider, |k, v| lit_str(
+            "provider",
+            k,
+            v,
+            "provider = \"gcp.gemini\""
+        ));
+        key!(session, session, |k, v| expr(
+            "session",
+            k,
+            v,
+            "session = msg.session()"
+        ));
+        key!(capture, capture, parse_capture);
+        key!(level, level, |k, v| choice(
+            "level",
+            k,
+            v,
+            LEVELS,
+            "level = debug"
+        ));
+        key!(skip, skip, |k, v| match v {
+            Value::None => Ok(()),
+            _ => Err(syn::Error::new(
+                k,
+                "`skip` takes no value: write `#[chat_span(skip)]`"
+            )),
+        });
+        if input.peek(Token![crate]) {
+            let k: Token![crate] = input.parse()?;
+            let value = Value::parse(input)?;
+            if self.krate.is_some() {
+                return Err(duplicate("crate", k.span));
+            }
+            let path = match value {
+                Value::Eq(Expr::Path(p)) if p.qself.is_none() => p.path,
+                other => return Err(wrong(k.span, "crate", &other, "crate = my_crate::obs")),
+            };
+            self.krate = Some(Opt {
+                key: k.span,
+                value: path,
+            });
+            return Ok(());
+        }
+        // Not a known option: say what is allowed, and suggest the nearest key.
+        match input.call(Ident::parse_any) {
+            Ok(ident) => {
+                let _ = Value::parse(input);
+                let written = ident.to_string();
+                let hint = match suggest(&written, KEYS) {
+                    Some(s) => format!("did you mean `{s}`? "),
+                    None => String::new(),
+                };
+                Err(syn::Error::new(
+                    ident.span(),
+                    format!(
+                        "unknown option `{written}` for #[chat_span]: {hint}expected one of: {}",
+                        KEYS.join(", ")
+                    ),
+                ))
+            }
+            Err(_) => Err(input.error(format!(
+                "expected an option of #[chat_span], one of: {}",
+                KEYS.join(", ")
+            ))),
+        }
+    }
+}
+
+fn duplicate(key: &str, span: Span) -> syn::Error {
+    syn::Error::new(
+        span,
+        format!("duplicate option `{key}`: each option of #[chat_span] may appear once"),
+    )
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::None => "no value",
+        Value::List(..) => "a parenthesized list",
+        Value::Eq(Expr::Lit(ExprLit {
+            lit: Lit::Str(_), ..
+        })) => "a string literal",
+        Value::Eq(Expr::Lit(_)) => "a literal",
+        Value::Eq(Expr::Path(_)) => "a path",
+        Value::Eq(_) => "an expression",
+    }
+}
+
+fn wrong(key_span: Span, key: &str, value: &Value, example: &str) -> syn::Error {
+    let span = match value {
+        Value::Eq(e) => e.span(),
+        Value::List(s, _) => *s,
+        Value::None => key_span,
+    };
+    syn::Error::new(
+        span,
+        format!(
+            "wrong value for `{key}`: found {}, expected for example `{example}`",
+            describe(value)
+        ),
+    )
+}
+
+fn lit_str(key: &str, k: Span, v: Value, example: &str) -> syn::Result<LitStr> {
+    match v {
+        Value::Eq(Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        })) => {
+            if s.value().is_empty() {
+                return Err(syn::Error::new(
+                    s.span(),
+                    format!("`{key}` cannot be empty"),
+                ));
+            }
+            Ok(s)
+        }
+        other => Err(wrong(k, key, &other, example)),
+    }
+}
+
+fn expr(key: &str, k: Span, v: Value, example: &str) -> syn::Result<Expr> {
+    match v {
+        Value::Eq(e) => Ok(e),
+        other => Err(wrong(k, key, &other, example)),
+    }
+}
+
+fn parse_step(k: Span, v: Value) -> syn::Result<StepArg> {
+    match expr("step", k, v, "step = \"pay\" or step = state.step()")? {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(StepArg::Static(s)),
+        e => Ok(StepArg::Expr(e)),
+    }
+}
+
+fn parse_role(k: Span, v: Value) -> syn::Result<RoleArg> {
+    let example = "role = \"sales\" or role = roles::LEAD_BOT";
+    match v {
+        Value::Eq(Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        })) => {
+            let written = s.value();
+            if BUILTIN_ROLES.contains(&written.as_str()) {
+                Ok(RoleArg::Builtin {
+                    constant: Ident::new(&written.to_uppercase(), s.span()),
+                })
+            } else {
+                let hint = match suggest(&written, BUILTIN_ROLES) {
+                    Some(r) => format!(": did you mean `{r}`?"),
+                    None => ":".to_string(),
+                };
+                Err(syn::Error::new(
+                    s.span(),
+                    format!(
+                        "unknown role `{written}`{hint} built-in roles are: {}; declare your own \
+                         with chatobs_runtime::roles! and pass it as a path",
+                        BUILTIN_ROLES.join(", ")
+                    ),
+                ))
+            }
+        }
+        Value::Eq(Expr::Path(p)) if p.qself.is_none() => {
+            if let Some(ident) = p.path.get_ident() {
+                let written = ident.to_string();
+                if BUILTIN_ROLES.contains(&written.as_str()) {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        format!(
+                            "a built-in role is written as a string: `role = \"{written}\"` \
+                             (a path must name a `chatobs_runtime::Role` constant)"
+                        ),
+                    ));
+                }
+            }
+            Ok(RoleArg::Path(p.path))
+        }
+        other => Err(wrong(k, "role", &other, example)),
+    }
+}
+
+fn parse_list(key: &str, k: Span, v: Value, example: &str) -> syn::Result<Vec<Expr>> {
+    match v {
+        Value::List(_, tokens) => {
+            let items = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens)?;
+            Ok(items.into_iter().collect())
+        }
+        other => Err(wrong(k, key, &other, example)),
+    }
+}
+
+fn parse_tags(k: Span, v: Value) -> syn::Result<Vec<LitStr>> {
+    let mut tags = Vec::new();
+    let mut errors = Vec::new();
+    for item in parse_list("tags", k, v, "tags(\"checkout\", \"vip\")")? {
+        match item {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) if !s.value().is_empty() => tags.push(s),
+            other => errors.push(syn::Error::new(
+                other.span(),
+                "a tag is a non-empty string literal: tags(\"checkout\", \"vip\")",
+            )),
+        }
+    }
+    match combine(errors) {
+        Some(e) => Err(e),
+        None => Ok(tags),
+    }
+}
+
+fn parse_capture(k: Span, v: Value) -> syn::Result<Vec<Ident>> {
+    let mut names = Vec::new();
+    let mut errors = Vec::new();
+    for item in parse_list("capture", k, v, "capture(text, state)")? {
+        match &item {
+            Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                names.push(p.path.get_ident().unwrap().clone());
+            }
+            other => errors.push(syn::Error::new(
+                other.span(),
+                "`capture` takes parameter names: capture(text, state) or capture(self)",
+            )),
+        }
+    }
+    match combine(errors) {
+        Some(e) => Err(e),
+        None => Ok(names),
+    }
+}
+
+fn choice(
+    key: &str,
+    k: Span,
+    v: Value,
+    set: &[(&str, &str)],
+    example: &str,
+) -> syn::Result<Choice> {
+    let (written, span) = match &v {
+        Value::Eq(Expr::Path(p)) if p.qself.is_none() && p.path.get_ident().is_some() => {
+            let ident = p.path.get_ident().unwrap();
+            (ident.to_string(), ident.span())
+        }
+        Value::Eq(Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        })) => (s.value(), s.span()),
+        _ => return Err(wrong(k, key, &v, example)),
+    };
+    match set.iter().find(|(w, _)| *w == written) {
+        Some((_, variant)) => Ok(Choice {
+            written,
+            variant: Ident::new(variant, span),
+        }),
+        None => {
+            let allowed: Vec<&str> = set.iter().map(|(w, _)| *w).collect();
+            let hint = match suggest(&written, &allowed) {
+                Some(s) => format!("did you mean `{s}`? "),
+                None => String::new(),
+            };
+            Err(syn::Error::new(
+                span,
+                format!(
+                    "unknown {key} `{written}`: {hint}expected one of: {}",
+                    allowed.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// The nearest allowed word, if one is close enough to be a likely typo.
+pub(crate) fn suggest<'a>(written: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let lower = written.to_lowercase();
+    let best = allowed
+        .iter()
+        .map(|a| (strsim::jaro_winkler(&lower, a), *a))
+        .max_by(|x, y| x.0.total_cmp(&y.0));
+    match best {
+        Some((score, a)) if score >= 0.8 => Some(a),
+        // `category` for `template_category`, `tag` for `tags`, ...
+        _ if lower.len() >= 3 => allowed
+            .iter()
+            .find(|a| a.contains(lower.as_str()) || lower.contains(**a))
+            .copied(),
+        _ => None,
+    }
+}
+
+/// Skips to the next top-level `,` (not consuming it), after an error.
+fn skip_to_comma(input: ParseStream<'_>) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if let proc_macro2::TokenTree::Punct(p) = &tt {
+                if p.as_char() == ',' {
+                    break;
+                }
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
+}
+
+/// Combines errors into one `syn::Error` (rustc shows each at its span).
+pub(crate) fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<syn::Error> {
+    let mut iter = errors.into_iter();
+    let mut first = iter.next()?;
+    for e in iter {
+        first.combine(e);
+    }
+    Some(first)
+}
+
+/// Renders a type as compact text (for `<Type>.<method>` span names).
+pub(crate) fn compact(tokens: &impl ToTokens) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
+}

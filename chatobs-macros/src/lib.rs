@@ -1,0 +1,239 @@
+//! The `#[chat_span]` attribute of chatobs.
+//!
+//! Use it through `chatobs_runtime::chat_span`: the expansion calls
+//! `chatobs_runtime::__private`, and the runtime pins this crate to its exact
+//! version. The crate is laid out like `tracing-attributes`: this file holds the
+//! entry point and the documentation, `attr.rs` parses and validates the
+//! arguments into a typed model, `expand.rs` generates the code.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate proc_macro;
+
+#[cfg(not(feature = "off"))]
+mod attr;
+#[cfg(not(feature = "off"))]
+mod expand;
+mod strip;
+
+/// Instruments a function (or every method of an `impl` block) with a chat span.
+///
+/// Each call yields one span carrying the chat attributes (`agent.role`,
+/// `conversation.step`, `template_category`, tags, `openinference.span.kind`,
+/// the conversation's session id, ...). A returned `Err` sets the span's status
+/// to error; a panic is recorded before it unwinds. Nothing is captured from the
+/// arguments unless you ask for it with `capture(...)`.
+///
+/// ```ignore
+/// use chatobs_runtime::chat_span;
+///
+/// #[chat_span(name = "classifier.predict", role = "classifier", kind = chain)]
+/// fn predict(text: &str) -> Intent { /* ... */ }
+///
+/// #[chat_span(name = "agent.sales.flow", role = "sales", step = state.step(),
+///             tags("checkout", "vip"), template_category = marketing)]
+/// async fn sales_flow(state: &mut State, msg: &Inbound) -> Result<Reply, BotError> { /* ... */ }
+/// ```
+///
+/// # Options
+///
+/// Options are separated by commas and may come in any order; each may appear
+/// once. All of them are checked at compile time: an unknown option (with a
+/// "did you mean" suggestion), a duplicate, a value of the wrong kind, a value
+/// outside a closed set, or `capture` of a name that is not a parameter is a
+/// compile error at the offending token, and every error of an attribute is
+/// reported at once.
+///
+/// ## `name = "literal"`
+///
+/// The span name. Defaults to the function's name; for a method expanded through
+/// an annotated `impl` block, to `<Type>.<method>`.
+///
+/// ```ignore
+/// #[chat_span(name = "orchestrator.decision")]
+/// fn decide(intent: Intent) -> Route { /* ... */ }
+/// ```
+///
+/// ## `role = "builtin"` or `role = path::TO_ROLE`
+///
+/// The agent role (`agent.role`). A string literal must be one of the built-in
+/// roles: `classifier`, `orchestrator`, `sales`, `pqr`, `support`, `gateway`,
+/// `retriever`, `tool`, `evaluator`, `handoff`, `operator`; anything else does not
+/// compile (`role = "salse"` suggests `sales`). Your own roles are declared once
+/// with `chatobs_runtime::roles!` and passed as a path, which rustc resolves, so
+/// a typo there fails to compile too.
+///
+/// ```ignore
+/// pub mod roles {
+///     chatobs_runtime::roles!(LEAD_BOT = "lead_bot");
+/// }
+///
+/// #[chat_span(role = "sales")]
+/// fn offer() {}
+///
+/// #[chat_span(role = roles::LEAD_BOT)]
+/// fn qualify() {}
+/// ```
+///
+/// ## `step = "literal"` or `step = <expression>`
+///
+/// The conversation step (`conversation.step`). A literal is stored as is; any
+/// other expression is evaluated when the function is called, before the body
+/// runs, and must implement `Display`. It may use the parameters.
+///
+/// ```ignore
+/// #[chat_span(step = "checkout")]
+/// fn checkout() {}
+///
+/// #[chat_span(step = state.step())]
+/// fn advance(state: &mut State) {}
+/// ```
+///
+/// ## `tags("a", "b", ...)`
+///
+/// String tags, exported as a string array (`tag.tags`, `logfire.tags`).
+///
+/// ```ignore
+/// #[chat_span(tags("checkout", "vip"))]
+/// fn pay() {}
+/// ```
+///
+/// ## `template_category = marketing | utility | authentication | service`
+///
+/// The WhatsApp template (pricing) category of the message the function sends,
+/// written as an identifier or a string.
+///
+/// ```ignore
+/// #[chat_span(template_category = marketing)]
+/// fn send_offer() {}
+/// ```
+///
+/// ## `kind = llm | chain | agent | tool | evaluator | retriever | embedding | guardrail | reranker | prompt | unknown`
+///
+/// The OpenInference span kind (`openinference.span.kind`), as an identifier or
+/// a string.
+///
+/// ```ignore
+/// #[chat_span(kind = agent)]
+/// fn sales_agent() {}
+/// ```
+///
+/// ## `model = "literal"`, `provider = "literal"` (only with `kind = llm`)
+///
+/// The model asked for (`gen_ai.request.model`) and the provider
+/// (`gen_ai.provider.name`) of an LLM call. Using them without `kind = llm` is a
+/// compile error.
+///
+/// ```ignore
+/// #[chat_span(kind = llm, model = "gemini-1.5-flash", provider = "gcp.gemini")]
+/// async fn complete(prompt: &str) -> Result<String, LlmError> { /* ... */ }
+/// ```
+///
+/// ## `session = <expression>`
+///
+/// Sets the conversation (a `chatobs_runtime::ChatSession`, or anything that
+/// borrows as one) for this call and every span below it. Evaluated at call time.
+///
+/// ```ignore
+/// #[chat_span(session = msg.session())]
+/// async fn handle(msg: &Inbound) {}
+/// ```
+///
+/// ## `capture(arg, ...)`
+///
+/// Records the named parameters (`Debug`) as `chat.arg.<name>`, redacted by the
+/// runtime. Each name must be a parameter of the function; `self` is allowed.
+///
+/// ```ignore
+/// #[chat_span(capture(text, lang))]
+/// fn detect(text: &str, lang: Lang) -> Intent { /* ... */ }
+/// ```
+///
+/// ## `level = trace | debug | info | warn | error`
+///
+/// The span's level (default `info`), as an identifier or a string.
+///
+/// ```ignore
+/// #[chat_span(level = debug)]
+/// fn tokenize(text: &str) -> Vec<Token> { /* ... */ }
+/// ```
+///
+/// ## `crate = path`
+///
+/// Where `chatobs_runtime` is, when you re-export it under another name.
+///
+/// ```ignore
+/// #[chat_span(crate = my_bot::obs)]
+/// fn predict() {}
+/// ```
+///
+/// ## `skip`
+///
+/// Only inside an `impl` block annotated with `#[chat_span]`: the method gets no
+/// span.
+///
+/// ```ignore
+/// #[chat_span(role = "sales")]
+/// impl SalesBot {
+///     fn offer(&self) {}          // span "SalesBot.offer"
+///     #[chat_span(skip)]
+///     fn helper(&self) {}         // no span
+/// }
+/// ```
+///
+/// # Function shapes
+///
+/// The signature is re-emitted unchanged (rustdoc and IDEs show yours) and other
+/// attributes (`#[must_use]`, doc comments, `#[cfg]`, ...) are kept. Supported:
+/// sync fns, `async fn`, fns returning `impl Future` whose body ends in an
+/// `async` block (the span covers the future, not its creation), async-trait
+/// methods (a body ending in `Box::pin(async move { .. })`), methods taking
+/// `self` / `&self` / `&mut self` / `self: Box<Self>`, generics, lifetimes,
+/// `where` clauses, `impl Trait` arguments, `unsafe fn`, `extern "C" fn` and
+/// functions in trait impls. A `const fn` cannot carry a span (compile error).
+///
+/// # Impl blocks
+///
+/// On an `impl` block, every method gets a span named `<Type>.<method>` with the
+/// block's options (`const fn`s are left alone). A method's own
+/// `#[chat_span(...)]` inside the block is merged over the block's options (each
+/// key it sets replaces the block's value) and removed; `#[chat_span(skip)]` opts
+/// the method out. `name`, `capture` and `skip` belong to one method and are
+/// compile errors on the block itself.
+///
+/// ```ignore
+/// #[chat_span(role = "pqr", kind = agent)]
+/// impl PqrBot {
+///     async fn open_ticket(&self, msg: &Inbound) -> Result<Ticket, BotError> { /* ... */ }
+///     #[chat_span(step = "close", capture(ticket))]
+///     async fn close(&self, ticket: TicketId) {}
+/// }
+/// ```
+///
+/// # Errors in the body
+///
+/// The body is moved into the generated code with its own tokens, so rustc
+/// reports your type errors on your lines. When the function does not parse, the
+/// tokens are passed through unchanged (plus the attribute's errors, if any) so
+/// that editors keep working.
+///
+/// # Off switch
+///
+/// With the runtime's `off` feature (this crate's `off`), the attribute returns
+/// the item unchanged (and strips `#[chat_span]` from the methods of an
+/// annotated impl block).
+#[proc_macro_attribute]
+pub fn chat_span(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    #[cfg(feature = "off")]
+    {
+        let _ = args;
+        strip::strip_inner_attrs(item.into()).into()
+    }
+    #[cfg(not(feature = "off"))]
+    {
+        expand::chat_span(args.into(), item.into()).into()
+    }
+}

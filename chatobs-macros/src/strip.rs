@@ -1,0 +1,57 @@
+//! Token-level removal of `#[chat_span]` from the methods of an impl block:
+//! used when the block does not parse, and by the `off` feature (which must not
+//! depend on syn's full parse of the item).
+
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+
+/// Removes `#[chat_span(...)]` from the methods of an impl block, at the token
+/// level (used when the block does not parse and with the `off` feature).
+pub(crate) fn strip_inner_attrs(item: TokenStream) -> TokenStream {
+    let mut tts: Vec<TokenTree> = item.into_iter().collect();
+    let is_impl = tts
+        .iter()
+        .any(|t| matches!(t, TokenTree::Ident(i) if i == "impl"))
+        && !tts
+            .iter()
+            .any(|t| matches!(t, TokenTree::Ident(i) if i == "fn"));
+    if !is_impl {
+        return tts.into_iter().collect();
+    }
+    if let Some(TokenTree::Group(g)) = tts.last() {
+        if g.delimiter() == Delimiter::Brace {
+            let mut body = Group::new(Delimiter::Brace, strip_attrs(g.stream()));
+            body.set_span(g.span());
+            *tts.last_mut().unwrap() = TokenTree::Group(body);
+        }
+    }
+    tts.into_iter().collect()
+}
+
+fn strip_attrs(stream: TokenStream) -> TokenStream {
+    let tts: Vec<TokenTree> = stream.into_iter().collect();
+    let mut out = Vec::with_capacity(tts.len());
+    let mut i = 0;
+    while i < tts.len() {
+        if let (TokenTree::Punct(p), Some(TokenTree::Group(g))) = (&tts[i], tts.get(i + 1)) {
+            if p.as_char() == '#' && g.delimiter() == Delimiter::Bracket && names_chat_span(g) {
+                i += 2;
+                continue;
+            }
+        }
+        out.push(tts[i].clone());
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+fn names_chat_span(attr: &Group) -> bool {
+    let mut last = None;
+    for tt in attr.stream() {
+        match tt {
+            TokenTree::Ident(i) => last = Some(i.to_string()),
+            TokenTree::Punct(p) if p.as_char() == ':' => {}
+            _ => break,
+        }
+    }
+    last.as_deref() == Some("chat_span")
+}

@@ -1,0 +1,215 @@
+//! JSON logs with chat context.
+//!
+//! Every line is one JSON object: `timestamp`, `level`, `target`,
+//! `message`, the event's fields, and, inside a chat span or session,
+//! `trace_id`, `span_id` and `chat.session_id`. Fields named in
+//! `redaction.fields` (message text, phone numbers, secrets) are replaced by
+//! `[REDACTED]`, and free text is scanned for phone numbers and e-mail
+//! addresses, so `info!(text = %msg.text, "got message")` never writes the
+//! user's words.
+//!
+//! [`crate::init`] installs this as the global subscriber when none is set.
+//! If your application has its own subscriber, add [`layer`] to it.
+
+use crate::config::LogsConfig;
+use crate::context::current_frame;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Mutex;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::Layer;
+
+/// Where log lines go.
+pub enum LogOutput {
+    /// Standard error.
+    Stderr,
+    /// Standard output.
+    Stdout,
+    /// Any writer (a file, a buffer in tests).
+    Writer(Box<dyn Write + Send>),
+}
+
+/// The JSON log layer.
+pub struct JsonLogLayer {
+    out: Mutex<LogOutput>,
+}
+
+impl std::fmt::Debug for JsonLogLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonLogLayer")
+    }
+}
+
+/// A layer writing to standard error.
+pub fn layer() -> JsonLogLayer {
+    JsonLogLayer {
+        out: Mutex::new(LogOutput::Stderr),
+    }
+}
+
+/// A layer writing to `out`.
+pub fn layer_to(out: LogOutput) -> JsonLogLayer {
+    JsonLogLayer {
+        out: Mutex::new(out),
+    }
+}
+
+/// Installs `registry + EnvFilter + JsonLogLayer` as the global subscriber.
+/// Fails (harmlessly) when the application already installed one.
+pub fn install_global(cfg: &LogsConfig) -> Result<(), crate::Error> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let out = match cfg.output.as_str() {
+        "stderr" => LogOutput::Stderr,
+        "stdout" => LogOutput::Stdout,
+        path => {
+            let p = std::path::Path::new(path);
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| crate::Error::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                })?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| crate::Error::Io {
+                    path: p.to_path_buf(),
+                    source: e,
+                })?;
+            LogOutput::Writer(Box::new(f))
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.level))
+        .map_err(|e| {
+            crate::Error::config(
+                None,
+                "logs.level",
+                format!("{e}: use EnvFilter syntax such as `info` or `info,my_bot=debug`"),
+            )
+        })?;
+    let sub = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer_to(out));
+    tracing::subscriber::set_global_default(sub)
+        .map_err(|_| crate::Error::InvalidInput("a global tracing subscriber is already installed; add chatobs_runtime::logs::layer() to it".into()))
+}
+
+struct JsonVisitor<'a> {
+    message: String,
+    fields: &'a mut serde_json::Map<String, serde_json::Value>,
+}
+
+impl JsonVisitor<'_> {
+    fn put(&mut self, field: &Field, v: serde_json::Value) {
+        let name = field.name();
+        if crate::redact::is_redacted_field(name) {
+            self.fields
+                .insert(name.to_owned(), crate::redact::REDACTED.into());
+        } else {
+            self.fields.insert(name.to_owned(), v);
+        }
+    }
+}
+
+impl Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(&crate::redact::text(value));
+        } else {
+            let v = crate::redact::text(value).into_owned();
+            self.put(field, v.into());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let mut s = String::new();
+        let _ = write!(s, "{value:?}");
+        if field.name() == "message" {
+            self.message.push_str(&crate::redact::text(&s));
+        } else {
+            let v = crate::redact::text(&s).into_owned();
+            self.put(field, v.into());
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(
+            field,
+            serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, Into::into),
+        );
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
+    }
+}
+
+/// The JSON object for one event (what [`JsonLogLayer`] writes).
+pub fn event_json(event: &Event<'_>) -> serde_json::Value {
+    let meta = event.metadata();
+    let mut fields = serde_json::Map::new();
+    let mut v = JsonVisitor {
+        message: String::new(),
+        fields: &mut fields,
+    };
+    event.record(&mut v);
+    let message = std::mem::take(&mut v.message);
+    let mut obj = serde_json::Map::new();
+    let ts = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    obj.insert("timestamp".into(), ts.into());
+    obj.insert("level".into(), meta.level().as_str().into());
+    obj.insert("target".into(), meta.target().into());
+    obj.insert("message".into(), message.into());
+    let f = current_frame();
+    if f.trace_id != 0 {
+        obj.insert("trace_id".into(), format!("{:032x}", f.trace_id).into());
+        obj.insert("span_id".into(), format!("{:016x}", f.span_id).into());
+    }
+    // SAFETY: the frame's session pointer is alive while the frame is entered.
+    if let Some(s) = unsafe { crate::context::session_from_ptr(f.session) } {
+        obj.insert(crate::vocab::CHAT_SESSION_ID.into(), s.id().into());
+    }
+    for (k, val) in fields {
+        obj.entry(k).or_insert(val);
+    }
+    serde_json::Value::Object(obj)
+}
+
+impl<S: Subscriber> Layer<S> for JsonLogLayer {
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Spans are chatobs' business, not the log's: decline them so the
+        // registry never builds them on chatobs' account.
+        if meta.is_span() {
+            tracing::subscriber::Interest::never()
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        meta.is_event()
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut line = event_json(event).to_string();
+        line.push('\n');
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = match &mut *out {
+            LogOutput::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+            LogOutput::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
+            LogOutput::Writer(w) => w.write_all(line.as_bytes()).and_then(|_| w.flush()),
+        };
+    }
+}

@@ -1,0 +1,275 @@
+//! The data of a finished span, as every exporter and the test kit see it.
+
+use crate::ids::{SpanId, TraceId};
+use rust_decimal::Decimal;
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+/// An attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string.
+    Str(Cow<'static, str>),
+    /// An integer.
+    I64(i64),
+    /// A float (never used for money).
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// An exact decimal (money). The JSONL file and the test kit keep it
+    /// exact; OTLP carries it as a double because backends sum numbers.
+    Decimal(Decimal),
+    /// An array of strings (tags).
+    StrArray(Vec<Cow<'static, str>>),
+}
+
+impl Value {
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The integer, if this is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::I64(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// The decimal, if this is one.
+    pub fn as_decimal(&self) -> Option<Decimal> {
+        match self {
+            Value::Decimal(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// The float, if this is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::F64(v) => Some(*v),
+            _ => None,
+        }
+    }
+    /// The strings, if this is a string array.
+    pub fn as_str_array(&self) -> Option<Vec<&str>> {
+        match self {
+            Value::StrArray(v) => Some(v.iter().map(|s| s.as_ref()).collect()),
+            _ => None,
+        }
+    }
+    /// JSON form (decimals as exact strings).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
+            Value::I64(v) => (*v).into(),
+            Value::F64(v) => {
+                serde_json::Number::from_f64(*v).map_or(serde_json::Value::Null, Into::into)
+            }
+            Value::Bool(v) => (*v).into(),
+            Value::Decimal(d) => serde_json::Value::String(d.normalize().to_string()),
+            Value::StrArray(v) => v
+                .iter()
+                .map(|s| serde_json::Value::String(s.to_string()))
+                .collect(),
+        }
+    }
+}
+
+impl From<&'static str> for Value {
+    fn from(v: &'static str) -> Self {
+        Value::Str(Cow::Borrowed(v))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Str(Cow::Owned(v))
+    }
+}
+impl From<Cow<'static, str>> for Value {
+    fn from(v: Cow<'static, str>) -> Self {
+        Value::Str(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::I64(v)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::I64(v as i64)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::I64(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::F64(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<Decimal> for Value {
+    fn from(v: Decimal) -> Self {
+        Value::Decimal(v)
+    }
+}
+
+/// A key and its value.
+pub type KeyValue = (Cow<'static, str>, Value);
+
+/// Span status.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Status {
+    /// Not set (the function did not return a `Result`, or was cancelled).
+    #[default]
+    Unset,
+    /// Returned `Ok`.
+    Ok,
+    /// Returned `Err` or panicked; the message is the error's Display, redacted.
+    Error(Cow<'static, str>),
+}
+
+/// OpenTelemetry span kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OtelKind {
+    /// In-process work (chat spans).
+    #[default]
+    Internal,
+    /// Handles a request (webhook).
+    Server,
+    /// Makes a request (LLM call, WhatsApp send).
+    Client,
+    /// Sends to a broker.
+    Producer,
+    /// Receives from a broker.
+    Consumer,
+}
+
+impl OtelKind {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtelKind::Internal => "internal",
+            OtelKind::Server => "server",
+            OtelKind::Client => "client",
+            OtelKind::Producer => "producer",
+            OtelKind::Consumer => "consumer",
+        }
+    }
+    /// Parses the lower-case name.
+    pub fn parse(s: &str) -> Option<OtelKind> {
+        Some(match s {
+            "internal" => OtelKind::Internal,
+            "server" => OtelKind::Server,
+            "client" => OtelKind::Client,
+            "producer" => OtelKind::Producer,
+            "consumer" => OtelKind::Consumer,
+            _ => return None,
+        })
+    }
+}
+
+/// A span event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Event name (from [`crate::vocab`]).
+    pub name: Cow<'static, str>,
+    /// When it happened.
+    pub time: SystemTime,
+    /// Its attributes.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// A link to another span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    /// Linked trace.
+    pub trace_id: TraceId,
+    /// Linked span.
+    pub span_id: SpanId,
+    /// Link attributes.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// A finished span with every attribute spelled out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedSpan {
+    /// Span name.
+    pub name: Cow<'static, str>,
+    /// Span kind.
+    pub kind: OtelKind,
+    /// Trace.
+    pub trace_id: TraceId,
+    /// This span.
+    pub span_id: SpanId,
+    /// Parent (`SpanId::INVALID` for a root).
+    pub parent_span_id: SpanId,
+    /// Whether the parent came from another process.
+    pub parent_remote: bool,
+    /// Start.
+    pub start: SystemTime,
+    /// End.
+    pub end: SystemTime,
+    /// Status.
+    pub status: Status,
+    /// Attributes, in the order they were set.
+    pub attributes: Vec<KeyValue>,
+    /// Events.
+    pub events: Vec<Event>,
+    /// Links.
+    pub links: Vec<Link>,
+}
+
+impl FinishedSpan {
+    /// The value of attribute `key` (the last one set wins).
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+    /// The string value of attribute `key`.
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
+        self.attr(key).and_then(Value::as_str)
+    }
+    /// The session id, if the span belongs to a conversation.
+    pub fn session_id(&self) -> Option<&str> {
+        self.attr_str(crate::vocab::CHAT_SESSION_ID)
+    }
+    /// Duration (zero if the clock went backwards).
+    pub fn duration(&self) -> std::time::Duration {
+        self.end.duration_since(self.start).unwrap_or_default()
+    }
+    /// The first event called `name`.
+    pub fn event(&self, name: &str) -> Option<&Event> {
+        self.events.iter().find(|e| e.name == name)
+    }
+}
+
+impl Event {
+    /// The value of attribute `key`.
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+}

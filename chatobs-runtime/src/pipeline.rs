@@ -1,0 +1,435 @@
+//! `init(config) -> Guard`: installs the span sink, the export thread, the
+//! exporters and the JSON log subscriber; dropping the guard flushes.
+
+use crate::config::{Config, ExporterKind, LogFormat};
+use crate::export::memory::MemoryExporter;
+use crate::export::SpanExporter;
+use crate::model::FinishedSpan;
+use crate::span::{self, Sink};
+use crate::Error;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Counters of the span pipeline (also behind readiness checks and metrics).
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Spans handed to exporters successfully.
+    pub exported: AtomicU64,
+    /// Spans in batches an exporter failed on.
+    pub export_failed: AtomicU64,
+    /// Unix milliseconds of the last successful export (0: none yet).
+    pub last_success_ms: AtomicU64,
+    /// Unix milliseconds of the first failure since the last success (0: not failing).
+    pub failing_since_ms: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl PipelineStats {
+    /// The last export error, if the exporters are failing now.
+    pub fn last_error(&self) -> Option<String> {
+        if self.failing_since_ms.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A point-in-time view of the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineSnapshot {
+    /// Spans waiting in the queue.
+    pub queued: usize,
+    /// Queue capacity.
+    pub capacity: usize,
+    /// Spans dropped because the queue was full (or the pipeline closed).
+    pub dropped: u64,
+    /// Spans exported.
+    pub exported: u64,
+    /// Spans whose export failed.
+    pub export_failed: u64,
+    /// How long exports have been failing (None when they are not).
+    pub failing_for: Option<Duration>,
+}
+
+enum Ctl {
+    Flush(mpsc::SyncSender<()>),
+    Shutdown(mpsc::SyncSender<()>),
+}
+
+struct Shared {
+    sink: &'static Sink,
+    stats: Arc<PipelineStats>,
+    ctl: mpsc::Sender<Ctl>,
+    worker: std::thread::Thread,
+}
+
+static CURRENT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+static LOG_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Keeps the pipeline installed; dropping it flushes (bounded by
+/// `exporter.shutdown_timeout_ms`) and uninstalls it.
+#[must_use = "dropping the guard shuts chatobs down"]
+pub struct Guard {
+    shared: Arc<Shared>,
+    memory: Option<MemoryExporter>,
+    shutdown_timeout: Duration,
+    done: bool,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("snapshot", &self.snapshot())
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Installs chatobs with `config`: the embedded default writes spans to
+/// `exporter.file_path` and JSON logs to standard error.
+///
+/// ```no_run
+/// let _guard = chatobs_runtime::init(chatobs_runtime::Config::load()?)?;
+/// # Ok::<(), chatobs_runtime::Error>(())
+/// ```
+pub fn init(config: Config) -> Result<Guard, Error> {
+    init_with_exporters(config, Vec::new())
+}
+
+type Factory = Box<dyn FnOnce() -> Result<Box<dyn SpanExporter>, Error> + Send>;
+
+/// [`init`] plus exporters of your own.
+pub fn init_with_exporters(
+    config: Config,
+    extra: Vec<Box<dyn SpanExporter>>,
+) -> Result<Guard, Error> {
+    let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    if current.is_some() {
+        return Err(Error::AlreadyInitialized);
+    }
+    let sampler = config
+        .sampler()
+        .map_err(|r| Error::config(config.source.as_deref(), "sampling.sampler", r))?;
+    if let Ok(k) = std::env::var(&config.session.key_env) {
+        if !k.is_empty() {
+            crate::context::set_session_key(k.as_bytes())?;
+        }
+    }
+    crate::redact::configure(&config.redaction);
+
+    let mut factories: Vec<Factory> = Vec::new();
+    let mut memory = None;
+    for kind in config.resolved_exporters() {
+        match kind {
+            ExporterKind::File => {
+                let f = crate::export::file::FileExporter::open(
+                    &config.exporter.file_path,
+                    &config.service.name,
+                )?;
+                factories.push(Box::new(move || Ok(Box::new(f) as Box<dyn SpanExporter>)));
+            }
+            ExporterKind::Console => factories.push(Box::new(|| {
+                Ok(Box::new(crate::export::console::ConsoleExporter) as Box<dyn SpanExporter>)
+            })),
+            ExporterKind::Memory => {
+                let m = MemoryExporter::new();
+                memory = Some(m.clone());
+                factories.push(Box::new(move || Ok(Box::new(m) as Box<dyn SpanExporter>)));
+            }
+            ExporterKind::Otlp => {
+                #[cfg(feature = "otlp")]
+                {
+                    let cfg = config.clone();
+                    factories.push(Box::new(move || {
+                        crate::export::otlp::OtlpExporter::new(&cfg)
+                            .map(|e| Box::new(e) as Box<dyn SpanExporter>)
+                    }));
+                }
+                #[cfg(not(feature = "otlp"))]
+                return Err(Error::Exporter {
+                    exporter: "otlp",
+                    reason: "chatobs-runtime was built without the `otlp` feature".into(),
+                });
+            }
+            ExporterKind::None | ExporterKind::Auto => {}
+        }
+    }
+    for e in extra {
+        factories.push(Box::new(move || Ok(e)));
+    }
+
+    let sink: &'static Sink = Box::leak(Box::new(Sink::new(
+        config.exporter.queue_size,
+        sampler,
+        config.exporter.batch_size,
+    )));
+    let stats = Arc::new(PipelineStats::default());
+    let (ctl_tx, ctl_rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), Error>>(1);
+    let worker_stats = stats.clone();
+    let batch = config.exporter.batch_size;
+    let delay = Duration::from_millis(config.exporter.scheduled_delay_ms);
+    let handle = std::thread::Builder::new()
+        .name("chatobs-export".into())
+        .spawn(move || {
+            let mut exporters = Vec::new();
+            for f in factories {
+                match f() {
+                    Ok(e) => exporters.push(e),
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let _ = ready_tx.send(Ok(()));
+            Worker {
+                sink,
+                exporters,
+                stats: worker_stats,
+                batch,
+                delay,
+                ctl: ctl_rx,
+                last_log: None,
+            }
+            .run();
+        })
+        .map_err(|e| Error::Exporter {
+            exporter: "pipeline",
+            reason: format!("cannot start the export thread: {e}"),
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(Error::Exporter {
+                exporter: "pipeline",
+                reason: "the export thread stopped while starting".into(),
+            })
+        }
+    }
+    let _ = sink.worker.set(handle.thread().clone());
+    let shared = Arc::new(Shared {
+        sink,
+        stats,
+        ctl: ctl_tx,
+        worker: handle.thread().clone(),
+    });
+    span::install_sink(sink);
+    span::install_panic_hook();
+    if config.logs.format == LogFormat::Json && !LOG_INSTALLED.swap(true, Ordering::AcqRel) {
+        // If the application installed its own subscriber, keep it: add
+        // `chatobs_runtime::logs::layer()` to it for JSON logs with chat context.
+        let _ = crate::logs::install_global(&config.logs);
+    }
+    *current = Some(shared.clone());
+    Ok(Guard {
+        shared,
+        memory,
+        shutdown_timeout: Duration::from_millis(config.exporter.shutdown_timeout_ms),
+        done: false,
+    })
+}
+
+/// Counters of the installed pipeline, if any.
+pub fn snapshot() -> Option<PipelineSnapshot> {
+    CURRENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|s| snap(s))
+}
+
+fn snap(s: &Shared) -> PipelineSnapshot {
+    let since = s.stats.failing_since_ms.load(Ordering::Relaxed);
+    PipelineSnapshot {
+        queued: s.sink.queue.len(),
+        capacity: s.sink.queue.capacity(),
+        dropped: s.sink.dropped.load(Ordering::Relaxed),
+        exported: s.stats.exported.load(Ordering::Relaxed),
+        export_failed: s.stats.export_failed.load(Ordering::Relaxed),
+        failing_for: (since != 0).then(|| Duration::from_millis(now_ms().saturating_sub(since))),
+    }
+}
+
+impl Guard {
+    /// Exports everything queued so far and waits (at most `timeout`).
+    /// Returns false on timeout.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.shared.ctl.send(Ctl::Flush(tx)).is_err() {
+            return false;
+        }
+        self.shared.worker.unpark();
+        rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Counters: queued, dropped, exported, failing.
+    pub fn snapshot(&self) -> PipelineSnapshot {
+        snap(&self.shared)
+    }
+
+    /// Pipeline statistics (shared with readiness checks).
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Flushes and returns the spans of the `memory` exporter (empty when it is not configured).
+    pub fn memory_spans(&self) -> Vec<FinishedSpan> {
+        self.flush(Duration::from_secs(10));
+        self.memory.as_ref().map(|m| m.spans()).unwrap_or_default()
+    }
+
+    /// Shuts down now (what dropping does), returning false if the export
+    /// thread did not finish within the shutdown timeout.
+    pub fn shutdown(mut self) -> bool {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> bool {
+        if self.done {
+            return true;
+        }
+        self.done = true;
+        span::uninstall_sink(self.shared.sink);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let ok = self.shared.ctl.send(Ctl::Shutdown(tx)).is_ok() && {
+            self.shared.worker.unpark();
+            rx.recv_timeout(self.shutdown_timeout).is_ok()
+        };
+        self.shared.sink.closed.store(true, Ordering::Release);
+        let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+        if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {
+            *cur = None;
+        }
+        ok
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.shutdown_inner();
+    }
+}
+
+struct Worker {
+    sink: &'static Sink,
+    exporters: Vec<Box<dyn SpanExporter>>,
+    stats: Arc<PipelineStats>,
+    batch: usize,
+    delay: Duration,
+    ctl: mpsc::Receiver<Ctl>,
+    last_log: Option<Instant>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            self.drain();
+            loop {
+                match self.ctl.try_recv() {
+                    Ok(Ctl::Flush(ack)) => {
+                        self.drain();
+                        for e in &mut self.exporters {
+                            let _ = e.flush();
+                        }
+                        let _ = ack.send(());
+                    }
+                    Ok(Ctl::Shutdown(ack)) => {
+                        // Spans that were running when the sink was uninstalled still land here.
+                        self.drain();
+                        for e in &mut self.exporters {
+                            let _ = e.flush();
+                            let _ = e.shutdown();
+                        }
+                        let _ = ack.send(());
+                        return;
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        self.drain();
+                        for e in &mut self.exporters {
+                            let _ = e.shutdown();
+                        }
+                        return;
+                    }
+                }
+            }
+            if self.sink.queue.len() < self.batch {
+                std::thread::park_timeout(self.delay);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            let mut batch = Vec::with_capacity(self.batch.min(self.sink.queue.len().max(1)));
+            while batch.len() < self.batch {
+                match self.sink.queue.pop() {
+                    Some(r) => batch.push(r.into_finished()),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            let full = batch.len() == self.batch;
+            self.export(&batch);
+            if !full {
+                return;
+            }
+        }
+    }
+
+    fn export(&mut self, batch: &[FinishedSpan]) {
+        let mut failed: Option<String> = None;
+        for e in &mut self.exporters {
+            if let Err(err) = e.export(batch) {
+                failed = Some(format!("{}: {err}", e.name()));
+            }
+        }
+        let n = batch.len() as u64;
+        match failed {
+            None => {
+                self.stats.exported.fetch_add(n, Ordering::Relaxed);
+                self.stats
+                    .last_success_ms
+                    .store(now_ms(), Ordering::Relaxed);
+                self.stats.failing_since_ms.store(0, Ordering::Relaxed);
+            }
+            Some(err) => {
+                self.stats.export_failed.fetch_add(n, Ordering::Relaxed);
+                let _ = self.stats.failing_since_ms.compare_exchange(
+                    0,
+                    now_ms(),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                // One log line per minute at most: a dead collector must not flood the logs.
+                if self
+                    .last_log
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+                {
+                    self.last_log = Some(Instant::now());
+                    tracing::warn!(target: "chatobs::export", spans = n, dropped_so_far = self.sink.dropped.load(Ordering::Relaxed), "span export failed: {err}");
+                }
+                *self
+                    .stats
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(err);
+            }
+        }
+    }
+}
