@@ -145,6 +145,8 @@ pub(crate) struct Args {
     pub skip: Option<Opt<()>>,
     /// Every problem found while parsing, each at its token.
     pub errors: Vec<syn::Error>,
+    /// The keys written so far (duplicate detection).
+    seen: Vec<&'static str>,
 }
 
 impl Args {
@@ -204,7 +206,8 @@ impl Args {
                 }
             }
         }
-        if let Some(skip) = &self.skip {
+        // (On a free fn or an impl block, `skip` itself is the error.)
+        if let (Some(skip), Some(_)) = (&self.skip, block) {
             let others: Vec<&str> = self
                 .set_keys()
                 .into_iter()
@@ -250,7 +253,11 @@ impl Args {
     pub(crate) fn merged_over(&self, block: &Args) -> Args {
         macro_rules! pick {
             ($($f:ident),*) => {
-                Args { $($f: self.$f.clone().or_else(|| block.$f.clone()),)* errors: Vec::new() }
+                Args {
+                    $($f: self.$f.clone().or_else(|| block.$f.clone()),)*
+                    errors: Vec::new(),
+                    seen: Vec::new(),
+                }
             };
         }
         pick!(
@@ -315,13 +322,23 @@ impl Value {
 }
 
 impl Args {
+    /// Records that `key` was written; true if it was already (even when its
+    /// first value was rejected, so the duplicate is still reported).
+    fn seen(&mut self, key: &'static str) -> bool {
+        if self.seen.contains(&key) {
+            return true;
+        }
+        self.seen.push(key);
+        false
+    }
+
     fn parse_one(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
         macro_rules! key {
             ($kw:ident, $field:ident, $parse:expr) => {
                 if input.peek(kw::$kw) {
                     let k: kw::$kw = input.parse()?;
                     let value = Value::parse(input)?;
-                    if self.$field.is_some() {
+                    if self.seen(stringify!($kw)) {
                         return Err(duplicate(stringify!($kw), k.span));
                     }
                     #[allow(clippy::redundant_closure_call)]
@@ -335,7 +352,7 @@ impl Args {
             "name",
             k,
             v,
-            "name = \"classifier.predict\""
+            "`name = \"classifier.predict\"`"
         ));
         key!(role, role, parse_role);
         key!(step, step, parse_step);
@@ -345,32 +362,32 @@ impl Args {
             k,
             v,
             CATEGORIES,
-            "template_category = marketing"
+            "`template_category = marketing`"
         ));
         key!(kind, kind, |k, v| choice(
             "kind",
             k,
             v,
             KINDS,
-            "kind = chain"
+            "`kind = chain`"
         ));
         key!(model, model, |k, v| lit_str(
             "model",
             k,
             v,
-            "model = \"gemini-1.5-flash\""
+            "`model = \"gemini-1.5-flash\"`"
         ));
         key!(provider, provider, |k, v| lit_str(
             "provider",
             k,
             v,
-            "provider = \"gcp.gemini\""
+            "`provider = \"gcp.gemini\"`"
         ));
         key!(session, session, |k, v| expr(
             "session",
             k,
             v,
-            "session = msg.session()"
+            "`session = msg.session()`"
         ));
         key!(capture, capture, parse_capture);
         key!(level, level, |k, v| choice(
@@ -378,7 +395,7 @@ impl Args {
             k,
             v,
             LEVELS,
-            "level = debug"
+            "`level = debug`"
         ));
         key!(skip, skip, |k, v| match v {
             Value::None => Ok(()),
@@ -390,12 +407,12 @@ impl Args {
         if input.peek(Token![crate]) {
             let k: Token![crate] = input.parse()?;
             let value = Value::parse(input)?;
-            if self.krate.is_some() {
+            if self.seen("crate") {
                 return Err(duplicate("crate", k.span));
             }
             let path = match value {
                 Value::Eq(Expr::Path(p)) if p.qself.is_none() => p.path,
-                other => return Err(wrong(k.span, "crate", &other, "crate = my_crate::obs")),
+                other => return Err(wrong(k.span, "crate", &other, "`crate = my_crate::obs`")),
             };
             self.krate = Some(Opt {
                 key: k.span,
@@ -457,7 +474,7 @@ fn wrong(key_span: Span, key: &str, value: &Value, example: &str) -> syn::Error 
     syn::Error::new(
         span,
         format!(
-            "wrong value for `{key}`: found {}, expected for example `{example}`",
+            "wrong value for `{key}`: found {}, expected for example {example}",
             describe(value)
         ),
     )
@@ -488,7 +505,7 @@ fn expr(key: &str, k: Span, v: Value, example: &str) -> syn::Result<Expr> {
 }
 
 fn parse_step(k: Span, v: Value) -> syn::Result<StepArg> {
-    match expr("step", k, v, "step = \"pay\" or step = state.step()")? {
+    match expr("step", k, v, "`step = \"pay\"` or `step = state.step()`")? {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) => Ok(StepArg::Static(s)),
@@ -497,7 +514,7 @@ fn parse_step(k: Span, v: Value) -> syn::Result<StepArg> {
 }
 
 fn parse_role(k: Span, v: Value) -> syn::Result<RoleArg> {
-    let example = "role = \"sales\" or role = roles::LEAD_BOT";
+    let example = "`role = \"sales\"` or `role = roles::LEAD_BOT`";
     match v {
         Value::Eq(Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
@@ -554,14 +571,14 @@ fn parse_list(key: &str, k: Span, v: Value, example: &str) -> syn::Result<Vec<Ex
 fn parse_tags(k: Span, v: Value) -> syn::Result<Vec<LitStr>> {
     let mut tags = Vec::new();
     let mut errors = Vec::new();
-    for item in parse_list("tags", k, v, "tags(\"checkout\", \"vip\")")? {
+    for item in parse_list("tags", k, v, "`tags(\"checkout\", \"vip\")`")? {
         match item {
             Expr::Lit(ExprLit {
                 lit: Lit::Str(s), ..
             }) if !s.value().is_empty() => tags.push(s),
             other => errors.push(syn::Error::new(
                 other.span(),
-                "a tag is a non-empty string literal: tags(\"checkout\", \"vip\")",
+                "a tag is a non-empty string literal: `tags(\"checkout\", \"vip\")`",
             )),
         }
     }
@@ -574,14 +591,14 @@ fn parse_tags(k: Span, v: Value) -> syn::Result<Vec<LitStr>> {
 fn parse_capture(k: Span, v: Value) -> syn::Result<Vec<Ident>> {
     let mut names = Vec::new();
     let mut errors = Vec::new();
-    for item in parse_list("capture", k, v, "capture(text, state)")? {
+    for item in parse_list("capture", k, v, "`capture(text, state)`")? {
         match &item {
             Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 names.push(p.path.get_ident().unwrap().clone());
             }
             other => errors.push(syn::Error::new(
                 other.span(),
-                "`capture` takes parameter names: capture(text, state) or capture(self)",
+                "`capture` takes parameter names: `capture(text, state)` or `capture(self)`",
             )),
         }
     }

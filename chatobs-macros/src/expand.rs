@@ -29,13 +29,6 @@ pub(crate) fn chat_span(args: TokenStream, item: TokenStream) -> TokenStream {
             };
             let mut errors = Vec::new();
             errors.extend(args.take_error());
-            if let Some(skip) = &args.skip {
-                errors.push(syn::Error::new(
-                    skip.key,
-                    "`skip` only applies to a method inside an impl block annotated with \
-                     #[chat_span]: without it, remove the attribute",
-                ));
-            }
             errors.extend(check_fn(&args, f.sig.clone()));
             match combine(errors) {
                 Some(e) => with_errors(e, item),
@@ -43,6 +36,8 @@ pub(crate) fn chat_span(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
         Ok(Item::Impl(imp)) => expand_impl(args, imp, item),
+        // An item syn keeps as tokens (a trait method without a body, ...).
+        Ok(Item::Verbatim(_)) => passthrough(args, item, true),
         Ok(other) => {
             let mut errors: Vec<syn::Error> = args.take_error().into_iter().collect();
             errors.push(syn::Error::new(
@@ -54,24 +49,30 @@ pub(crate) fn chat_span(args: TokenStream, item: TokenStream) -> TokenStream {
             ));
             with_errors(combine(errors).unwrap(), item)
         }
-        Err(_) => passthrough(args, item),
+        Err(_) => passthrough(args, item, false),
     }
 }
 
 /// The item does not parse: keep the tokens (so editors keep working) and
 /// report only the attribute's own errors; rustc reports the syntax error.
-fn passthrough(mut args: Args, item: TokenStream) -> TokenStream {
+fn passthrough(mut args: Args, item: TokenStream, verbatim: bool) -> TokenStream {
     let mut errors: Vec<syn::Error> = args.take_error().into_iter().collect();
     if let Ok(f) = syn::parse2::<FnSignatureOnly>(item.clone()) {
         errors.extend(check_fn(&args, f.sig));
     } else if let Ok(f) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
-        if f.default.is_none() {
-            errors.push(syn::Error::new(
-                f.sig.ident.span(),
-                "#[chat_span] needs a function body: put it on the implementations of this \
-                 trait method",
-            ));
-        }
+        errors.push(syn::Error::new(
+            f.sig.ident.span(),
+            "#[chat_span] needs a function body: put it on the implementations of this \
+             trait method (or give it a default body)",
+        ));
+    } else if verbatim {
+        errors.push(syn::Error::new(
+            item.clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span()),
+            "#[chat_span] applies to functions and impl blocks",
+        ));
     }
     match combine(errors) {
         Some(e) => with_errors(e, strip_inner_attrs(item)),
@@ -106,6 +107,14 @@ fn with_errors(error: syn::Error, item: TokenStream) -> TokenStream {
 /// Errors about the function itself: `const fn`, captures of non-parameters.
 fn check_fn(args: &Args, sig: Signature) -> Vec<syn::Error> {
     let mut errors = Vec::new();
+    // (Inside an annotated impl block, a skipped method never gets here.)
+    if let Some(skip) = &args.skip {
+        errors.push(syn::Error::new(
+            skip.key,
+            "`skip` only applies to a method inside an impl block annotated with \
+             #[chat_span]: without it, remove the attribute",
+        ));
+    }
     if let Some(c) = &sig.constness {
         errors.push(syn::Error::new(
             c.span,
@@ -252,7 +261,7 @@ fn expand_impl(mut block_args: Args, mut imp: ItemImpl, original: TokenStream) -
         for (i, attr) in own.iter().enumerate() {
             if i > 0 {
                 errors.push(syn::Error::new(
-                    attr.span(),
+                    attr.path().span(),
                     "a method takes one #[chat_span(...)]: merge the options into one",
                 ));
                 continue;
@@ -464,12 +473,14 @@ impl<'a> FnRef<'a> {
                     }),
                     ReturnType::Default => None,
                 };
-                let user = &async_expr.block;
+                // Fresh braces around the user's statements (as for the other
+                // shapes): the user's own braces would trip `unused_braces`.
+                let user = &async_expr.block.stmts;
                 let inner_body = gen.instrumented(
                     ret.as_ref(),
                     true,
                     async_expr.capture.map(|m| m.to_token_stream()),
-                    user.to_token_stream(),
+                    quote!({ #(#user)* }),
                 );
                 let attrs = &async_expr.attrs;
                 let async_token = &async_expr.async_token;
@@ -664,7 +675,9 @@ impl Gen<'_> {
         let some = |t: TokenStream| quote!(::core::option::Option::Some(#t));
         let role = match a.role.as_ref().map(|r| &r.value) {
             Some(RoleArg::Builtin { constant }) => some(quote!(#k::Role::#constant)),
-            Some(RoleArg::Path(p)) => some(p.to_token_stream()),
+            Some(RoleArg::Path(p)) => {
+                quote_spanned!(p.span()=> ::core::option::Option::Some(#p))
+            }
             None => none.clone(),
         };
         let kind = match &a.kind {
@@ -708,20 +721,25 @@ impl Gen<'_> {
     fn build(&self) -> TokenStream {
         let a = self.args;
         let mut calls = Vec::new();
+        // Each call is spanned at the user's expression, so a type error (a
+        // step that is not `Display`, a session of the wrong type, a captured
+        // value that is not `Debug`) is reported there.
         if let Some(step) = &a.step {
             calls.push(match &step.value {
                 StepArg::Static(s) => quote!(__chatobs_b.step_static(#s);),
-                StepArg::Expr(e) => quote!(__chatobs_b.step(&(#e));),
+                StepArg::Expr(e) => quote_spanned!(e.span()=> __chatobs_b.step(&(#e));),
             });
         }
         if let Some(session) = &a.session {
             let e = &session.value;
-            calls.push(quote!(__chatobs_b.session(::core::borrow::Borrow::borrow(&(#e)));));
+            calls.push(quote_spanned! {e.span()=>
+                __chatobs_b.session(::core::borrow::Borrow::borrow(&(#e)));
+            });
         }
         if let Some(capture) = &a.capture {
             for name in &capture.value {
                 let key = LitStr::new(&name.to_string(), name.span());
-                calls.push(quote!(__chatobs_b.capture(#key, &#name);));
+                calls.push(quote_spanned!(name.span()=> __chatobs_b.capture(#key, &#name);));
             }
         }
         if calls.is_empty() {

@@ -83,6 +83,7 @@ impl Captured {
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 fn ensure_sink() {
+    span::install_panic_hook();
     static TEST_SINK: OnceLock<&'static span::Sink> = OnceLock::new();
     if span::current_sink().is_none() {
         let sink = *TEST_SINK

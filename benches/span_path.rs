@@ -1,0 +1,267 @@
+//! The span path, side by side in one run (GUIDE section 4).
+//!
+//! `cargo bench -p chatobs-runtime --bench span_path` prints criterion's
+//! figures and then one table: the median ns/call of each case and its ratio
+//! to the raw opentelemetry_sdk span with the same 5 attributes.
+//!
+//! Order matters (global state): the "nothing installed" cases run first,
+//! then tracing-opentelemetry (scoped with `with_default`), the raw SDK, and
+//! last chatobs with its full pipeline installed (bounded queue, export
+//! thread converting every span, a discarding exporter, the JSON log subscriber).
+
+use criterion::{black_box, Criterion};
+use opentelemetry::trace::{
+    FutureExt as _, Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
+};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+#[derive(Debug)]
+struct Discard;
+impl SpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+fn sdk_provider() -> SdkTracerProvider {
+    let bsp = BatchSpanProcessor::builder(Discard)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(8192)
+                .build(),
+        )
+        .build();
+    SdkTracerProvider::builder()
+        .with_span_processor(bsp)
+        .build()
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+#[inline(never)]
+fn bare(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[inline(never)]
+#[tracing::instrument(skip_all)]
+fn tracing_plain(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[inline(never)]
+#[tracing::instrument(name = "agent.sales.flow", skip_all, fields(agent.role = "sales", conversation.step = "qualify",
+    template_category = "marketing", openinference.span.kind = "AGENT", tag.tags = ?["checkout", "vip"]))]
+fn tracing_5(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[tracing::instrument(name = "agent.sales.flow", skip_all, fields(agent.role = "sales", conversation.step = "qualify",
+    template_category = "marketing", openinference.span.kind = "AGENT", tag.tags = ?["checkout", "vip"]))]
+async fn tracing_5_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[inline(never)]
+#[chatobs_runtime::chat_span(name = "agent.sales.flow")]
+fn chat_plain(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[inline(never)]
+#[chatobs_runtime::chat_span(name = "agent.sales.flow", role = "sales", step = "qualify", template_category = marketing, kind = agent, tags("checkout", "vip"))]
+fn chat_5(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[chatobs_runtime::chat_span(name = "agent.sales.flow", role = "sales", step = "qualify", template_category = marketing, kind = agent, tags("checkout", "vip"))]
+async fn chat_5_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+fn sdk_attrs() -> [KeyValue; 5] {
+    [
+        KeyValue::new("agent.role", "sales"),
+        KeyValue::new("conversation.step", "qualify"),
+        KeyValue::new("template_category", "marketing"),
+        KeyValue::new("openinference.span.kind", "AGENT"),
+        KeyValue::new(
+            "tag.tags",
+            opentelemetry::Value::Array(vec!["checkout", "vip"].into()),
+        ),
+    ]
+}
+
+const CASES: &[(&str, &str)] = &[
+    ("bare fn", "bare_fn"),
+    (
+        "#[tracing::instrument], no subscriber",
+        "tracing_instrument_no_subscriber",
+    ),
+    (
+        "#[tracing::instrument] 5 attrs, no subscriber",
+        "tracing_instrument_5_no_subscriber",
+    ),
+    (
+        "#[chat_span], nothing installed",
+        "chat_span_nothing_installed",
+    ),
+    (
+        "#[chat_span] 5 attrs, nothing installed",
+        "chat_span_5_nothing_installed",
+    ),
+    (
+        "tracing-opentelemetry 5 attrs, batch, discard",
+        "tracing_otel_5",
+    ),
+    (
+        "tracing-opentelemetry 5 attrs async",
+        "tracing_otel_5_async",
+    ),
+    ("raw opentelemetry_sdk span 5 attrs", "raw_sdk_5"),
+    (
+        "raw opentelemetry_sdk span 5 attrs async",
+        "raw_sdk_5_async",
+    ),
+    (
+        "#[chat_span] 5 attrs, full pipeline",
+        "chat_span_5_pipeline",
+    ),
+    (
+        "#[chat_span] 5 attrs async, full pipeline",
+        "chat_span_5_async_pipeline",
+    ),
+];
+
+fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("span_path");
+    g.bench_function("bare_fn", |b| b.iter(|| bare(black_box(7))));
+    g.bench_function("tracing_instrument_no_subscriber", |b| {
+        b.iter(|| tracing_plain(black_box(7)))
+    });
+    g.bench_function("tracing_instrument_5_no_subscriber", |b| {
+        b.iter(|| tracing_5(black_box(7)))
+    });
+    g.bench_function("chat_span_nothing_installed", |b| {
+        b.iter(|| chat_plain(black_box(7)))
+    });
+    g.bench_function("chat_span_5_nothing_installed", |b| {
+        b.iter(|| chat_5(black_box(7)))
+    });
+
+    {
+        let provider = sdk_provider();
+        let sub = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+        tracing::subscriber::with_default(sub, || {
+            g.bench_function("tracing_otel_5", |b| b.iter(|| tracing_5(black_box(7))));
+            g.bench_function("tracing_otel_5_async", |b| {
+                b.iter(|| block_on(tracing_5_async(black_box(7))))
+            });
+        });
+        let _ = provider.shutdown();
+    }
+    {
+        let provider = sdk_provider();
+        let tracer = provider.tracer("bench");
+        g.bench_function("raw_sdk_5", |b| {
+            b.iter(|| {
+                let mut span = tracer
+                    .span_builder("agent.sales.flow")
+                    .with_attributes(sdk_attrs())
+                    .start(&tracer);
+                let r = bare(black_box(7));
+                span.end();
+                r
+            })
+        });
+        g.bench_function("raw_sdk_5_async", |b| {
+            b.iter(|| {
+                let span = tracer
+                    .span_builder("agent.sales.flow")
+                    .with_attributes(sdk_attrs())
+                    .start(&tracer);
+                let cx = opentelemetry::Context::current_with_span(span);
+                let r = block_on(async { bare(black_box(7)) }.with_context(cx.clone()));
+                cx.span().end();
+                r
+            })
+        });
+        let _ = provider.shutdown();
+    }
+    {
+        let mut cfg = chatobs_runtime::Config::default();
+        cfg.exporter.kinds = vec![chatobs_runtime::config::ExporterKind::None];
+        let guard = chatobs_runtime::init(cfg).expect("init");
+        g.bench_function("chat_span_5_pipeline", |b| b.iter(|| chat_5(black_box(7))));
+        g.bench_function("chat_span_5_async_pipeline", |b| {
+            b.iter(|| block_on(chat_5_async(black_box(7))))
+        });
+        let snap = guard.snapshot();
+        println!(
+            "chatobs pipeline after the benchmark: exported {} spans, dropped {} (queue {})",
+            snap.exported, snap.dropped, snap.capacity
+        );
+    }
+    g.finish();
+}
+
+fn criterion_dir() -> Option<PathBuf> {
+    if let Ok(d) = std::env::var("CARGO_TARGET_DIR") {
+        return Some(PathBuf::from(d).join("criterion"));
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .find(|p| p.file_name().is_some_and(|n| n == "target"))
+        .map(|t| t.join("criterion"))
+}
+
+fn median_ns(dir: &std::path::Path, id: &str) -> Option<f64> {
+    let p = dir
+        .join("span_path")
+        .join(id)
+        .join("new")
+        .join("estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+    let Some(dir) = criterion_dir() else { return };
+    let raw = median_ns(&dir, "raw_sdk_5");
+    let raw_async = median_ns(&dir, "raw_sdk_5_async");
+    println!("\n{:<50} {:>12} {:>16}", "case", "median ns", "x raw SDK 5");
+    for (label, id) in CASES {
+        let Some(ns) = median_ns(&dir, id) else {
+            continue;
+        };
+        let base = if id.contains("async") { raw_async } else { raw };
+        let ratio = base.map(|b| format!("{:.2}", ns / b)).unwrap_or_default();
+        println!("{label:<50} {ns:>12.1} {ratio:>16}");
+    }
+}

@@ -1,0 +1,162 @@
+//! Configuration: shipped defaults, file overlay, environment, and errors
+//! that name the file, the key and the reason.
+
+use chatobs_runtime::config::{ExporterKind, OtlpProtocol};
+use chatobs_runtime::span::{RootSampler, Sampler};
+use chatobs_runtime::{Config, Error};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn err_text(r: Result<Config, Error>) -> String {
+    r.expect_err("expected an error").to_string()
+}
+
+#[test]
+fn shipped_defaults_load() {
+    let c = Config::default();
+    assert_eq!(c.service.name, "chatobs-app");
+    assert_eq!(c.exporter.kinds, vec![ExporterKind::Auto]);
+    assert_eq!(c.resolved_exporters(), vec![ExporterKind::File]);
+    assert_eq!(c.exporter.queue_size, 8192);
+    assert_eq!(
+        c.sampler().unwrap(),
+        Sampler::ParentBased(RootSampler::AlwaysOn)
+    );
+    assert!(c
+        .redaction
+        .headers
+        .iter()
+        .any(|h| h == "x-hub-signature-256"));
+}
+
+#[test]
+fn file_overrides_only_what_it_names() {
+    let c = Config::from_toml_str(
+        "[service]\nname = \"bot\"\n[exporter]\nqueue_size = 100\nbatch_size = 10\n",
+        Some(Path::new("my.toml")),
+    )
+    .unwrap();
+    assert_eq!(c.service.name, "bot");
+    assert_eq!(c.exporter.queue_size, 100);
+    assert_eq!(
+        c.service.environment, "development",
+        "untouched keys keep their defaults"
+    );
+    assert_eq!(c.source.as_deref(), Some(Path::new("my.toml")));
+}
+
+#[test]
+fn bad_values_name_file_key_and_reason() {
+    let e = err_text(Config::from_toml_str(
+        "[exporter]\nqueue_size = 0\n",
+        Some(Path::new("obs.toml")),
+    ));
+    assert_eq!(
+        e,
+        "obs.toml: exporter.queue_size: must be between 1 and 1048576, got 0"
+    );
+
+    let e = err_text(Config::from_toml_str(
+        "[exporter]\nqueue_sise = 10\n",
+        Some(Path::new("obs.toml")),
+    ));
+    assert!(
+        e.starts_with("obs.toml: line 2: unknown field `queue_sise`"),
+        "{e}"
+    );
+    assert!(e.contains("queue_size"), "lists the allowed keys: {e}");
+
+    let e = err_text(Config::from_toml_str(
+        "[sampling]\nsampler = \"sometimes\"\n",
+        Some(Path::new("obs.toml")),
+    ));
+    assert!(
+        e.starts_with("obs.toml: sampling.sampler: unknown sampler \"sometimes\""),
+        "{e}"
+    );
+
+    let e = err_text(Config::from_toml_str(
+        "[otlp]\nheaders = { authorization = \"Bearer x\" }\n",
+        Some(Path::new("obs.toml")),
+    ));
+    assert!(
+        e.contains("otlp.headers.authorization") && e.contains("OTEL_EXPORTER_OTLP_HEADERS"),
+        "{e}"
+    );
+    assert!(!e.contains("Bearer x"), "the secret is not echoed");
+
+    let e = err_text(Config::from_toml_str(
+        "[exporter\n",
+        Some(Path::new("obs.toml")),
+    ));
+    assert!(e.starts_with("obs.toml: line 1:"), "{e}");
+
+    let e = Config::from_file(Path::new("/nonexistent/chatobs.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/nonexistent/chatobs.toml: "), "{e}");
+}
+
+#[test]
+fn environment_overrides() {
+    let env: HashMap<&str, &str> = [
+        ("OTEL_SERVICE_NAME", "gateway"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=prod,service.version=2.0.1",
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Bearer%20abc,x-tenant=shop",
+        ),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ("CHATOBS_EXPORTER", "auto,console"),
+    ]
+    .into_iter()
+    .collect();
+    let mut c = Config::default();
+    c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+    assert_eq!(c.service.name, "gateway");
+    assert_eq!(c.service.environment, "prod");
+    assert_eq!(c.service.version, "2.0.1");
+    assert_eq!(c.otlp.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(
+        c.otlp.headers.get("authorization").map(String::as_str),
+        Some("Bearer abc")
+    );
+    assert_eq!(
+        c.resolved_exporters(),
+        vec![ExporterKind::Otlp, ExporterKind::Console]
+    );
+    assert_eq!(
+        c.sampler().unwrap(),
+        Sampler::ParentBased(RootSampler::TraceIdRatio(0.25))
+    );
+
+    let mut c = Config::default();
+    let e = c
+        .apply_env(|k| (k == "OTEL_TRACES_SAMPLER_ARG").then(|| "lots".to_string()))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "OTEL_TRACES_SAMPLER_ARG: expected a number between 0 and 1, got \"lots\""
+    );
+    let e = c
+        .apply_env(|k| (k == "CHATOBS_EXPORTER").then(|| "file,kafka".to_string()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("CHATOBS_EXPORTER: unknown exporter \"kafka\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_repository_config_file_is_valid() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/observability.toml");
+    Config::from_file(&p).unwrap();
+}

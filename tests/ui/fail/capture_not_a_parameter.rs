@@ -1,0 +1,12 @@
+use chatobs_runtime::chat_span;
+
+#[chat_span(capture(txt))]
+fn detect(text: &str, lang: &str) {}
+
+#[chat_span(capture(self))]
+fn free_fn(text: &str) {}
+
+#[chat_span(capture(anything))]
+fn no_params() {}
+
+fn main() {}
