@@ -9,7 +9,7 @@
 //! last chatobs with its full pipeline installed (bounded queue, export
 //! thread converting every span, a discarding exporter, the JSON log subscriber).
 
-use criterion::{black_box, Criterion};
+use criterion::Criterion;
 use opentelemetry::trace::{
     FutureExt as _, Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
@@ -19,6 +19,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter,
 };
 use std::future::Future;
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
@@ -106,7 +107,10 @@ fn sdk_attrs() -> [KeyValue; 5] {
         KeyValue::new("openinference.span.kind", "AGENT"),
         KeyValue::new(
             "tag.tags",
-            opentelemetry::Value::Array(vec!["checkout", "vip"].into()),
+            opentelemetry::Value::Array(opentelemetry::Array::String(vec![
+                "checkout".into(),
+                "vip".into(),
+            ])),
         ),
     ]
 }

@@ -16,7 +16,8 @@
 //! as a waterfall. `chatobs report target/chatobs/spans.jsonl` draws the same
 //! from the file later.
 
-use chatobs_runtime::{chat_span, record, ChatSession, Config};
+use chatobs_runtime::cost::{self, Inbound as WaInbound, LlmCall, OffsetDateTime, Outbound};
+use chatobs_runtime::{chat_span, record, ChatSession, Config, TemplateCategory};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,20 +67,49 @@ fn predict(text: &str) -> Intent {
     }
 }
 
-/// A simulated Gemini 1.5 Flash call: token counts follow the text length.
+/// The business phone number the bot answers from.
+const BUSINESS: &str = "+5716000000";
+
+/// A simulated Gemini 1.5 Flash call: token counts follow the text length,
+/// and the call is priced from the shipped price table.
 #[chat_span(name = "chat gemini-1.5-flash", kind = llm, model = "gemini-1.5-flash", provider = "gcp.gemini")]
 async fn gemini(prompt: &str, role_hint: &str) -> Result<String, BotError> {
     tokio::time::sleep(Duration::from_millis(12 + prompt.len() as u64 % 7)).await;
     if prompt.is_empty() {
         return Err(BotError("empty prompt"));
     }
-    tracing::info!(prompt_chars = prompt.len(), "llm answered");
+    // A system prompt of ~900 tokens, part of it cached, plus the user's words.
+    let input = 900 + prompt.len() as u64 / 3;
+    let output = 120 + prompt.len() as u64 % 40;
+    let c = cost::record_llm_call(
+        &LlmCall::declared()
+            .input_tokens(input)
+            .cached_tokens(512)
+            .output_tokens(output),
+    )
+    .map_err(|_| BotError("bad usage"))?;
+    tracing::info!(input_tokens = input, output_tokens = output, price_usd = %c.total, "llm answered");
     Ok(format!("[{role_hint}] Con gusto te ayudo."))
 }
 
+/// Sends a reply (free-form, or a template of `template` category) and prices
+/// it at delivery with the WhatsApp rules of that date.
 #[chat_span(name = "whatsapp.send", role = "gateway", kind = tool)]
-async fn send_whatsapp(_to: &str, body: &str) -> Result<String, BotError> {
+async fn send_whatsapp(
+    to: &str,
+    body: &str,
+    template: Option<TemplateCategory>,
+) -> Result<String, BotError> {
     tokio::time::sleep(Duration::from_millis(3)).await;
+    let charge = cost::price_outbound(&Outbound {
+        business: BUSINESS,
+        user: to,
+        at: OffsetDateTime::now_utc(),
+        template,
+        entry_point: false,
+    })
+    .map_err(|_| BotError("cannot price the reply"))?;
+    tracing::info!(price_usd = %charge.price, "reply delivered");
     Ok(format!("wamid.{:x}", body.len() * 7919))
 }
 
@@ -87,7 +117,12 @@ async fn send_whatsapp(_to: &str, body: &str) -> Result<String, BotError> {
 async fn sales_flow(state: &mut SalesState, msg: &Inbound) -> Result<String, BotError> {
     let answer = gemini(msg.text, "ventas").await?;
     state.turns += 1;
-    send_whatsapp(msg.from, &answer).await
+    let wamid = send_whatsapp(msg.from, &answer, None).await?;
+    if state.turns == 1 {
+        // A marketing template with this week's offer: billed per message.
+        send_whatsapp(msg.from, "promo_semana", Some(TemplateCategory::Marketing)).await?;
+    }
+    Ok(wamid)
 }
 
 #[chat_span(name = "agent.pqr.flow", role = "pqr", step = "intake", tags("complaint"), template_category = utility, kind = agent)]
@@ -95,11 +130,21 @@ async fn pqr_flow(msg: &Inbound) -> Result<String, BotError> {
     let answer = gemini(msg.text, "pqr").await?;
     record!(step = "ticket_opened");
     tracing::warn!(ticket = 1042, "complaint ticket opened");
-    send_whatsapp(msg.from, &answer).await
+    let wamid = send_whatsapp(msg.from, &answer, None).await?;
+    // The ticket confirmation is a utility template: free inside the customer service window.
+    send_whatsapp(msg.from, "ticket_abierto", Some(TemplateCategory::Utility)).await?;
+    Ok(wamid)
 }
 
 #[chat_span(name = "orchestrator.decision", role = "orchestrator", step = "route")]
 async fn handle(state: &mut SalesState, msg: &Inbound) -> Result<String, BotError> {
+    // The user's message opens (or extends) the 24 h customer service window.
+    cost::record_inbound(&WaInbound {
+        business: BUSINESS,
+        user: msg.from,
+        at: OffsetDateTime::now_utc(),
+        entry_point: false,
+    });
     match predict(msg.text) {
         Intent::Sales => {
             record!(tag = "sales");
@@ -163,12 +208,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Err(e) => tracing::error!(error = %e, "turn failed"),
                 }
             }
-            replies
+            let totals = cost::close_conversation();
+            (replies, totals)
         })));
     }
     let mut replies = 0;
+    let mut grand = chatobs_runtime::Decimal::ZERO;
     for h in handles {
-        replies += h.await?;
+        let (r, totals) = h.await?;
+        replies += r;
+        if let Some(t) = totals {
+            grand += t.total_usd();
+        }
     }
     let snap = guard.snapshot();
     drop(guard); // flushes

@@ -5,6 +5,9 @@
 //! chatobs check-config [--config FILE]          validate a configuration (defaults + file + environment)
 //! ```
 
+mod cost;
+mod eval;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +33,10 @@ enum Cmd {
         #[arg(long)]
         session: Option<String>,
     },
+    /// Price an LLM call (`cost llm`) or replay a WhatsApp timeline (`cost whatsapp --timeline FILE`).
+    Cost(cost::CostArgs),
+    /// Score a text before sending it: `eval readability [--lang en|es]` reads standard input, prints JSON.
+    Eval(eval::EvalArgs),
     /// Load the configuration the way `init` does and print it, or the error.
     CheckConfig {
         /// A configuration file (default: CHATOBS_CONFIG or ./config/observability.toml).
@@ -59,6 +66,8 @@ fn run(cli: Cli) -> Result<(), String> {
             print!("{out}");
             Ok(())
         }
+        Cmd::Cost(args) => cost::run(args),
+        Cmd::Eval(args) => eval::run(args),
         Cmd::CheckConfig { config } => {
             let mut cfg = match &config {
                 Some(p) => chatobs_runtime::Config::from_file(p).map_err(|e| e.to_string())?,

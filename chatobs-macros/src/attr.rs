@@ -192,17 +192,16 @@ impl Args {
             }
             // A method overriding the block's `kind = llm` while the block sets a model.
             if let (Some(kind), Some(block)) = (&self.kind, block) {
-                if self.model.is_none() && self.provider.is_none() {
-                    if block.model.is_some() || block.provider.is_some() {
-                        self.errors.push(syn::Error::new(
-                            kind.key,
-                            format!(
-                                "`kind = {}` on this method conflicts with `model`/`provider` set \
-                                 on the impl block, which need `kind = llm`",
-                                kind.value.written
-                            ),
-                        ));
-                    }
+                let own = self.model.is_some() || self.provider.is_some();
+                if !own && (block.model.is_some() || block.provider.is_some()) {
+                    self.errors.push(syn::Error::new(
+                        kind.key,
+                        format!(
+                            "`kind = {}` on this method conflicts with `model`/`provider` set \
+                             on the impl block, which need `kind = llm`",
+                            kind.value.written
+                        ),
+                    ));
                 }
             }
         }

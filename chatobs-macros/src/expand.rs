@@ -32,7 +32,13 @@ pub(crate) fn chat_span(args: TokenStream, item: TokenStream) -> TokenStream {
             errors.extend(check_fn(&args, f.sig.clone()));
             match combine(errors) {
                 Some(e) => with_errors(e, item),
-                None => fun.expand(&args, &f.sig.ident.to_string()),
+                None => {
+                    let name = match &args.name {
+                        Some(n) => n.value.value(),
+                        None => f.sig.ident.to_string(),
+                    };
+                    fun.expand(&args, &name)
+                }
             }
         }
         Ok(Item::Impl(imp)) => expand_impl(args, imp, item),
@@ -584,6 +590,23 @@ impl VisitMut for ImplTraitEraser {
     }
 }
 
+/// Whether an erased type still has a `_` in it.
+fn has_infer(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl VisitMut for Finder {
+        fn visit_type_mut(&mut self, t: &mut Type) {
+            if let Type::Infer(_) = t {
+                self.0 = true;
+            } else {
+                syn::visit_mut::visit_type_mut(self, t);
+            }
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_type_mut(&mut ty.clone());
+    finder.0
+}
+
 fn erase_impl_trait(ty: &Type) -> Type {
     let mut ty = ty.clone();
     ImplTraitEraser.visit_type_mut(&mut ty);
@@ -611,6 +634,20 @@ impl Gen<'_> {
         let k = &self.krate;
         let site = self.site();
         let build = self.build();
+        if let (
+            Some(Ret {
+                ty: Type::Never(_), ..
+            }),
+            false,
+        ) = (ret, is_async)
+        {
+            // `-> !`: the body never returns; a panic ends the span as it unwinds.
+            return quote! {
+                static __CHATOBS_SITE: #k::__private::Site = #site;
+                let mut __chatobs_span = #k::__private::ChatSpan::start(&__CHATOBS_SITE, #build);
+                __chatobs_span.in_scope(move || -> ! #user_block)
+            };
+        }
         // A `return` of the declared type ahead of the body fixes the type of
         // the closure / async block, so type errors (and `?` conversions) in
         // the body are checked against the user's signature, on the user's line.
@@ -632,7 +669,10 @@ impl Gen<'_> {
                 }
             }
         });
-        let annotation = ret.map(|Ret { ty, .. }| quote!(: #ty));
+        // `: R` is left out when R has an `impl Trait` (erased to `_`).
+        let annotation = ret
+            .filter(|r| !has_infer(&r.ty))
+            .map(|Ret { ty, .. }| quote!(: #ty));
         let is_unit = ret.is_some_and(|r| matches!(&r.ty, Type::Tuple(t) if t.elems.is_empty()));
         let unit_allow = is_unit.then(|| quote!(#[allow(clippy::let_unit_value)]));
         let call = if is_async {

@@ -53,6 +53,12 @@ pub struct Config {
     /// Session ids.
     #[serde(default)]
     pub session: SessionConfig,
+    /// Cost telemetry (see [`crate::cost`]).
+    #[serde(default)]
+    pub cost: CostConfig,
+    /// Online evaluations, the LLM judge, Phoenix annotations, feedback (see [`crate::evals`]).
+    #[serde(default)]
+    pub evals: crate::evals::EvalsConfig,
     /// Where this configuration came from (not a key).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -268,6 +274,75 @@ impl Default for SessionConfig {
     }
 }
 
+/// `[cost]`: price tables, the billed-service rule, window state bounds.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostConfig {
+    /// Your LLM price files (format of `config/llm_prices.toml`), applied in
+    /// order over the shipped table: same model and provider replaces, others extend.
+    pub llm_price_files: Vec<PathBuf>,
+    /// Your WhatsApp rate files (format of `config/whatsapp_rates.toml`).
+    pub whatsapp_rate_files: Vec<PathBuf>,
+    /// Bill service (free-form) messages per message from the card's
+    /// `billed_service_from` day (reported for 2026-10-01), after the monthly
+    /// free allowance per business number.
+    pub billed_service_messages: bool,
+    /// Most (business, user) window states and conversation ledgers kept in memory.
+    pub state_max_entries: usize,
+    /// A window state or ledger with no activity for this many hours is dropped
+    /// (at least 72: a free entry point window lasts 72 hours).
+    pub state_ttl_hours: u64,
+}
+
+impl Default for CostConfig {
+    fn default() -> Self {
+        CostConfig {
+            llm_price_files: Vec::new(),
+            whatsapp_rate_files: Vec::new(),
+            billed_service_messages: false,
+            state_max_entries: 100_000,
+            state_ttl_hours: 96,
+        }
+    }
+}
+
+impl CostConfig {
+    /// Checks the bounds.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(1..=100_000_000).contains(&self.state_max_entries) {
+            return Err(Error::config(
+                None,
+                "cost.state_max_entries",
+                format!(
+                    "must be between 1 and 100000000, got {}",
+                    self.state_max_entries
+                ),
+            ));
+        }
+        if !(72..=24 * 400).contains(&self.state_ttl_hours) {
+            return Err(Error::config(
+                None,
+                "cost.state_ttl_hours",
+                format!(
+                    "must be between 72 (a free entry point window lasts 72 h) and 9600, got {}",
+                    self.state_ttl_hours
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The window state bounds.
+    pub fn state_bounds(&self) -> crate::cost::StateBounds {
+        crate::cost::StateBounds {
+            max_pairs: self.state_max_entries,
+            ttl_ms: i64::try_from(self.state_ttl_hours)
+                .unwrap_or(i64::MAX / 3_600_000)
+                .saturating_mul(3_600_000),
+        }
+    }
+}
+
 impl Default for Config {
     /// The shipped defaults (without reading the environment).
     fn default() -> Self {
@@ -282,6 +357,8 @@ impl Default for Config {
                 logs: LogsConfig::default(),
                 redaction: RedactionConfig::default(),
                 session: SessionConfig::default(),
+                cost: CostConfig::default(),
+                evals: crate::evals::EvalsConfig::default(),
                 source: None,
             },
         }
@@ -445,6 +522,7 @@ impl Config {
         if let Some(v) = set(get("CHATOBS_LOG_OUTPUT")) {
             self.logs.output = v;
         }
+        self.evals.apply_env(&get)?;
         self.validate(None)
     }
 
@@ -507,6 +585,14 @@ impl Config {
         }
         self.sampler()
             .map_err(|reason| Error::config(file, "sampling.sampler", reason))?;
+        self.cost.validate().map_err(|e| match e {
+            Error::Config { key, reason, .. } => Error::config(file, key, reason),
+            e => e,
+        })?;
+        self.evals.validate().map_err(|e| match e {
+            Error::Config { key, reason, .. } => Error::config(file, key, reason),
+            e => e,
+        })?;
         Ok(())
     }
 

@@ -41,7 +41,9 @@
 
 pub mod config;
 pub mod context;
+pub mod cost;
 mod error;
+pub mod evals;
 pub mod export;
 pub mod ids;
 pub mod logs;
@@ -60,6 +62,8 @@ pub use error::Error;
 pub use ids::{SpanId, TraceId};
 pub use model::{FinishedSpan, Value};
 pub use pipeline::{init, init_with_exporters, Guard};
+/// Exact decimal money (re-exported from `rust_decimal`).
+pub use rust_decimal::Decimal;
 pub use span::{is_installed, ChatSpan, SpanBuilder};
 pub use vocab::{Role, SpanKind, TemplateCategory};
 

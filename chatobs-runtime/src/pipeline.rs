@@ -127,6 +127,7 @@ pub fn init_with_exporters(
         }
     }
     crate::redact::configure(&config.redaction);
+    crate::cost::configure(&config.cost)?;
 
     let mut factories: Vec<Factory> = Vec::new();
     let mut memory = None;

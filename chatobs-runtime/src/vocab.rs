@@ -77,6 +77,10 @@ pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.o
 pub const GEN_AI_USAGE_PRICE_USD: &str = "gen_ai.usage.price_usd";
 /// Set when the call could not be priced.
 pub const GEN_AI_USAGE_PRICE_UNKNOWN: &str = "gen_ai.usage.price_unknown";
+/// Prompt characters (per-character billing, Vertex AI Gemini 1.5).
+pub const GEN_AI_USAGE_INPUT_CHARACTERS: &str = "gen_ai.usage.input_characters";
+/// Output characters (per-character billing).
+pub const GEN_AI_USAGE_OUTPUT_CHARACTERS: &str = "gen_ai.usage.output_characters";
 /// Token type attribute of the token usage metric.
 pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
 /// Token usage histogram.
@@ -117,6 +121,18 @@ pub const MESSAGING_WHATSAPP_MARKET: &str = "messaging.whatsapp.market";
 pub const MESSAGING_WHATSAPP_PRICING_TYPE: &str = "messaging.whatsapp.pricing_type";
 /// `CBP` (conversation based) or `PMP` (per message).
 pub const MESSAGING_WHATSAPP_PRICING_MODEL: &str = "messaging.whatsapp.pricing_model";
+/// Whether Meta bills the message.
+pub const MESSAGING_WHATSAPP_BILLABLE: &str = "messaging.whatsapp.billable";
+/// What made the message free (`customer_service_window`, `free_entry_point_window`, ...).
+pub const MESSAGING_WHATSAPP_FREE_BY: &str = "messaging.whatsapp.free_by";
+/// Set when the message could not be priced (no market or rate).
+pub const MESSAGING_WHATSAPP_PRICE_UNKNOWN: &str = "messaging.whatsapp.price_unknown";
+/// chatobs' estimate, on a reconciliation event.
+pub const MESSAGING_WHATSAPP_PRICE_ESTIMATE_USD: &str = "messaging.whatsapp.price_estimate_usd";
+/// Meta's figure minus the estimate, on a reconciliation event.
+pub const MESSAGING_WHATSAPP_PRICE_DIFFERENCE_USD: &str = "messaging.whatsapp.price_difference_usd";
+/// Event: a status webhook's pricing differed from the estimate.
+pub const WHATSAPP_PRICING_RECONCILED: &str = "messaging.whatsapp.pricing.reconciled";
 
 // ---- conversation running total --------------------------------------------------
 /// The conversation's running total (LLM + WhatsApp) when the span ended.
@@ -127,10 +143,105 @@ pub const CHAT_SESSION_COST_LLM_USD: &str = "chat.session.cost.llm_usd";
 pub const CHAT_SESSION_COST_WHATSAPP_USD: &str = "chat.session.cost.whatsapp_usd";
 /// Set when some call of the conversation could not be priced.
 pub const CHAT_SESSION_COST_INCOMPLETE: &str = "chat.session.cost_incomplete";
+/// Event (and span name when no span is current): a conversation was closed.
+pub const CONVERSATION_CLOSED: &str = "conversation.closed";
+/// Inbound messages of the conversation (on `conversation.closed`).
+pub const CHAT_SESSION_MESSAGES_INBOUND: &str = "chat.session.messages.inbound";
+/// Outbound messages of the conversation (on `conversation.closed`).
+pub const CHAT_SESSION_MESSAGES_OUTBOUND: &str = "chat.session.messages.outbound";
+/// LLM calls of the conversation (on `conversation.closed`).
+pub const CHAT_SESSION_LLM_CALLS: &str = "chat.session.llm_calls";
+/// Duration of the conversation in milliseconds (on `conversation.closed`).
+pub const CHAT_SESSION_DURATION_MS: &str = "chat.session.duration_ms";
 
 // ---- evaluations ---------------------------------------------------------------------
 /// Event name of an evaluation result.
 pub const GEN_AI_EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
+/// Evaluation event: the evaluator's name (OpenTelemetry GenAI evaluation event).
+pub const GEN_AI_EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+/// Evaluation event: the numeric score.
+pub const GEN_AI_EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+/// Evaluation event: the label.
+pub const GEN_AI_EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+/// Evaluation event: the explanation.
+pub const GEN_AI_EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+/// Prefix of evaluation attributes: `eval.<name>.score|label|explanation`
+/// (see [`eval_key`]); also the prefix of EVALUATOR span names (`eval.<name>`).
+pub const EVAL_PREFIX: &str = "eval.";
+/// Suffix of an evaluation's score attribute.
+pub const EVAL_SCORE_SUFFIX: &str = ".score";
+/// Suffix of an evaluation's label attribute.
+pub const EVAL_LABEL_SUFFIX: &str = ".label";
+/// Suffix of an evaluation's explanation attribute.
+pub const EVAL_EXPLANATION_SUFFIX: &str = ".explanation";
+/// The evaluator's name on an EVALUATOR span.
+pub const EVAL_NAME: &str = "eval.name";
+/// Span id (hex) of the evaluated span, on an EVALUATOR span.
+pub const EVAL_TARGET_SPAN_ID: &str = "eval.target.span_id";
+/// Who produced the result: `LLM`, `CODE` or `HUMAN` (Phoenix's annotator kinds).
+pub const EVAL_ANNOTATOR_KIND: &str = "eval.annotator_kind";
+/// Readability: `en` or `es`.
+pub const EVAL_READABILITY_LANGUAGE: &str = "eval.readability.language";
+/// Readability: Flesch reading ease with the language's coefficients.
+pub const EVAL_READABILITY_FLESCH_READING_EASE: &str = "eval.readability.flesch_reading_ease";
+/// Readability: Flesch-Kincaid grade (English).
+pub const EVAL_READABILITY_FLESCH_KINCAID_GRADE: &str = "eval.readability.flesch_kincaid_grade";
+/// Readability: Fernandez-Huerta (Spanish).
+pub const EVAL_READABILITY_FERNANDEZ_HUERTA: &str = "eval.readability.fernandez_huerta";
+/// Readability: Szigriszt-Pazos (Spanish).
+pub const EVAL_READABILITY_SZIGRISZT_PAZOS: &str = "eval.readability.szigriszt_pazos";
+/// Readability: words counted.
+pub const EVAL_READABILITY_WORDS: &str = "eval.readability.words";
+/// Readability: sentences counted.
+pub const EVAL_READABILITY_SENTENCES: &str = "eval.readability.sentences";
+/// Readability: syllables counted.
+pub const EVAL_READABILITY_SYLLABLES: &str = "eval.readability.syllables";
+/// Retries of an HTTP request (OpenTelemetry HTTP convention), on the judge's span.
+pub const HTTP_REQUEST_RESEND_COUNT: &str = "http.request.resend_count";
+/// HTTP status of the last response, on the judge's span.
+pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+/// Class of an error (OpenTelemetry `error.type`): `timeout`, `http_429`, ...
+pub const ERROR_TYPE: &str = "error.type";
+
+// ---- operator and user feedback -------------------------------------------------------
+/// Span name of a feedback annotation.
+pub const FEEDBACK_SPAN: &str = "feedback";
+/// Who gave the feedback: `user` or `operator`.
+pub const FEEDBACK_ROLE: &str = "feedback.role";
+/// `thumbs-up` or `thumbs-down`.
+pub const FEEDBACK_LABEL: &str = "feedback.label";
+/// 1 (thumbs-up) or 0 (thumbs-down).
+pub const FEEDBACK_SCORE: &str = "feedback.score";
+/// The operator's id (operator feedback).
+pub const FEEDBACK_OPERATOR_ID: &str = "feedback.operator_id";
+/// The operator's note (redacted like any free text).
+pub const FEEDBACK_NOTE: &str = "feedback.note";
+/// How the feedback arrived: `api`, `wamid` or `reaction`.
+pub const FEEDBACK_SOURCE: &str = "feedback.source";
+/// The WhatsApp message id the feedback is about.
+pub const FEEDBACK_WAMID: &str = "feedback.wamid";
+/// The reaction emoji (WhatsApp reaction feedback).
+pub const FEEDBACK_EMOJI: &str = "feedback.emoji";
+/// Event name of a feedback annotation.
+pub const FEEDBACK_EVENT: &str = "chat.feedback";
+/// Evaluation name (and Phoenix annotation name) of user feedback.
+pub const USER_FEEDBACK_NAME: &str = "user feedback";
+/// Evaluation name (and Phoenix annotation name) of operator feedback.
+pub const OPERATOR_FEEDBACK_NAME: &str = "operator feedback";
+/// Attribute segment of user feedback: `eval.user_feedback.*`.
+pub const USER_FEEDBACK_KEY: &str = "user_feedback";
+/// Attribute segment of operator feedback: `eval.operator_feedback.*`.
+pub const OPERATOR_FEEDBACK_KEY: &str = "operator_feedback";
+
+/// `eval.<name><suffix>`, for example `eval_key("toxicity", EVAL_LABEL_SUFFIX)`
+/// is `eval.toxicity.label`.
+pub fn eval_key(name: &str, suffix: &str) -> String {
+    let mut k = String::with_capacity(EVAL_PREFIX.len() + name.len() + suffix.len());
+    k.push_str(EVAL_PREFIX);
+    k.push_str(name);
+    k.push_str(suffix);
+    k
+}
 
 // ---- resource ------------------------------------------------------------------------
 /// Resource: service name.

@@ -185,7 +185,11 @@ fn per_unit(v: &toml::Value, per: Decimal, what: &str) -> Result<Decimal, String
         .ok_or_else(|| format!("{what}: {d} / {per} cannot be represented"))
 }
 
-fn opt_per_unit(v: &Option<toml::Value>, per: Decimal, what: &str) -> Result<Option<Decimal>, String> {
+fn opt_per_unit(
+    v: &Option<toml::Value>,
+    per: Decimal,
+    what: &str,
+) -> Result<Option<Decimal>, String> {
     v.as_ref().map(|v| per_unit(v, per, what)).transpose()
 }
 
@@ -204,7 +208,10 @@ impl FileModel {
             return Err(format!("{at}.per: must be at least 1"));
         }
         if !valid_date(&self.date) {
-            return Err(format!("{at}.date: expected YYYY-MM-DD, got {:?}", self.date));
+            return Err(format!(
+                "{at}.date: expected YYYY-MM-DD, got {:?}",
+                self.date
+            ));
         }
         if self.source.trim().is_empty() {
             return Err(format!("{at}.source: say where the prices come from"));
@@ -508,7 +515,12 @@ fn mul(n: u64, rate: Decimal) -> Decimal {
 impl PriceTable {
     /// Prices one call. Unknown models and missing prices give an
     /// incomplete cost (never an error); impossible usage is an error.
-    pub fn cost(&self, provider: Option<&str>, model: &str, usage: &Usage) -> Result<LlmCost, Error> {
+    pub fn cost(
+        &self,
+        provider: Option<&str>,
+        model: &str,
+        usage: &Usage,
+    ) -> Result<LlmCost, Error> {
         usage.validate()?;
         if model.trim().is_empty() {
             return Err(Error::InvalidInput("the model name is empty".into()));

@@ -7,8 +7,11 @@ fn predict(text: &str) -> u32 {
     "not a number"
 }
 
+#[derive(Debug)]
+struct BotError;
+
 #[chat_span]
-async fn flow(text: &str) -> Result<u32, String> {
+async fn flow(text: &str) -> Result<u32, BotError> {
     let n: u32 = text.parse()?;
     Ok(n + undefined_variable)
 }

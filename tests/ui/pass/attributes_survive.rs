@@ -15,12 +15,12 @@ pub fn reply(text: &str) -> String {
 }
 
 #[chat_span]
-#[cfg(any())]
+#[cfg(test)]
 fn compiled_out() -> u32 {
     this_does_not_exist()
 }
 
-#[cfg(all())]
+#[cfg(not(test))]
 #[chat_span]
 #[allow(unused_variables)]
 fn compiled_in(unused: u32) -> u32 {

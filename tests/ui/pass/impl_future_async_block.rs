@@ -12,7 +12,8 @@ fn fetch(id: u32) -> impl Future<Output = Result<String, std::fmt::Error>> {
 
 #[chat_span]
 fn borrowed<'a>(text: &'a str) -> impl Future<Output = usize> + 'a {
-    async { text.len() }
+    let trimmed = text.trim();
+    async { trimmed.len() }
 }
 
 fn block_on<F: Future>(fut: F) -> F::Output {
@@ -27,5 +28,5 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 
 fn main() {
     assert_eq!(block_on(fetch(7)).unwrap(), "item-7:ok");
-    assert_eq!(block_on(borrowed("hola")), 4);
+    assert_eq!(block_on(borrowed(" hola ")), 4);
 }

@@ -36,8 +36,8 @@ impl Conversation {
     }
 
     #[chat_span]
-    fn boxed(self: Box<Self>) -> usize {
-        self.turns.len()
+    fn boxed(self: Box<Self>) -> Box<Self> {
+        self
     }
 
     #[chat_span]
@@ -63,6 +63,6 @@ fn main() {
     assert_eq!(c.len(), 2);
     assert_eq!(c.first(), "hola");
     assert_eq!(block_on(c.count_async()), 2);
-    assert_eq!(Box::new(Conversation { turns: vec!["a".into()] }).boxed(), 1);
+    assert_eq!(Box::new(Conversation { turns: vec!["a".into()] }).boxed().turns.len(), 1);
     assert_eq!(c.into_turns(), vec!["hola".to_string(), "precio?!".to_string()]);
 }

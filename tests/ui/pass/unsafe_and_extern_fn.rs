@@ -12,6 +12,10 @@ extern "C" fn c_callback(x: i32) -> i32 {
     x + 1
 }
 
+/// Doubles the pointee.
+///
+/// # Safety
+/// `ptr` must be valid for reads.
 #[chat_span]
 pub unsafe extern "C" fn both(ptr: *const i32) -> i32 {
     *ptr * 2

@@ -1,0 +1,463 @@
+//! Operator and user feedback: thumbs-up / thumbs-down on a bot's answer.
+//!
+//! * An operator (a person reviewing conversations) rates a span, or a
+//!   WhatsApp message by its id (wamid), with an operator id and an
+//!   optional note: [`FeedbackRecorder::record`],
+//!   [`FeedbackRecorder::record_for_wamid`].
+//! * A user reacts to a bot reply with 👍 or 👎 (any skin tone): the
+//!   webhook's reaction message names the replied message's wamid;
+//!   [`FeedbackRecorder::record_webhook`] turns it into user feedback.
+//! * wamid → span: when the bot sends a message it registers the id
+//!   WhatsApp returned with the context of the span that sent it
+//!   ([`FeedbackRecorder::register_sent`]). The map is bounded
+//!   (`evals.feedback.wamid_capacity`, oldest dropped first) and forgets
+//!   ids after `evals.feedback.wamid_ttl_hours`.
+//!
+//! Each feedback becomes a span `feedback` (kind EVALUATOR), child of the
+//! rated span, with its session id, `feedback.role|label|score|source`
+//! (`feedback.operator_id`, `feedback.note` redacted, `feedback.wamid`,
+//! `feedback.emoji` when known), the evaluation attributes
+//! `eval.user_feedback.*` or `eval.operator_feedback.*` and the event
+//! `gen_ai.evaluation.result` (name `user feedback` / `operator feedback`);
+//! a counter by label and role ([`FeedbackRecorder::counts`]); and, with a
+//! Phoenix exporter, a HUMAN span annotation.
+//!
+//! ```
+//! use chatobs_runtime::evals::{Feedback, FeedbackConfig, FeedbackRecorder, Thumb};
+//! use chatobs_runtime::{testing, SpanBuilder};
+//!
+//! let feedback = FeedbackRecorder::new(&FeedbackConfig::default());
+//! let ((), spans) = testing::capture(|| {
+//!     let send = SpanBuilder::new("whatsapp.send").start();
+//!     feedback.register_sent("wamid.HBgL123", send.context());
+//!     drop(send);
+//!     // Later, the user reacts with a thumbs-up to that message:
+//!     let webhook = serde_json::json!({"entry": [{"changes": [{"value": {"messages": [
+//!         {"type": "reaction", "id": "wamid.R1", "reaction": {"message_id": "wamid.HBgL123", "emoji": "👍"}}
+//!     ]}}]}]});
+//!     assert_eq!(feedback.record_webhook(&webhook).len(), 1);
+//! });
+//! let fb = spans.one("feedback");
+//! assert_eq!(fb.parent_span_id, spans.one("whatsapp.send").span_id);
+//! assert_eq!(fb.attr_str("feedback.label"), Some("thumbs-up"));
+//! assert_eq!(feedback.counts(), vec![("thumbs-up".to_string(), "user".to_string(), 1)]);
+//! ```
+
+use super::config::FeedbackConfig;
+use super::phoenix::{Annotation, AnnotationResult, PhoenixAnnotations};
+use crate::context::Context;
+use crate::model::{KeyValue, Value};
+use crate::span::SpanBuilder;
+use crate::vocab::{self, Role, SpanKind};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Thumbs-up or thumbs-down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Thumb {
+    /// Good answer (score 1).
+    Up,
+    /// Bad answer (score 0).
+    Down,
+}
+
+impl Thumb {
+    /// `thumbs-up` or `thumbs-down`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Thumb::Up => "thumbs-up",
+            Thumb::Down => "thumbs-down",
+        }
+    }
+    /// 1 or 0.
+    pub fn score(self) -> f64 {
+        match self {
+            Thumb::Up => 1.0,
+            Thumb::Down => 0.0,
+        }
+    }
+    /// 👍 / 👎 (any skin tone), else `None`.
+    pub fn from_emoji(emoji: &str) -> Option<Thumb> {
+        let base: String = emoji
+            .chars()
+            .filter(|c| !('\u{1F3FB}'..='\u{1F3FF}').contains(c) && *c != '\u{FE0F}')
+            .collect();
+        match base.as_str() {
+            "\u{1F44D}" => Some(Thumb::Up),
+            "\u{1F44E}" => Some(Thumb::Down),
+            _ => None,
+        }
+    }
+}
+
+/// Who gave the feedback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FeedbackSource {
+    /// The user of the conversation (a WhatsApp reaction).
+    User,
+    /// An operator.
+    Operator,
+}
+
+impl FeedbackSource {
+    /// `user` or `operator`.
+    pub fn role(self) -> &'static str {
+        match self {
+            FeedbackSource::User => "user",
+            FeedbackSource::Operator => "operator",
+        }
+    }
+    /// `user feedback` or `operator feedback`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedbackSource::User => vocab::USER_FEEDBACK_NAME,
+            FeedbackSource::Operator => vocab::OPERATOR_FEEDBACK_NAME,
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            FeedbackSource::User => vocab::USER_FEEDBACK_KEY,
+            FeedbackSource::Operator => vocab::OPERATOR_FEEDBACK_KEY,
+        }
+    }
+}
+
+/// One feedback.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feedback {
+    /// Up or down.
+    pub thumb: Thumb,
+    /// User or operator.
+    pub source: FeedbackSource,
+    /// The operator's id (operator feedback).
+    pub operator_id: Option<String>,
+    /// A note (redacted like any free text before export).
+    pub note: Option<String>,
+}
+
+impl Feedback {
+    /// Feedback from operator `operator_id`.
+    pub fn operator(thumb: Thumb, operator_id: impl Into<String>) -> Feedback {
+        Feedback {
+            thumb,
+            source: FeedbackSource::Operator,
+            operator_id: Some(operator_id.into()),
+            note: None,
+        }
+    }
+    /// Feedback from the conversation's user.
+    pub fn user(thumb: Thumb) -> Feedback {
+        Feedback {
+            thumb,
+            source: FeedbackSource::User,
+            operator_id: None,
+            note: None,
+        }
+    }
+    /// With a note.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// Why feedback could not be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeedbackError {
+    /// The wamid is not (or no longer) known.
+    #[error("no span is known for WhatsApp message {0:?} (never registered, evicted or expired)")]
+    UnknownMessage(String),
+    /// The target context names no span.
+    #[error("the feedback's target names no span")]
+    NoSpan,
+}
+
+struct WamidMap {
+    map: HashMap<String, (Context, Instant)>,
+    order: VecDeque<(String, Instant)>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl WamidMap {
+    fn insert(&mut self, wamid: String, ctx: Context) {
+        let now = Instant::now();
+        self.expire(now);
+        while self.map.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some((old, at)) => {
+                    if self.map.get(&old).is_some_and(|(_, t)| *t == at) {
+                        self.map.remove(&old);
+                    }
+                }
+                None => break,
+            }
+        }
+        self.order.push_back((wamid.clone(), now));
+        self.map.insert(wamid, (ctx, now));
+        // Re-registrations leave stale order entries; keep the queue bounded too.
+        if self.order.len() > self.capacity.saturating_mul(2) {
+            let map = &self.map;
+            self.order
+                .retain(|(w, at)| map.get(w).is_some_and(|(_, t)| t == at));
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((w, at)) = self.order.front() {
+            if now.duration_since(*at) <= self.ttl {
+                break;
+            }
+            if self.map.get(w).is_some_and(|(_, t)| t == at) {
+                self.map.remove(w);
+            }
+            self.order.pop_front();
+        }
+    }
+
+    fn get(&mut self, wamid: &str) -> Option<Context> {
+        self.expire(Instant::now());
+        self.map.get(wamid).map(|(c, _)| c.clone())
+    }
+}
+
+/// Records feedback (see the module docs).
+pub struct FeedbackRecorder {
+    wamids: Mutex<WamidMap>,
+    counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    phoenix: Option<PhoenixAnnotations>,
+}
+
+impl std::fmt::Debug for FeedbackRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedbackRecorder")
+            .field("counts", &self.counts())
+            .finish()
+    }
+}
+
+impl FeedbackRecorder {
+    /// A recorder with the wamid map bounds of `cfg`.
+    pub fn new(cfg: &FeedbackConfig) -> FeedbackRecorder {
+        FeedbackRecorder {
+            wamids: Mutex::new(WamidMap {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+                capacity: cfg.wamid_capacity.max(1),
+                ttl: Duration::from_secs(cfg.wamid_ttl_hours.saturating_mul(3600)),
+            }),
+            counts: Mutex::new(BTreeMap::new()),
+            phoenix: None,
+        }
+    }
+
+    /// Also sends each feedback to Phoenix as a HUMAN annotation.
+    pub fn with_phoenix(mut self, p: PhoenixAnnotations) -> Self {
+        self.phoenix = Some(p);
+        self
+    }
+
+    /// Remembers that the message `wamid` was sent by the span `ctx` (call it
+    /// with the id WhatsApp's send API returned, inside or with the context
+    /// of the span that sent it).
+    pub fn register_sent(&self, wamid: &str, ctx: Context) {
+        if wamid.is_empty() || wamid.len() > 256 || !ctx.has_span() {
+            return;
+        }
+        self.wamids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(wamid.to_owned(), ctx);
+    }
+
+    /// [`FeedbackRecorder::register_sent`] with the current span.
+    pub fn register_sent_current(&self, wamid: &str) {
+        self.register_sent(wamid, Context::current());
+    }
+
+    /// The span that sent `wamid`, if known.
+    pub fn span_of(&self, wamid: &str) -> Option<Context> {
+        self.wamids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(wamid)
+    }
+
+    /// Records `fb` against the span `target`.
+    pub fn record(&self, target: &Context, fb: &Feedback) -> Result<(), FeedbackError> {
+        self.record_inner(target, fb, "api", None, None)
+    }
+
+    /// Records `fb` against the span that sent WhatsApp message `wamid`.
+    pub fn record_for_wamid(&self, wamid: &str, fb: &Feedback) -> Result<(), FeedbackError> {
+        let target = self
+            .span_of(wamid)
+            .ok_or_else(|| FeedbackError::UnknownMessage(crate::redact::truncate(wamid, 64)))?;
+        self.record_inner(&target, fb, "wamid", Some(wamid), None)
+    }
+
+    /// Reads a WhatsApp Cloud API webhook payload (the whole body) and records
+    /// a user feedback for every 👍 / 👎 reaction to a known bot message.
+    /// Other messages, other emojis and removed reactions are ignored.
+    /// Returns, per reaction considered, its outcome.
+    pub fn record_webhook(&self, payload: &serde_json::Value) -> Vec<Result<Thumb, FeedbackError>> {
+        let mut out = Vec::new();
+        let entries = payload["entry"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for entry in entries {
+            let changes = entry["changes"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            for change in changes {
+                let msgs = change["value"]["messages"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                for m in msgs {
+                    if m["type"].as_str() != Some("reaction") {
+                        continue;
+                    }
+                    let (Some(wamid), Some(emoji)) = (
+                        m["reaction"]["message_id"].as_str(),
+                        m["reaction"]["emoji"].as_str(),
+                    ) else {
+                        continue;
+                    };
+                    let Some(thumb) = Thumb::from_emoji(emoji) else {
+                        continue;
+                    };
+                    out.push(self.record_reaction(wamid, emoji, thumb).map(|()| thumb));
+                }
+            }
+        }
+        out
+    }
+
+    fn record_reaction(&self, wamid: &str, emoji: &str, thumb: Thumb) -> Result<(), FeedbackError> {
+        let target = self
+            .span_of(wamid)
+            .ok_or_else(|| FeedbackError::UnknownMessage(crate::redact::truncate(wamid, 64)))?;
+        self.record_inner(
+            &target,
+            &Feedback::user(thumb),
+            "reaction",
+            Some(wamid),
+            Some(emoji),
+        )
+    }
+
+    fn record_inner(
+        &self,
+        target: &Context,
+        fb: &Feedback,
+        source: &'static str,
+        wamid: Option<&str>,
+        emoji: Option<&str>,
+    ) -> Result<(), FeedbackError> {
+        if !target.has_span() {
+            return Err(FeedbackError::NoSpan);
+        }
+        let label = fb.thumb.label();
+        let score = fb.thumb.score();
+        let note = fb
+            .note
+            .as_deref()
+            .map(|n| crate::redact::truncate(&crate::redact::redact_free_text(n), 1024));
+        let operator = fb
+            .operator_id
+            .as_deref()
+            .map(|o| crate::redact::truncate(&crate::redact::redact_free_text(o), 128));
+        let key = fb.source.key();
+        let mut b = SpanBuilder::new(vocab::FEEDBACK_SPAN)
+            .span_kind(SpanKind::Evaluator)
+            .parent(target.clone())
+            .attribute(vocab::FEEDBACK_ROLE, fb.source.role())
+            .attribute(vocab::FEEDBACK_LABEL, label)
+            .attribute(vocab::FEEDBACK_SCORE, score)
+            .attribute(vocab::FEEDBACK_SOURCE, source)
+            .attribute(vocab::EVAL_NAME, fb.source.name())
+            .attribute(vocab::EVAL_ANNOTATOR_KIND, "HUMAN")
+            .attribute(vocab::EVAL_TARGET_SPAN_ID, target.span_id.to_hex())
+            .attribute(vocab::eval_key(key, vocab::EVAL_LABEL_SUFFIX), label)
+            .attribute(vocab::eval_key(key, vocab::EVAL_SCORE_SUFFIX), score);
+        if fb.source == FeedbackSource::Operator {
+            b = b.role(Role::OPERATOR);
+        }
+        if let Some(o) = &operator {
+            b = b.attribute(vocab::FEEDBACK_OPERATOR_ID, o.clone());
+        }
+        if let Some(n) = &note {
+            b = b.attribute(vocab::FEEDBACK_NOTE, n.clone()).attribute(
+                vocab::eval_key(key, vocab::EVAL_EXPLANATION_SUFFIX),
+                n.clone(),
+            );
+        }
+        if let Some(w) = wamid {
+            b = b.attribute(vocab::FEEDBACK_WAMID, crate::redact::truncate(w, 256));
+        }
+        if let Some(e) = emoji {
+            b = b.attribute(vocab::FEEDBACK_EMOJI, crate::redact::truncate(e, 32));
+        }
+        let mut span = b.start();
+        let mut event: Vec<KeyValue> = vec![
+            (
+                Cow::Borrowed(vocab::GEN_AI_EVALUATION_NAME),
+                Value::from(fb.source.name()),
+            ),
+            (
+                Cow::Borrowed(vocab::GEN_AI_EVALUATION_SCORE_LABEL),
+                Value::from(label),
+            ),
+            (
+                Cow::Borrowed(vocab::GEN_AI_EVALUATION_SCORE_VALUE),
+                Value::F64(score),
+            ),
+        ];
+        if let Some(n) = &note {
+            event.push((
+                Cow::Borrowed(vocab::GEN_AI_EVALUATION_EXPLANATION),
+                Value::from(n.clone()),
+            ));
+        }
+        span.add_event(vocab::GEN_AI_EVALUATION_RESULT, event);
+        span.set_ok();
+        drop(span);
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((label, fb.source.role()))
+            .or_insert(0) += 1;
+        if let Some(p) = &self.phoenix {
+            p.send(Annotation {
+                span_id: target.span_id.to_hex(),
+                name: fb.source.name().to_owned(),
+                annotator_kind: "HUMAN",
+                result: AnnotationResult {
+                    label: Some(label.to_owned()),
+                    score: Some(score),
+                    explanation: note,
+                },
+                identifier: operator.unwrap_or_default(),
+                metadata: super::phoenix::metadata(target),
+            });
+        }
+        Ok(())
+    }
+
+    /// Feedback counted so far, by (label, role), sorted.
+    pub fn counts(&self) -> Vec<(String, String, u64)> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((l, r), n)| ((*l).to_owned(), (*r).to_owned(), *n))
+            .collect()
+    }
+}
