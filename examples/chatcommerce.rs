@@ -1,185 +1,101 @@
-//! ChatCommerce: a scripted WhatsApp commerce bot, observed end to end on the
-//! embedded default (no server needed).
+//! ChatCommerce: a WhatsApp commerce bot as two services, observed end to end.
 //!
 //! ```text
 //! cargo run --release --example chatcommerce
 //! ```
 //!
-//! Three customers write to the bot. Each inbound message becomes a
-//! conversation turn: `classifier.predict` routes it, `orchestrator.decision`
-//! picks an agent, `agent.sales.flow` or `agent.pqr.flow` answers with a
-//! (simulated) Gemini call and a WhatsApp reply. Every span carries the
-//! conversation's `chat.session_id` (a keyed hash of the phone number, which
-//! itself is never written anywhere). Spans go to `target/chatobs/spans.jsonl`
-//! (or to OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set), JSON logs to
-//! `target/chatobs/chatcommerce.log.jsonl`, and each conversation is printed
-//! as a waterfall. `chatobs report target/chatobs/spans.jsonl` draws the same
-//! from the file later.
+//! The example starts, on 127.0.0.1 (ephemeral ports, stopped at the end):
+//! - the **gateway** service: `POST /webhook/whatsapp` (signature checked,
+//!   acknowledged at once, processed in the background), `classifier.predict`,
+//!   `orchestrator.decision`, `whatsapp.send` through the Graph API, status
+//!   callbacks reconciled with Meta's `pricing`;
+//! - the **agents** service: `agent.sales.flow` and `agent.pqr.flow` behind the
+//!   chatobs axum layer, each calling Gemini over HTTP;
+//! - a simulated **Gemini** API answering `:generateContent` in Gemini's JSON
+//!   shape with `usageMetadata`, and a simulated **WhatsApp Graph API** that
+//!   returns wamids and then posts signed `sent` / `delivered` status callbacks
+//!   with `pricing` back to the gateway.
+//!
+//! Then it plays three scripted conversations as Meta would deliver them
+//! (signed webhook POSTs): a sales flow with a marketing template, an
+//! interactive button reply and a 👍 reaction; a complaint answered with a
+//! utility template; and a wholesale buyer whose questions are answered from
+//! a 600 000-token cached catalog on Gemini 1.5 Pro, which exceeds the
+//! conversation budget. For each conversation it prints the waterfall across
+//! both services (the `service` column), the LLM and WhatsApp cost, the
+//! alerts and the evaluation results.
+//!
+//! **Why one process:** `chatobs_runtime::init` installs one pipeline per
+//! process, so the two services run in this process as two distinct axum
+//! servers on distinct ports that talk HTTP to each other (the `traceparent`
+//! and `baggage` headers really cross a socket). Each service's SERVER and
+//! CLIENT spans carry `chat.service.name` (`gateway` or `agents`); in
+//! production each would be its own process with its own `OTEL_SERVICE_NAME`.
+//!
+//! Spans go to `target/chatobs/spans.jsonl` (the embedded default), or to
+//! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; a copy is kept in memory to
+//! draw the waterfalls. JSON logs go to `target/chatobs/chatcommerce.log.jsonl`.
 
-use chatobs_runtime::cost::{self, Inbound as WaInbound, LlmCall, OffsetDateTime, Outbound};
-use chatobs_runtime::{chat_span, record, ChatSession, Config, TemplateCategory};
+#[path = "support/chatcommerce_bot.rs"]
+mod bot;
+
+use chatobs_runtime::config::ExporterKind;
+use chatobs_runtime::{cost, vocab, ChatSession, Config, Decimal, FinishedSpan};
+use serde_json::json;
+use std::collections::HashMap;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Intent {
-    Sales,
-    Complaint,
+struct Conversation {
+    title: &'static str,
+    wa_id: &'static str,
+    messages: Vec<serde_json::Value>,
+    react_thumbs_up: bool,
 }
 
-#[derive(Debug)]
-struct Inbound {
-    from: &'static str,
-    text: &'static str,
+fn text(wa_id: &str, n: usize, body: &str) -> serde_json::Value {
+    json!({"from": wa_id, "id": format!("wamid.IN{wa_id}{n}"), "timestamp": now_s(), "type": "text", "text": {"body": body}})
 }
 
-#[derive(Debug)]
-struct BotError(&'static str);
-impl std::fmt::Display for BotError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-impl std::error::Error for BotError {}
-
-struct SalesState {
-    turns: u32,
-}
-impl SalesState {
-    fn step(&self) -> &'static str {
-        match self.turns {
-            0 => "qualify",
-            1 => "offer",
-            _ => "checkout",
-        }
-    }
+fn now_s() -> String {
+    cost::OffsetDateTime::now_utc().unix_timestamp().to_string()
 }
 
-#[chat_span(name = "classifier.predict", role = "classifier", kind = chain)]
-fn predict(text: &str) -> Intent {
-    let t = text.to_lowercase();
-    if ["roto", "reclamo", "reembolso", "queja", "tarde"]
-        .iter()
-        .any(|w| t.contains(w))
-    {
-        Intent::Complaint
-    } else {
-        Intent::Sales
-    }
+fn script() -> Vec<Conversation> {
+    let sales = "573001234567";
+    let pqr = "5215512345678";
+    let wholesale = "5511987654321";
+    vec![
+        Conversation {
+            title: "sales (Colombia): offer, marketing template, button reply, 👍",
+            wa_id: sales,
+            messages: vec![
+                text(sales, 1, "Hola, quiero comprar unos tenis talla 42"),
+                text(sales, 2, "¿Tienen en color negro?"),
+                json!({"from": sales, "id": "wamid.IN573001234567btn", "timestamp": now_s(), "type": "interactive",
+                       "interactive": {"type": "button_reply", "button_reply": {"id": "buy_tenis_42", "title": "Comprar"}}}),
+            ],
+            react_thumbs_up: true,
+        },
+        Conversation {
+            title: "complaint (Mexico): ticket, utility template",
+            wa_id: pqr,
+            messages: vec![text(pqr, 1, "Mi pedido llegó roto, quiero un reembolso")],
+            react_thumbs_up: false,
+        },
+        Conversation {
+            title: "wholesale (Brazil): cached catalog on Gemini 1.5 Pro, over budget",
+            wa_id: wholesale,
+            messages: vec![
+                text(wholesale, 1, "Necesito el catálogo mayorista completo"),
+                text(wholesale, 2, "Compara el catálogo de tenis con el de chaquetas"),
+                text(wholesale, 3, "Y del catálogo, ¿qué tiene descuento por volumen?"),
+            ],
+            react_thumbs_up: false,
+        },
+    ]
 }
 
-/// The business phone number the bot answers from.
-const BUSINESS: &str = "+5716000000";
-
-/// A simulated Gemini 1.5 Flash call: token counts follow the text length,
-/// and the call is priced from the shipped price table.
-#[chat_span(name = "chat gemini-1.5-flash", kind = llm, model = "gemini-1.5-flash", provider = "gcp.gemini")]
-async fn gemini(prompt: &str, role_hint: &str) -> Result<String, BotError> {
-    tokio::time::sleep(Duration::from_millis(12 + prompt.len() as u64 % 7)).await;
-    if prompt.is_empty() {
-        return Err(BotError("empty prompt"));
-    }
-    // A system prompt of ~900 tokens, part of it cached, plus the user's words.
-    let input = 900 + prompt.len() as u64 / 3;
-    let output = 120 + prompt.len() as u64 % 40;
-    let c = cost::record_llm_call(
-        &LlmCall::declared()
-            .input_tokens(input)
-            .cached_tokens(512)
-            .output_tokens(output),
-    )
-    .map_err(|_| BotError("bad usage"))?;
-    tracing::info!(input_tokens = input, output_tokens = output, price_usd = %c.total, "llm answered");
-    Ok(format!("[{role_hint}] Con gusto te ayudo."))
-}
-
-/// Sends a reply (free-form, or a template of `template` category) and prices
-/// it at delivery with the WhatsApp rules of that date.
-#[chat_span(name = "whatsapp.send", role = "gateway", kind = tool)]
-async fn send_whatsapp(
-    to: &str,
-    body: &str,
-    template: Option<TemplateCategory>,
-) -> Result<String, BotError> {
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    let charge = cost::price_outbound(&Outbound {
-        business: BUSINESS,
-        user: to,
-        at: OffsetDateTime::now_utc(),
-        template,
-        entry_point: false,
-    })
-    .map_err(|_| BotError("cannot price the reply"))?;
-    tracing::info!(price_usd = %charge.price, "reply delivered");
-    Ok(format!("wamid.{:x}", body.len() * 7919))
-}
-
-#[chat_span(name = "agent.sales.flow", role = "sales", step = state.step(), tags("checkout", "whatsapp"), template_category = marketing, kind = agent)]
-async fn sales_flow(state: &mut SalesState, msg: &Inbound) -> Result<String, BotError> {
-    let answer = gemini(msg.text, "ventas").await?;
-    state.turns += 1;
-    let wamid = send_whatsapp(msg.from, &answer, None).await?;
-    if state.turns == 1 {
-        // A marketing template with this week's offer: billed per message.
-        send_whatsapp(msg.from, "promo_semana", Some(TemplateCategory::Marketing)).await?;
-    }
-    Ok(wamid)
-}
-
-#[chat_span(name = "agent.pqr.flow", role = "pqr", step = "intake", tags("complaint"), template_category = utility, kind = agent)]
-async fn pqr_flow(msg: &Inbound) -> Result<String, BotError> {
-    let answer = gemini(msg.text, "pqr").await?;
-    record!(step = "ticket_opened");
-    tracing::warn!(ticket = 1042, "complaint ticket opened");
-    let wamid = send_whatsapp(msg.from, &answer, None).await?;
-    // The ticket confirmation is a utility template: free inside the customer service window.
-    send_whatsapp(msg.from, "ticket_abierto", Some(TemplateCategory::Utility)).await?;
-    Ok(wamid)
-}
-
-#[chat_span(name = "orchestrator.decision", role = "orchestrator", step = "route")]
-async fn handle(state: &mut SalesState, msg: &Inbound) -> Result<String, BotError> {
-    // The user's message opens (or extends) the 24 h customer service window.
-    cost::record_inbound(&WaInbound {
-        business: BUSINESS,
-        user: msg.from,
-        at: OffsetDateTime::now_utc(),
-        entry_point: false,
-    });
-    match predict(msg.text) {
-        Intent::Sales => {
-            record!(tag = "sales");
-            sales_flow(state, msg).await
-        }
-        Intent::Complaint => {
-            record!(tag = "pqr");
-            pqr_flow(msg).await
-        }
-    }
-}
-
-const SCRIPT: &[(&str, &[&str])] = &[
-    (
-        "+573001234567",
-        &[
-            "Hola, quiero comprar unos tenis talla 42",
-            "¿Tienen en color negro?",
-            "Listo, los compro",
-        ],
-    ),
-    (
-        "+573009876543",
-        &["Mi pedido llegó roto, quiero un reembolso"],
-    ),
-    (
-        "+5215512345678",
-        &[
-            "Buenas, ¿precio de la chaqueta impermeable?",
-            "Perfecto, envíenla a CDMX",
-        ],
-    ),
-];
-
-#[tokio::main]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = Config::load()?;
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() && cfg.service.name == "chatobs-app" {
@@ -188,66 +104,218 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("CHATOBS_LOG_OUTPUT").is_none() {
         cfg.logs.output = "target/chatobs/chatcommerce.log.jsonl".into();
     }
-    let spans_file = cfg.exporter.file_path.clone();
     let exporters = cfg.resolved_exporters();
+    // A copy in memory to draw the waterfalls (whatever else is configured).
+    cfg.exporter.kinds = exporters.clone();
+    cfg.exporter.kinds.push(ExporterKind::Memory);
+    let spans_file = cfg.exporter.file_path.clone();
     let guard = chatobs_runtime::init(cfg)?;
 
-    let mut sessions = Vec::new();
-    let mut handles = Vec::new();
-    for (phone, messages) in SCRIPT {
-        // The phone number is hashed with CHATOBS_SESSION_KEY; only the hash is exported.
-        let session = ChatSession::new(phone);
-        sessions.push(session.id().to_owned());
-        handles.push(chatobs_runtime::spawn(session.scope(async move {
-            let mut state = SalesState { turns: 0 };
-            let mut replies = 0;
-            for text in messages.iter() {
-                let msg = Inbound { from: phone, text };
-                match handle(&mut state, &msg).await {
-                    Ok(_wamid) => replies += 1,
-                    Err(e) => tracing::error!(error = %e, "turn failed"),
-                }
+    let bot = bot::Bot::start().await;
+    let http = reqwest::Client::new();
+    println!(
+        "chatcommerce: gateway http://{}  agents http://{}  gemini (simulated) http://{}  graph API (simulated) http://{}\n",
+        bot.gateway, bot.agents, bot.gemini, bot.graph
+    );
+
+    let convs = script();
+    let mut expected_messages = 0;
+    for c in &convs {
+        for m in &c.messages {
+            let status = bot.post_signed(&http, bot::message_payload(c.wa_id, m.clone())).await;
+            expected_messages += 1;
+            if status != 200 {
+                eprintln!("webhook answered {status}");
             }
-            let totals = cost::close_conversation();
-            (replies, totals)
-        })));
-    }
-    let mut replies = 0;
-    let mut grand = chatobs_runtime::Decimal::ZERO;
-    for h in handles {
-        let (r, totals) = h.await?;
-        replies += r;
-        if let Some(t) = totals {
-            grand += t.total_usd();
+            // One turn at a time, as a user waits for the answer.
+            bot.wait(expected_messages, 0, Duration::from_secs(10)).await;
+        }
+        if c.react_thumbs_up {
+            let first_reply = bot
+                .sent
+                .lock()
+                .map_err(|_| "lock")?
+                .iter()
+                .find(|s| s.to == c.wa_id && s.kind == "text")
+                .map(|s| s.wamid.clone());
+            if let Some(w) = first_reply {
+                let reaction = json!({"from": c.wa_id, "id": format!("wamid.RE{}", c.wa_id), "timestamp": now_s(),
+                                      "type": "reaction", "reaction": {"message_id": w, "emoji": "👍"}});
+                bot.post_signed(&http, bot::message_payload(c.wa_id, reaction)).await;
+                expected_messages += 1;
+            }
         }
     }
-    let snap = guard.snapshot();
-    drop(guard); // flushes
+    let sent = bot.sent.lock().map_err(|_| "lock")?.len();
+    let complete = bot.wait(expected_messages, sent * 2, Duration::from_secs(20)).await;
+    if !complete {
+        eprintln!("warning: not every message or status callback was processed in time");
+    }
 
-    println!(
-        "chatcommerce: {} conversations, {replies} replies sent, exporters {exporters:?}",
-        sessions.len()
-    );
-    if exporters.contains(&chatobs_runtime::config::ExporterKind::File) {
-        let text = std::fs::read_to_string(&spans_file)?;
-        let spans: Vec<_> = chatobs_runtime::report::read_jsonl(&text)?
-            .into_iter()
-            .filter(|s| {
-                s.session_id()
-                    .is_some_and(|id| sessions.iter().any(|x| x == id))
-            })
-            .collect();
+    // Close the conversations: totals, and `conversation.closed` on the record.
+    let mut totals = HashMap::new();
+    for c in &convs {
+        let s = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, c.wa_id);
+        totals.insert(s.id().to_owned(), cost::close_session(&s));
+    }
+    let evals = bot.evals.lock().map_err(|_| "lock")?.clone();
+    let feedback = bot.feedback.counts();
+    let http_series = chatobs_runtime::integrations::http_metrics::snapshot();
+    let fired = chatobs_runtime::alerts::current().map(|e| {
+        e.wait_idle(Duration::from_secs(2));
+        e.recent()
+    }).unwrap_or_default();
+    bot.stop().await;
+    let spans = guard.memory_spans();
+    let snap = guard.snapshot();
+    drop(guard);
+
+    for c in &convs {
+        let s = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, c.wa_id);
+        let id = s.id();
+        println!("== {} ==", c.title);
+        print!("{}", waterfall(&spans, id));
+        let t = totals.get(id).cloned().unwrap_or_default();
         println!(
-            "spans written to {} ({} from this run, {} dropped)\n",
-            spans_file.display(),
-            spans.len(),
-            snap.dropped
+            "   cost: LLM ${}  WhatsApp ${}  total ${}{}  ({} LLM calls, {} in / {} out messages)",
+            t.llm_usd.normalize(),
+            t.whatsapp_usd.normalize(),
+            t.total_usd().normalize(),
+            if t.incomplete { " (incomplete)" } else { "" },
+            t.llm_calls,
+            t.messages_inbound,
+            t.messages_outbound
         );
-        print!("{}", chatobs_runtime::report::waterfall(&spans, None));
+        let alerts = alerts_for(&fired, id);
+        if alerts.is_empty() {
+            println!("   alerts: none (seed thresholds: $0.05 per LLM call, $1.00 per conversation)");
+        } else {
+            for a in alerts {
+                println!("   alert: {a}");
+            }
+        }
+        for e in evals.iter().filter(|e| e.session == id) {
+            println!(
+                "   eval {}: {} (score {})",
+                e.evaluator,
+                e.label,
+                e.score.map_or("-".into(), |s| format!("{s:.1}"))
+            );
+        }
+        println!();
+    }
+    for (label, role, n) in feedback {
+        println!("feedback: {n} x {label} from {role}");
+    }
+    println!("HTTP server requests (route template, never the raw path):");
+    for s in http_series {
         println!(
-            "Replay later with: cargo run -p chatobs-cli -- report {}",
-            spans_file.display()
+            "  {:<6} {:<22} {}  x{:<3} mean {:.2} ms",
+            s.method,
+            s.route,
+            s.status,
+            s.count,
+            s.sum_seconds * 1e3 / s.count.max(1) as f64
         );
     }
+    println!(
+        "\n{} spans exported to {:?} ({} dropped){}",
+        snap.exported,
+        exporters,
+        snap.dropped,
+        if exporters.contains(&ExporterKind::File) {
+            format!(
+                "; replay with: cargo run -p chatobs-cli -- report {}",
+                spans_file.display()
+            )
+        } else {
+            String::new()
+        }
+    );
     Ok(())
+}
+
+/// Spans of one conversation as a tree, with the service that wrote each
+/// (the nearest SERVER/CLIENT ancestor's `chat.service.name`).
+fn waterfall(all: &[FinishedSpan], session: &str) -> String {
+    use std::fmt::Write as _;
+    let traces: std::collections::HashSet<u128> = all
+        .iter()
+        .filter(|s| s.session_id() == Some(session))
+        .map(|s| s.trace_id.0)
+        .collect();
+    let mut spans: Vec<&FinishedSpan> = all.iter().filter(|s| traces.contains(&s.trace_id.0)).collect();
+    spans.sort_by_key(|s| s.start);
+    let Some(t0) = spans.first().map(|s| s.start) else {
+        return "   (no spans)\n".into();
+    };
+    let by_id: HashMap<u64, &FinishedSpan> = spans.iter().map(|s| (s.span_id.0, *s)).collect();
+    fn service<'a>(mut s: &'a FinishedSpan, by_id: &HashMap<u64, &'a FinishedSpan>) -> String {
+        loop {
+            if let Some(v) = s.attr_str(vocab::CHAT_SERVICE_NAME) {
+                return v.to_owned();
+            }
+            match by_id.get(&s.parent_span_id.0) {
+                Some(p) => s = p,
+                None => return "-".into(),
+            }
+        }
+    }
+    fn depth<'a>(mut s: &'a FinishedSpan, by_id: &HashMap<u64, &'a FinishedSpan>) -> usize {
+        let mut d = 0;
+        while let Some(p) = by_id.get(&s.parent_span_id.0) {
+            d += 1;
+            s = p;
+        }
+        d
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "   {:<9} {:<44} {:>9} {:>8}  {:<22} cost $", "service", "span", "start ms", "dur ms", "trace");
+    // Depth-first: children right after their parent.
+    fn walk<'a>(s: &'a FinishedSpan, spans: &[&'a FinishedSpan], out: &mut Vec<&'a FinishedSpan>) {
+        out.push(s);
+        for c in spans.iter().filter(|c| c.parent_span_id == s.span_id && c.trace_id == s.trace_id) {
+            walk(c, spans, out);
+        }
+    }
+    let mut ordered = Vec::new();
+    for r in spans.iter().filter(|s| !by_id.contains_key(&s.parent_span_id.0)) {
+        walk(r, &spans, &mut ordered);
+    }
+    for s in ordered {
+        let cost: Decimal = [vocab::GEN_AI_USAGE_PRICE_USD, vocab::MESSAGING_WHATSAPP_PRICE_USD]
+            .iter()
+            .filter_map(|k| s.attr(k).and_then(|v| v.as_decimal()))
+            .sum();
+        let name = format!("{}{}", "  ".repeat(depth(s, &by_id)), s.name);
+        let _ = writeln!(
+            out,
+            "   {:<9} {:<44} {:>9.1} {:>8.1}  {:<22} {}",
+            service(s, &by_id),
+            name,
+            s.start.duration_since(t0).unwrap_or_default().as_secs_f64() * 1e3,
+            s.duration().as_secs_f64() * 1e3,
+            format!("{}…", &s.trace_id.to_hex()[..8]),
+            if cost.is_zero() { String::new() } else { cost.normalize().to_string() }
+        );
+    }
+    out
+}
+
+/// Budget alerts the alert engine fired for the conversation.
+fn alerts_for(fired: &[chatobs_runtime::alerts::Alert], session: &str) -> Vec<String> {
+    fired
+        .iter()
+        .filter(|a| a.session_id.as_deref() == Some(session))
+        .map(|a| {
+            format!(
+                "{} ({}): ${} > ${} on {}",
+                a.rule,
+                a.severity,
+                a.value.normalize(),
+                a.threshold.normalize(),
+                a.role.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
 }

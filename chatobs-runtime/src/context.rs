@@ -184,17 +184,19 @@ impl ChatSession {
 
     /// Runs `fut` with this session current: every span and log line inside
     /// carries its id, across `.await` points.
+    ///
+    /// Only the session is set: the span and everything else current where
+    /// the future is polled stay current.
     pub fn scope<F: Future>(&self, fut: F) -> WithContext<F> {
-        let mut ctx = Context::current();
-        ctx.session = Some(self.clone());
-        ctx.wrap(fut)
+        WithContext { fut, ctx: Overlay::Session(self.clone()) }
     }
 
     /// Runs `f` with this session current.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let mut ctx = Context::current();
-        ctx.session = Some(self.clone());
-        ctx.in_scope(f)
+        let mut frame = current_frame();
+        frame.session = Arc::as_ptr(&self.0);
+        let _g = FrameGuard::enter(frame);
+        f()
     }
 
     /// A value of type `T` attached to this session, created on first use.
@@ -387,8 +389,16 @@ impl Context {
 
     /// Wraps `fut` so this context is current whenever it is polled.
     pub fn wrap<F: Future>(self, fut: F) -> WithContext<F> {
-        WithContext { fut, ctx: self }
+        WithContext { fut, ctx: Overlay::Full(self) }
     }
+}
+
+/// What a [`WithContext`] makes current.
+enum Overlay {
+    /// A whole context, captured earlier (a task started elsewhere).
+    Full(Context),
+    /// Only the session, over whatever is current where it is polled.
+    Session(ChatSession),
 }
 
 pin_project_lite::pin_project! {
@@ -397,7 +407,7 @@ pin_project_lite::pin_project! {
     pub struct WithContext<F> {
         #[pin]
         fut: F,
-        ctx: Context,
+        ctx: Overlay,
     }
 }
 
@@ -405,7 +415,15 @@ impl<F: Future> Future for WithContext<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _g = FrameGuard::enter(this.ctx.frame_here());
+        let frame = match this.ctx {
+            Overlay::Full(ctx) => ctx.frame_here(),
+            Overlay::Session(s) => {
+                let mut f = current_frame();
+                f.session = Arc::as_ptr(&s.0);
+                f
+            }
+        };
+        let _g = FrameGuard::enter(frame);
         this.fut.poll(cx)
     }
 }

@@ -512,7 +512,127 @@ impl Builder {
 
 /// A live span. Made by `#[chat_span]` and by [`SpanBuilder::start`];
 /// ended when dropped (or by [`ChatSpan::end`] with the call's outcome).
+///
+/// It is one pointer wide: `None` when nothing is installed (so the
+/// nothing-installed path moves and drops nothing), else a heap block with
+/// the span's state.
 pub struct ChatSpan {
+    live: Option<Box<Live>>,
+}
+
+impl Debug for ChatSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.live {
+            Some(l) => l.fmt(f),
+            None => f.write_str("ChatSpan(off)"),
+        }
+    }
+}
+
+impl ChatSpan {
+    /// A span that records nothing.
+    pub const fn none() -> ChatSpan {
+        ChatSpan { live: None }
+    }
+
+    /// Starts the span of one call of an instrumented function.
+    #[doc(hidden)]
+    #[inline]
+    pub fn start(site: &'static Site, build: impl FnOnce(&mut Builder)) -> ChatSpan {
+        let sink = current_sink();
+        let tracing_on = site.tracing_enabled();
+        if sink.is_none() && !tracing_on {
+            return ChatSpan::none();
+        }
+        let mut b = Builder::default();
+        build(&mut b);
+        ChatSpan { live: Some(Live::start_site(site, sink, tracing_on, b)) }
+    }
+
+    /// Whether this span is being recorded (a pipeline is installed and the
+    /// sampler kept it).
+    pub fn is_recording(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.rec.is_some())
+    }
+
+    /// The span's context (for propagation); empty when nothing is installed.
+    pub fn context(&self) -> Context {
+        self.live.as_ref().map(|l| l.context()).unwrap_or_default()
+    }
+
+    /// Runs `f` inside this span.
+    #[inline]
+    pub fn in_scope<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        match self.live.as_deref_mut() {
+            None => f(),
+            Some(l) => l.in_scope(f),
+        }
+    }
+
+    /// Runs `fut` inside this span (entered on every poll).
+    #[inline]
+    pub fn in_future<F: Future>(&mut self, fut: F) -> Instrumented<'_, F> {
+        Instrumented { span: self, fut }
+    }
+
+    /// Makes `fut` own this span: it is entered on every poll and ends when
+    /// `fut` completes (or is dropped).
+    pub fn wrap<F: Future>(self, fut: F) -> Spanned<F> {
+        Spanned { span: self, fut }
+    }
+
+    /// Ends the span with the outcome of the call.
+    #[doc(hidden)]
+    #[inline]
+    pub fn end(self, outcome: Outcome<'_>) {
+        if let Some(mut l) = self.live {
+            l.end(outcome);
+        }
+    }
+
+    /// Sets an attribute (for integrations; bots use [`crate::record!`]).
+    pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if let Some(rec) = self.rec_mut() {
+            rec.set_attr(key.into(), value.into());
+        }
+    }
+
+    /// Adds an event.
+    pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        if let Some(rec) = self.rec_mut() {
+            rec.events.push(Event { name: name.into(), time: SystemTime::now(), attributes });
+        }
+    }
+
+    /// Marks the span as failed with `error`'s Display text (redacted) and an
+    /// `exception` event.
+    pub fn set_error(&mut self, error: &dyn Display) {
+        if let Some(l) = self.live.as_deref_mut() {
+            l.end(Outcome::Err(error, "error"));
+        }
+    }
+
+    /// Marks the span as successful.
+    pub fn set_ok(&mut self) {
+        if let Some(l) = self.live.as_deref_mut() {
+            l.end(Outcome::Ok);
+        }
+    }
+
+    /// Renames the span (GenAI spans become `chat {model}`).
+    pub fn set_name(&mut self, name: impl Into<Cow<'static, str>>) {
+        if let Some(rec) = self.rec_mut() {
+            rec.name = name.into();
+        }
+    }
+
+    fn rec_mut(&mut self) -> Option<&mut Record> {
+        self.live.as_deref_mut().and_then(|l| l.rec.as_mut())
+    }
+}
+
+/// The state of a started span.
+pub(crate) struct Live {
     rec: Option<Record>,
     trace_id: u128,
     span_id: u64,
@@ -524,7 +644,7 @@ pub struct ChatSpan {
     panicked: Cell<bool>,
 }
 
-impl Debug for ChatSpan {
+impl Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatSpan")
             .field("trace_id", &TraceId(self.trace_id))
@@ -534,36 +654,20 @@ impl Debug for ChatSpan {
     }
 }
 
-impl ChatSpan {
-    const OFF: ChatSpan = ChatSpan {
-        rec: None,
-        trace_id: 0,
-        span_id: 0,
-        flags: 0,
-        capture: 0,
-        session: None,
-        tracing: tracing::Span::none(),
-        outcome_set: false,
-        panicked: Cell::new(false),
-    };
-
-    /// A span that records nothing.
-    pub const fn none() -> ChatSpan {
-        ChatSpan::OFF
-    }
-
-    /// Starts the span of one call of an instrumented function.
-    #[doc(hidden)]
+impl Live {
     #[inline]
-    pub fn start(site: &'static Site, build: impl FnOnce(&mut Builder)) -> ChatSpan {
-        let sink = current_sink();
-        let tracing_on = site.tracing_enabled();
-        if sink.is_none() && !tracing_on {
-            return ChatSpan::OFF;
+    const fn off() -> Live {
+        Live {
+            rec: None,
+            trace_id: 0,
+            span_id: 0,
+            flags: 0,
+            capture: 0,
+            session: None,
+            tracing: tracing::Span::none(),
+            outcome_set: false,
+            panicked: Cell::new(false),
         }
-        let mut b = Builder::default();
-        build(&mut b);
-        Self::start_site(site, sink, tracing_on, b)
     }
 
     #[inline(never)]
@@ -572,13 +676,13 @@ impl ChatSpan {
         sink: Option<&'static Sink>,
         tracing_on: bool,
         b: Builder,
-    ) -> ChatSpan {
+    ) -> Box<Live> {
         let Builder {
             step,
             session,
             captures,
         } = b;
-        let mut span = ChatSpan::OFF;
+        let mut span = Box::new(Live::off());
         let parent = current_frame();
         // SAFETY: the frame's session pointer is alive while the frame is entered.
         let session = session.or_else(|| unsafe { session_from_ptr(parent.session) });
@@ -639,14 +743,7 @@ impl ChatSpan {
         sampled
     }
 
-    /// Whether this span is being recorded (a pipeline is installed and the
-    /// sampler kept it).
-    pub fn is_recording(&self) -> bool {
-        self.rec.is_some()
-    }
-
-    /// The span's context (for propagation), if a pipeline is installed.
-    pub fn context(&self) -> Context {
+    fn context(&self) -> Context {
         Context {
             trace_id: TraceId(self.trace_id),
             span_id: SpanId(self.span_id),
@@ -684,9 +781,8 @@ impl ChatSpan {
         }
     }
 
-    /// Runs `f` inside this span.
     #[inline]
-    pub fn in_scope<R>(&mut self, f: impl FnOnce() -> R) -> R {
+    fn in_scope<R>(&mut self, f: impl FnOnce() -> R) -> R {
         if self.is_off() {
             return f();
         }
@@ -695,67 +791,11 @@ impl ChatSpan {
         f()
     }
 
-    /// Runs `fut` inside this span (entered on every poll).
     #[inline]
-    pub fn in_future<F: Future>(&mut self, fut: F) -> Instrumented<'_, F> {
-        Instrumented { span: self, fut }
-    }
-
-    /// Makes `fut` own this span: it is entered on every poll and ends when
-    /// `fut` completes (or is dropped).
-    pub fn wrap<F: Future>(self, fut: F) -> Spanned<F> {
-        Spanned { span: self, fut }
-    }
-
-    /// Ends the span with the outcome of the call.
-    #[doc(hidden)]
-    #[inline]
-    pub fn end(mut self, outcome: Outcome<'_>) {
+    fn end(&mut self, outcome: Outcome<'_>) {
         if let Some(rec) = self.rec.as_mut() {
             apply_outcome(rec, outcome);
             self.outcome_set = true;
-        }
-    }
-
-    /// Sets an attribute (for integrations; bots use [`crate::record!`]).
-    pub fn set_attribute(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-        if let Some(rec) = self.rec.as_mut() {
-            rec.set_attr(key.into(), value.into());
-        }
-    }
-
-    /// Adds an event.
-    pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if let Some(rec) = self.rec.as_mut() {
-            rec.events.push(Event {
-                name: name.into(),
-                time: SystemTime::now(),
-                attributes,
-            });
-        }
-    }
-
-    /// Marks the span as failed with `error`'s Display text (redacted) and an
-    /// `exception` event.
-    pub fn set_error(&mut self, error: &dyn Display) {
-        if let Some(rec) = self.rec.as_mut() {
-            apply_outcome(rec, Outcome::Err(error, "error"));
-            self.outcome_set = true;
-        }
-    }
-
-    /// Marks the span as successful.
-    pub fn set_ok(&mut self) {
-        if let Some(rec) = self.rec.as_mut() {
-            rec.status = Status::Ok;
-            self.outcome_set = true;
-        }
-    }
-
-    /// Renames the span (GenAI spans become `chat {model}`).
-    pub fn set_name(&mut self, name: impl Into<Cow<'static, str>>) {
-        if let Some(rec) = self.rec.as_mut() {
-            rec.name = name.into();
         }
     }
 }
@@ -788,7 +828,7 @@ fn apply_outcome(rec: &mut Record, outcome: Outcome<'_>) {
     rec.status = Status::Error(Cow::Owned(msg));
 }
 
-impl Drop for ChatSpan {
+impl Drop for Live {
     fn drop(&mut self) {
         let Some(mut rec) = self.rec.take() else {
             return;
@@ -910,7 +950,9 @@ impl<F: Future> Future for Instrumented<'_, F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let span: &mut ChatSpan = this.span;
+        let Some(span) = this.span.live.as_deref_mut() else {
+            return this.fut.poll(cx);
+        };
         if span.is_off() {
             return this.fut.poll(cx);
         }
@@ -935,7 +977,9 @@ impl<F: Future> Future for Spanned<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let span: &mut ChatSpan = this.span;
+        let Some(span) = this.span.live.as_deref_mut() else {
+            return this.fut.poll(cx);
+        };
         let res = if span.is_off() {
             this.fut.poll(cx)
         } else {
@@ -947,9 +991,9 @@ impl<F: Future> Future for Spanned<F> {
         };
         if res.is_ready() {
             // Completed: not cancelled, whatever status the body set.
-            let mut done = std::mem::replace(span, ChatSpan::OFF);
-            done.outcome_set = true;
-            drop(done);
+            if let Some(mut done) = this.span.live.take() {
+                done.outcome_set = true;
+            }
         }
         res
     }
@@ -1056,7 +1100,7 @@ impl SpanBuilder {
     /// Starts the span.
     pub fn start(self) -> ChatSpan {
         let Some(sink) = current_sink() else {
-            return ChatSpan::OFF;
+            return ChatSpan::none();
         };
         let parent = match &self.parent {
             Some(ctx) => {
@@ -1068,7 +1112,7 @@ impl SpanBuilder {
             }
             None => current_frame(),
         };
-        let mut span = ChatSpan::OFF;
+        let mut span = Box::new(Live::off());
         // SAFETY: frame pointers are alive while the frame is entered / ctx is borrowed.
         let session = self
             .session
@@ -1102,7 +1146,7 @@ impl SpanBuilder {
             });
         }
         span.session = session;
-        span
+        ChatSpan { live: Some(span) }
     }
 }
 

@@ -173,6 +173,18 @@ async fn every_label_lands_on_an_evaluator_span_with_parent_and_session() {
             .expect("the judge call is priced");
         // 120 * 0.15/1M + 15 * 0.60/1M
         assert_eq!(price.normalize().to_string(), "0.000027");
+        // Evaluation cost is kept apart from what the bot spent.
+        assert_eq!(
+            call.attr(vocab::CHAT_SESSION_COST_LLM_USD).and_then(Value::as_decimal),
+            Some(chatobs_runtime::Decimal::ZERO)
+        );
+        assert!(
+            call.attr(vocab::CHAT_SESSION_COST_EVALUATION_USD)
+                .and_then(Value::as_decimal)
+                .is_some_and(|d| d >= price),
+            "{:?}",
+            call.attr(vocab::CHAT_SESSION_COST_EVALUATION_USD)
+        );
     }
     assert_eq!(log.total(), 6);
     assert!(log

@@ -42,6 +42,8 @@ fn flow() {
 
 #[test]
 fn user_subscriber_sees_chat_spans() {
+    // With a key set, no "session key missing" warning is logged inside the test subscriber.
+    chatobs_runtime::context::set_session_key(b"tracing-visibility-test-key").unwrap();
     let seen = Seen::default();
     let sub = tracing_subscriber::registry().with(seen.clone());
     tracing::subscriber::with_default(sub, || {

@@ -16,6 +16,9 @@ pub struct Totals {
     pub llm_usd: Decimal,
     /// WhatsApp part, USD.
     pub whatsapp_usd: Decimal,
+    /// What evaluating this conversation cost (LLM judges, role `evaluator`),
+    /// kept apart: it is not part of [`Totals::total_usd`].
+    pub evaluation_usd: Decimal,
     /// Whether some call or message could not be priced (the totals are then a lower bound).
     pub incomplete: bool,
     /// LLM calls recorded.
@@ -34,8 +37,12 @@ impl Totals {
         self.llm_usd + self.whatsapp_usd
     }
 
-    pub(crate) fn attributes(&self) -> [KeyValue; 4] {
+    pub(crate) fn attributes(&self) -> [KeyValue; 5] {
         [
+            (
+                Cow::Borrowed(vocab::CHAT_SESSION_COST_EVALUATION_USD),
+                Value::Decimal(self.evaluation_usd),
+            ),
             (
                 Cow::Borrowed(vocab::CHAT_SESSION_COST_USD),
                 Value::Decimal(self.total_usd()),

@@ -101,11 +101,15 @@
 //! [`close_conversation`] emits `conversation.closed` with the totals, the
 //! message and call counts and the duration, and returns the totals.
 
+pub mod events;
 pub mod ledger;
 pub mod llm;
 pub mod timeline;
 pub mod whatsapp;
 
+pub use events::{
+    on_cost, remove_cost_listener, CostEvent, CostEventKind, CostListener, ListenerId,
+};
 pub use ledger::Totals;
 pub use llm::{BillingUnit, LlmCost, ModelPrice, PriceTable, Usage};
 pub use time::OffsetDateTime;
@@ -210,6 +214,32 @@ fn add_to_session(f: impl FnOnce(&mut Totals)) {
     if let Some(s) = ChatSession::current() {
         ledger::ledger_of(&s).update(f);
     }
+}
+
+/// [`add_to_session`], then the cost listeners (see [`events`]) with the
+/// totals before and after, taken under the ledger's lock.
+fn add_and_emit(kind: CostEventKind<'_>, f: impl FnOnce(&mut Totals)) {
+    if !events::has_listeners() {
+        return add_to_session(f);
+    }
+    let session = ChatSession::current();
+    let mut around = None;
+    if let Some(s) = &session {
+        ledger::ledger_of(s).update(|t| {
+            let before = t.clone();
+            f(t);
+            around = Some((before, t.clone()));
+        });
+    }
+    let (role, trace_id, span_id) = events::current_ids();
+    events::emit(&CostEvent {
+        kind,
+        session: session.as_ref(),
+        totals: around.as_ref().map(|(b, a)| (b, a)),
+        role,
+        trace_id,
+        span_id,
+    });
 }
 
 // ---- LLM ------------------------------------------------------------------------------
@@ -408,10 +438,24 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
             r.otel_kind = OtelKind::Client;
         }
     });
-    add_to_session(|t| {
-        t.llm_usd += cost.total;
-        t.llm_calls += 1;
-        t.incomplete |= !cost.complete;
+    // A judge's own calls (role `evaluator`) are evaluation cost, kept apart
+    // from what the bot spent.
+    let is_evaluation = with_current(|r| r.role == Some(vocab::Role::EVALUATOR)).unwrap_or(false);
+    let kind = CostEventKind::LlmCall {
+        operation: &op,
+        provider: provider.as_deref(),
+        model: &model,
+        usage: &call.usage,
+        cost: &cost,
+    };
+    add_and_emit(kind, |t| {
+        if is_evaluation {
+            t.evaluation_usd += cost.total;
+        } else {
+            t.llm_usd += cost.total;
+            t.llm_calls += 1;
+            t.incomplete |= !cost.complete;
+        }
     });
     Ok(cost)
 }
@@ -467,7 +511,7 @@ pub fn price_outbound_with(
     if !c.price_known {
         tracing::warn!(target: "chatobs", market = c.market.as_deref().unwrap_or("(none)"), category = c.category.as_str(), "no WhatsApp rate for this message: the conversation total is incomplete");
     }
-    add_to_session(|t| {
+    add_and_emit(CostEventKind::WhatsApp { charge: &c }, |t| {
         t.whatsapp_usd += c.price;
         t.messages_outbound += 1;
         t.incomplete |= !c.price_known;
@@ -534,7 +578,7 @@ fn apply_reconciliation(r: &Reconciliation) {
     crate::span::event_current(vocab::WHATSAPP_PRICING_RECONCILED, attrs);
     let diff = r.difference;
     let unknown = r.meta.is_none();
-    add_to_session(|t| {
+    add_and_emit(CostEventKind::Reconciled { reconciliation: r }, |t| {
         t.whatsapp_usd += diff;
         t.incomplete |= unknown;
     });
@@ -610,5 +654,16 @@ pub fn close_session(session: &ChatSession) -> Totals {
         drop(span);
     }
     ledger::forget(session);
+    if events::has_listeners() {
+        let (role, trace_id, span_id) = events::current_ids();
+        events::emit(&CostEvent {
+            kind: CostEventKind::Closed { totals: &t },
+            session: Some(session),
+            totals: None,
+            role,
+            trace_id,
+            span_id,
+        });
+    }
     t
 }
