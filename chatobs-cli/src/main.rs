@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! chatobs report <spans.jsonl> [--session ID]   conversation waterfalls from the embedded span file
+//! chatobs rules [--config FILE]                Prometheus alerting + recording rules (YAML) from the config
+//! chatobs dashboard [--config FILE]            a Grafana dashboard (JSON) over the chatobs metrics
 //! chatobs check-config [--config FILE]          validate a configuration (defaults + file + environment)
 //! ```
 
 mod cost;
+mod dashboard;
 mod eval;
+mod rules;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +41,18 @@ enum Cmd {
     Cost(cost::CostArgs),
     /// Score a text before sending it: `eval readability [--lang en|es]` reads standard input, prints JSON.
     Eval(eval::EvalArgs),
+    /// Print Prometheus alerting and recording rules (YAML) derived from the configuration.
+    Rules {
+        /// A configuration file (default: CHATOBS_CONFIG or ./config/observability.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print a Grafana dashboard (JSON) over the chatobs metrics.
+    Dashboard {
+        /// A configuration file (default: CHATOBS_CONFIG or ./config/observability.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Load the configuration the way `init` does and print it, or the error.
     CheckConfig {
         /// A configuration file (default: CHATOBS_CONFIG or ./config/observability.toml).
@@ -68,6 +84,8 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Cost(args) => cost::run(args),
         Cmd::Eval(args) => eval::run(args),
+        Cmd::Rules { config } => rules::run(config),
+        Cmd::Dashboard { config } => dashboard::run(config),
         Cmd::CheckConfig { config } => {
             let mut cfg = match &config {
                 Some(p) => chatobs_runtime::Config::from_file(p).map_err(|e| e.to_string())?,

@@ -247,6 +247,19 @@ impl Args {
             .collect()
     }
 
+    /// The block options a method inherits: all but `name`, `capture` and
+    /// `skip`, which belong to one method.
+    pub(crate) fn inheritable(&self) -> Args {
+        Args {
+            name: None,
+            capture: None,
+            skip: None,
+            errors: Vec::new(),
+            seen: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The options of a method inside an annotated `impl` block: every key the
     /// method sets replaces the block's value.
     pub(crate) fn merged_over(&self, block: &Args) -> Args {
@@ -693,4 +706,44 @@ pub(crate) fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<sy
 /// Renders a type as compact text (for `<Type>.<method>` span names).
 pub(crate) fn compact(tokens: &impl ToTokens) -> String {
     tokens.to_token_stream().to_string().replace(' ', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn suggests_near_keys_and_values() {
+        assert_eq!(suggest("nmae", KEYS), Some("name"));
+        assert_eq!(suggest("tag", KEYS), Some("tags"));
+        assert_eq!(suggest("category", KEYS), Some("template_category"));
+        assert_eq!(suggest("colour", KEYS), None);
+        assert_eq!(suggest("salse", BUILTIN_ROLES), Some("sales"));
+        assert_eq!(suggest("lead_bot", BUILTIN_ROLES), None);
+    }
+
+    #[test]
+    fn keeps_every_error_of_an_attribute() {
+        let args = Args::parse_tokens(quote! {
+            nmae = "x", role = "salse", kind = chian, level = loud, role = "pqr", step = "ok"
+        });
+        assert_eq!(args.errors.len(), 5);
+        // What parsed is kept.
+        assert!(matches!(
+            args.step.map(|s| s.value),
+            Some(StepArg::Static(_))
+        ));
+    }
+
+    #[test]
+    fn accepts_any_order() {
+        let a = Args::parse_tokens(quote!(kind = llm, model = "m", role = "sales", crate = x));
+        let b = Args::parse_tokens(quote!(crate = x, role = "sales", model = "m", kind = llm,));
+        for mut args in [a, b] {
+            args.validate(None);
+            assert!(args.errors.is_empty());
+            assert_eq!(args.set_keys(), ["role", "kind", "model", "crate"]);
+        }
+    }
 }

@@ -250,6 +250,9 @@ fn expand_impl(mut block_args: Args, mut imp: ItemImpl, original: TokenStream) -
         "`skip` applies to one method inside an annotated impl block; to instrument no \
          method, remove the attribute from the impl block",
     ));
+    // What methods inherit: `name`, `capture` and `skip` are per method (and
+    // already reported above when set on the block).
+    let inherited = block_args.inheritable();
     let type_name = type_name(&imp.self_ty);
     let mut methods = Vec::new();
     for (index, item) in imp.items.iter_mut().enumerate() {
@@ -283,7 +286,7 @@ fn expand_impl(mut block_args: Args, mut imp: ItemImpl, original: TokenStream) -
                     Args::default()
                 }
             };
-            method_args.validate(Some(&block_args));
+            method_args.validate(Some(&inherited));
             errors.extend(method_args.take_error());
         }
         if method_args.skip.is_some() {
@@ -293,12 +296,8 @@ fn expand_impl(mut block_args: Args, mut imp: ItemImpl, original: TokenStream) -
             // A const fn cannot carry a span; the block's attribute leaves it alone.
             continue;
         }
-        let effective = method_args.merged_over(&block_args);
-        let mut check_args = effective.clone();
-        if method_args.capture.is_none() {
-            check_args.capture = None; // already reported on the block
-        }
-        errors.extend(check_fn(&check_args, f.sig.clone()));
+        let effective = method_args.merged_over(&inherited);
+        errors.extend(check_fn(&effective, f.sig.clone()));
         let name = match &effective.name {
             Some(n) => n.value.value(),
             None => format!("{type_name}.{}", f.sig.ident),

@@ -55,3 +55,52 @@ fn names_chat_span(attr: &Group) -> bool {
     }
     last.as_deref() == Some("chat_span")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn method_attrs(tokens: TokenStream) -> Vec<String> {
+        let imp: syn::ItemImpl = syn::parse2(tokens).unwrap();
+        imp.items
+            .iter()
+            .filter_map(|i| match i {
+                syn::ImplItem::Fn(f) => Some(f),
+                _ => None,
+            })
+            .flat_map(|f| f.attrs.iter())
+            .map(|a| a.path().segments.last().unwrap().ident.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn strips_chat_span_from_impl_methods_only() {
+        let item = quote! {
+            impl Bot {
+                #[chat_span(skip)]
+                #[inline]
+                fn a(&self) {}
+                #[chatobs_runtime::chat_span(step = "x")]
+                fn b(&self) {}
+                #[doc = "kept"]
+                fn c(&self) {}
+            }
+        };
+        assert_eq!(method_attrs(strip_inner_attrs(item)), ["inline", "doc"]);
+    }
+
+    #[test]
+    fn leaves_functions_alone() {
+        let item = quote! {
+            fn outer() {
+                #[chat_span]
+                fn inner() {}
+            }
+        };
+        assert_eq!(
+            strip_inner_attrs(item.clone()).to_string(),
+            item.to_string()
+        );
+    }
+}

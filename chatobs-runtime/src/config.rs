@@ -59,6 +59,18 @@ pub struct Config {
     /// Online evaluations, the LLM judge, Phoenix annotations, feedback (see [`crate::evals`]).
     #[serde(default)]
     pub evals: crate::evals::EvalsConfig,
+    /// Budget rules, alert sinks, generated Prometheus rules (see [`crate::alerts`]).
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertsConfig,
+    /// Metrics (see [`crate::metrics`]).
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
+    /// Service level objectives of conversation turns (see [`crate::metrics::rules`]).
+    #[serde(default)]
+    pub slo: crate::metrics::SloConfig,
+    /// Readiness thresholds of `/health/ready` (see [`crate::integrations::health`]).
+    #[serde(default)]
+    pub health: crate::integrations::health::HealthConfig,
     /// Where this configuration came from (not a key).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -359,6 +371,10 @@ impl Default for Config {
                 session: SessionConfig::default(),
                 cost: CostConfig::default(),
                 evals: crate::evals::EvalsConfig::default(),
+                alerts: crate::alerts::AlertsConfig::default(),
+                metrics: crate::metrics::MetricsConfig::default(),
+                slo: crate::metrics::SloConfig::default(),
+                health: crate::integrations::health::HealthConfig::default(),
                 source: None,
             },
         }
@@ -523,6 +539,7 @@ impl Config {
             self.logs.output = v;
         }
         self.evals.apply_env(&get)?;
+        self.alerts.apply_env(&get)?;
         self.validate(None)
     }
 
@@ -571,10 +588,8 @@ impl Config {
                 }
             }
         }
-        if !self.otlp.endpoint.is_empty()
-            && !(self.otlp.endpoint.starts_with("http://")
-                || self.otlp.endpoint.starts_with("https://"))
-        {
+        let ep = &self.otlp.endpoint;
+        if !(ep.is_empty() || ep.starts_with("http://") || ep.starts_with("https://")) {
             return e(
                 "otlp.endpoint",
                 format!(
@@ -589,7 +604,21 @@ impl Config {
             Error::Config { key, reason, .. } => Error::config(file, key, reason),
             e => e,
         })?;
+        for r in [
+            self.alerts.validate(file.is_some()),
+            self.metrics.validate(),
+            self.slo.validate(),
+        ] {
+            r.map_err(|e| match e {
+                Error::Config { key, reason, .. } => Error::config(file, key, reason),
+                e => e,
+            })?;
+        }
         self.evals.validate().map_err(|e| match e {
+            Error::Config { key, reason, .. } => Error::config(file, key, reason),
+            e => e,
+        })?;
+        self.health.validate().map_err(|e| match e {
             Error::Config { key, reason, .. } => Error::config(file, key, reason),
             e => e,
         })?;

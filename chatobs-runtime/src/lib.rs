@@ -39,6 +39,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod alerts;
 pub mod config;
 pub mod context;
 pub mod cost;
@@ -46,7 +47,9 @@ mod error;
 pub mod evals;
 pub mod export;
 pub mod ids;
+pub mod integrations;
 pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod redact;

@@ -71,6 +71,16 @@ struct Shared {
 static CURRENT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 static LOG_INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// A function that sees every batch of finished spans on the export thread,
+/// off the request path (chatobs' metrics use it for span durations and errors).
+pub type SpanObserver = fn(&[FinishedSpan]);
+static SPAN_OBSERVER: std::sync::OnceLock<SpanObserver> = std::sync::OnceLock::new();
+
+/// Sets the span observer (once per process; returns false if one was set).
+pub fn set_span_observer(observer: SpanObserver) -> bool {
+    SPAN_OBSERVER.set(observer).is_ok()
+}
+
 /// Keeps the pipeline installed; dropping it flushes (bounded by
 /// `exporter.shutdown_timeout_ms`) and uninstalls it.
 #[must_use = "dropping the guard shuts chatobs down"]
@@ -128,6 +138,11 @@ pub fn init_with_exporters(
     }
     crate::redact::configure(&config.redaction);
     crate::cost::configure(&config.cost)?;
+    // Metrics and budget alerts observe cost and spans through hooks (issue 4).
+    crate::metrics::install(&config)?;
+    if config.alerts.enabled {
+        crate::alerts::install(crate::alerts::AlertEngine::from_config(&config)?);
+    }
 
     let mut factories: Vec<Factory> = Vec::new();
     let mut memory = None;
@@ -303,6 +318,7 @@ impl Guard {
             return true;
         }
         self.done = true;
+        crate::alerts::uninstall();
         span::uninstall_sink(self.shared.sink);
         let (tx, rx) = mpsc::sync_channel(1);
         let ok = self.shared.ctl.send(Ctl::Shutdown(tx)).is_ok() && {
@@ -310,6 +326,7 @@ impl Guard {
             rx.recv_timeout(self.shutdown_timeout).is_ok()
         };
         self.shared.sink.closed.store(true, Ordering::Release);
+        crate::metrics::shutdown();
         let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
         if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {
             *cur = None;
@@ -394,6 +411,9 @@ impl Worker {
     }
 
     fn export(&mut self, batch: &[FinishedSpan]) {
+        if let Some(observe) = SPAN_OBSERVER.get() {
+            let _ = std::panic::catch_unwind(|| observe(batch));
+        }
         let mut failed: Option<String> = None;
         for e in &mut self.exporters {
             if let Err(err) = e.export(batch) {

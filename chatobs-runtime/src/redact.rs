@@ -168,7 +168,7 @@ pub fn configure(cfg: &crate::config::RedactionConfig) {
 /// anything that looks like a credential).
 pub fn is_redacted_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    lists().headers.iter().any(|h| *h == n) || crate::config::is_secret_header(&n)
+    lists().headers.contains(&n) || crate::config::is_secret_header(&n)
 }
 
 /// The exportable form of a header value.
@@ -183,7 +183,7 @@ pub fn header_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
 /// Whether a log or capture field must never be exported.
 pub fn is_redacted_field(name: &str) -> bool {
     let n = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
-    lists().fields.iter().any(|f| *f == n)
+    lists().fields.contains(&n)
 }
 
 /// Free text as it may be exported: scanned for phone numbers and e-mail

@@ -188,8 +188,8 @@ pub fn waterfall(spans: &[FinishedSpan], only_session: Option<&str>) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<44} {:>10} {:>10}  {:<12} {:<14} {:>12}  {}",
-            "span", "start ms", "dur ms", "role", "step", "cost $", "timeline"
+            "  {:<44} {:>10} {:>10}  {:<12} {:<14} {:>12}  timeline",
+            "span", "start ms", "dur ms", "role", "step", "cost $"
         );
         let ids: std::collections::HashSet<u64> = group.iter().map(|s| s.span_id.0).collect();
         let roots: Vec<&FinishedSpan> = group

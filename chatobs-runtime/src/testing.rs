@@ -42,6 +42,7 @@ impl Captured {
     /// The only span called `name`; panics (this is a test helper) with the
     /// names that exist when there is not exactly one.
     #[track_caller]
+    #[allow(clippy::panic)] // a test assertion: failing loudly is the point
     pub fn one(&self, name: &str) -> &FinishedSpan {
         let found = self.named(name);
         match found.as_slice() {

@@ -141,6 +141,8 @@ pub const CHAT_SESSION_COST_USD: &str = "chat.session.cost_usd";
 pub const CHAT_SESSION_COST_LLM_USD: &str = "chat.session.cost.llm_usd";
 /// The conversation's WhatsApp part.
 pub const CHAT_SESSION_COST_WHATSAPP_USD: &str = "chat.session.cost.whatsapp_usd";
+/// What evaluating the conversation cost (LLM judges), not part of the total.
+pub const CHAT_SESSION_COST_EVALUATION_USD: &str = "chat.session.cost.evaluation_usd";
 /// Set when some call of the conversation could not be priced.
 pub const CHAT_SESSION_COST_INCOMPLETE: &str = "chat.session.cost_incomplete";
 /// Event (and span name when no span is current): a conversation was closed.
@@ -242,6 +244,226 @@ pub fn eval_key(name: &str, suffix: &str) -> String {
     k.push_str(suffix);
     k
 }
+
+// ---- HTTP, URL, server (OpenTelemetry HTTP semantic conventions, stable) ----------------
+/// `GET`, `POST`, ... (`_OTHER` for methods outside the standard set).
+pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+/// The matched route template (`/orders/{id}`), never the raw path.
+pub const HTTP_ROUTE: &str = "http.route";
+/// Prefix of recorded request headers: `http.request.header.<lowercase name>` (string array).
+pub const HTTP_REQUEST_HEADER_PREFIX: &str = "http.request.header.";
+/// Request body size in bytes.
+pub const HTTP_REQUEST_BODY_SIZE: &str = "http.request.body.size";
+/// Response body size in bytes.
+pub const HTTP_RESPONSE_BODY_SIZE: &str = "http.response.body.size";
+/// `http` or `https`.
+pub const URL_SCHEME: &str = "url.scheme";
+/// Path of the request (server spans), redacted.
+pub const URL_PATH: &str = "url.path";
+/// Query string (server spans), with credential-like values redacted.
+pub const URL_QUERY: &str = "url.query";
+/// The full URL (client spans), user info and credential-like query values redacted.
+pub const URL_FULL: &str = "url.full";
+/// Host the request was sent to / received on.
+pub const SERVER_ADDRESS: &str = "server.address";
+/// Port of [`SERVER_ADDRESS`].
+pub const SERVER_PORT: &str = "server.port";
+/// `1.1`, `2`.
+pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
+/// The `User-Agent` header.
+pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
+/// HTTP server duration histogram (seconds), by method, route and status.
+pub const METRIC_HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+/// HTTP client duration histogram (seconds).
+pub const METRIC_HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+/// Which service of a multi-service bot wrote the span (when several run in one process;
+/// the resource's `service.name` names the process).
+pub const CHAT_SERVICE_NAME: &str = "chat.service.name";
+
+// ---- messaging (WhatsApp webhook) -------------------------------------------------------
+/// `whatsapp`.
+pub const MESSAGING_SYSTEM: &str = "messaging.system";
+/// `receive` (webhook), `send` (Graph API).
+pub const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
+/// The WhatsApp message id (wamid).
+pub const MESSAGING_MESSAGE_ID: &str = "messaging.message.id";
+/// Messages in the webhook POST.
+pub const MESSAGING_BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
+/// `text`, `interactive`, `reaction`, `image`, `audio`, `document`, `location`, ..., `unsupported`.
+pub const MESSAGING_WHATSAPP_MESSAGE_TYPE: &str = "messaging.whatsapp.message.type";
+/// The type Meta sent when chatobs does not know it (bounded, ASCII).
+pub const MESSAGING_WHATSAPP_MESSAGE_ORIGINAL_TYPE: &str =
+    "messaging.whatsapp.message.original_type";
+/// `button_reply` or `list_reply`.
+pub const MESSAGING_WHATSAPP_INTERACTIVE_TYPE: &str = "messaging.whatsapp.interactive.type";
+/// The id the bot gave the button or list row that was chosen.
+pub const MESSAGING_WHATSAPP_INTERACTIVE_REPLY_ID: &str = "messaging.whatsapp.interactive.reply_id";
+/// Media MIME type (images, audio, documents: metadata only, never the content or caption).
+pub const MESSAGING_WHATSAPP_MEDIA_MIME_TYPE: &str = "messaging.whatsapp.media.mime_type";
+/// Text length in characters (the text itself is never exported).
+pub const MESSAGING_WHATSAPP_TEXT_LENGTH: &str = "messaging.whatsapp.text.length";
+/// Status callback: `sent`, `delivered`, `read`, `failed`.
+pub const MESSAGING_WHATSAPP_STATUS: &str = "messaging.whatsapp.status";
+/// Status callback error code (Meta's).
+pub const MESSAGING_WHATSAPP_ERROR_CODE: &str = "messaging.whatsapp.error.code";
+/// Status callback error title (Meta's, redacted).
+pub const MESSAGING_WHATSAPP_ERROR_TITLE: &str = "messaging.whatsapp.error.title";
+/// The user came from a free entry point (click-to-WhatsApp ad, Page button).
+pub const MESSAGING_WHATSAPP_ENTRY_POINT: &str = "messaging.whatsapp.entry_point";
+/// Span name of the processing of a status callback.
+pub const WHATSAPP_STATUS_SPAN: &str = "whatsapp.status";
+
+// ---- bot handoffs ---------------------------------------------------------------------------
+/// The role handing the conversation over.
+pub const HANDOFF_FROM: &str = "chat.handoff.from";
+/// The role receiving it.
+pub const HANDOFF_TO: &str = "chat.handoff.to";
+/// Why (a short code such as `buyer_intent`).
+pub const HANDOFF_REASON: &str = "chat.handoff.reason";
+/// Confidence of the decision, 0 to 1.
+pub const HANDOFF_CONFIDENCE: &str = "chat.handoff.confidence";
+
+// ---- GenAI HTTP instrumentation ---------------------------------------------------------------
+/// Whether the request asked for a streamed answer.
+pub const GEN_AI_REQUEST_STREAM: &str = "gen_ai.request.stream";
+/// Seconds from sending the request to the first chunk of a streamed answer.
+pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+/// Finish reasons of the answer (string array).
+pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+/// The provider's response id.
+pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
+
+// ---- budgets and alerts (see crate::alerts) -------------------------------------------
+/// Log message and span event of a fired alert.
+pub const ALERT_FIRED: &str = "alert.fired";
+/// The rule's name (`llm_call_cost`, `conversation_budget`, ...).
+pub const ALERT_RULE: &str = "alert.rule";
+/// The rule's severity (`warning`, `critical`, ...).
+pub const ALERT_SEVERITY: &str = "alert.severity";
+/// The quantity the rule watches (`llm_call_cost_usd`, `conversation_cost_usd`, ...).
+pub const ALERT_QUANTITY: &str = "alert.quantity";
+/// The rule's threshold.
+pub const ALERT_THRESHOLD: &str = "alert.threshold";
+/// The value that breached it.
+pub const ALERT_VALUE: &str = "alert.value";
+/// By how much the value is past the threshold.
+pub const ALERT_EXCEEDED_BY: &str = "alert.exceeded_by";
+/// Log field: trace id (hex) of the breaching span.
+pub const LOG_TRACE_ID: &str = "trace_id";
+/// Log field: span id (hex) of the breaching span.
+pub const LOG_SPAN_ID: &str = "span_id";
+/// Alertmanager label: the alert's name.
+pub const AM_ALERTNAME: &str = "alertname";
+/// Alertmanager label: severity.
+pub const AM_SEVERITY: &str = "severity";
+/// Alertmanager label: the service (`service.name`).
+pub const AM_SERVICE: &str = "service";
+/// Alertmanager label: the chatobs rule.
+pub const AM_RULE: &str = "rule";
+/// Alertmanager annotation: the conversation (kept out of the label space).
+pub const AM_SESSION_ID: &str = "session_id";
+
+// ---- metrics (Prometheus names; see crate::metrics) ------------------------------------
+/// Prefix of every chatobs metric that is not a GenAI convention metric.
+pub const METRIC_PREFIX: &str = "chatobs_";
+/// `gen_ai.client.token.usage` as Prometheus spells it.
+pub const PROM_GEN_AI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+/// `gen_ai.client.operation.duration` as Prometheus spells it (unit suffix added).
+pub const PROM_GEN_AI_OPERATION_DURATION: &str = "gen_ai_client_operation_duration_seconds";
+/// LLM cost by provider and model (USD).
+pub const PROM_LLM_COST: &str = "chatobs_llm_cost_usd_total";
+/// WhatsApp cost by market, category and pricing type (USD).
+pub const PROM_WHATSAPP_COST: &str = "chatobs_whatsapp_cost_usd_total";
+/// USD by which reconciliations lowered WhatsApp estimates.
+pub const PROM_WHATSAPP_OVERESTIMATE: &str = "chatobs_whatsapp_cost_overestimate_usd_total";
+/// OpenTelemetry name of the LLM cost counter (OTLP).
+pub const METRIC_LLM_COST: &str = "chatobs.llm.cost";
+/// OpenTelemetry name of the per-call cost histogram (OTLP).
+pub const METRIC_LLM_CALL_COST: &str = "chatobs.llm.call.cost";
+/// OpenTelemetry name of the WhatsApp cost counter (OTLP).
+pub const METRIC_WHATSAPP_COST: &str = "chatobs.whatsapp.cost";
+/// OpenTelemetry name of the span duration histogram (OTLP).
+pub const METRIC_SPAN_DURATION: &str = "chatobs.span.duration";
+/// OpenTelemetry name of the span error counter (OTLP).
+pub const METRIC_SPAN_ERRORS: &str = "chatobs.span.errors";
+/// OpenTelemetry name of the dropped span counter (OTLP).
+pub const METRIC_SPANS_DROPPED: &str = "chatobs.spans.dropped";
+/// OpenTelemetry name of the fired alert counter (OTLP).
+pub const METRIC_ALERTS_FIRED: &str = "chatobs.alerts.fired";
+/// WhatsApp messages priced, by market, category and pricing type.
+pub const PROM_WHATSAPP_MESSAGES: &str = "chatobs_whatsapp_messages_total";
+/// Per-call LLM cost histogram (a bucket boundary at each per-call threshold).
+pub const PROM_LLM_CALL_COST: &str = "chatobs_llm_call_cost_usd";
+/// Conversations that crossed a per-conversation budget, by rule.
+pub const PROM_CONVERSATIONS_OVER_BUDGET: &str = "chatobs_conversations_over_budget_total";
+/// Span duration by role and step.
+pub const PROM_SPAN_DURATION: &str = "chatobs_span_duration_seconds";
+/// Spans by role.
+pub const PROM_SPANS: &str = "chatobs_spans_total";
+/// Spans that ended in error, by role.
+pub const PROM_SPAN_ERRORS: &str = "chatobs_span_errors_total";
+/// Conversation turns (local root spans of a conversation), by outcome.
+pub const PROM_TURNS: &str = "chatobs_turns_total";
+/// Conversation turn duration.
+pub const PROM_TURN_DURATION: &str = "chatobs_turn_duration_seconds";
+/// Alerts fired in process, by rule and severity.
+pub const PROM_ALERTS_FIRED: &str = "chatobs_alerts_fired_total";
+/// Alerts delivered, by sink.
+pub const PROM_ALERT_DELIVERIES: &str = "chatobs_alert_deliveries_total";
+/// Alert deliveries that failed after every retry, by sink.
+pub const PROM_ALERT_SINK_FAILURES: &str = "chatobs_alert_sink_failures_total";
+/// Alerts dropped because a sink's queue was full, by sink.
+pub const PROM_ALERTS_DROPPED: &str = "chatobs_alerts_dropped_total";
+/// Spans dropped by the exporter (queue full or pipeline closed).
+pub const PROM_SPANS_DROPPED: &str = "chatobs_spans_dropped_total";
+/// Spans exported.
+pub const PROM_SPANS_EXPORTED: &str = "chatobs_spans_exported_total";
+/// Spans whose export failed.
+pub const PROM_SPAN_EXPORT_FAILURES: &str = "chatobs_span_export_failures_total";
+/// Spans waiting in the export queue.
+pub const PROM_SPAN_QUEUE: &str = "chatobs_span_queue_spans";
+/// Evaluation scores, by evaluator.
+pub const PROM_EVAL_SCORE: &str = "chatobs_eval_score";
+/// Evaluations that failed, by evaluator.
+pub const PROM_EVAL_FAILURES: &str = "chatobs_eval_failures_total";
+/// Series folded into the overflow series because a metric hit its series limit.
+pub const PROM_SERIES_OVERFLOW: &str = "chatobs_metric_series_overflow_total";
+/// Label value used when a metric has too many series (OpenTelemetry's overflow idea).
+pub const LABEL_OVERFLOW: &str = "_overflow";
+/// Label value for a missing attribute (no role, no step, no market).
+pub const LABEL_NONE: &str = "none";
+/// Prometheus label: `gen_ai.token.type`.
+pub const PL_TOKEN_TYPE: &str = "gen_ai_token_type";
+/// Prometheus label: `gen_ai.operation.name`.
+pub const PL_OPERATION: &str = "gen_ai_operation_name";
+/// Prometheus label: `gen_ai.provider.name`.
+pub const PL_PROVIDER: &str = "gen_ai_provider_name";
+/// Prometheus label: `gen_ai.request.model`.
+pub const PL_MODEL: &str = "gen_ai_request_model";
+/// Prometheus label: `error.type`.
+pub const PL_ERROR_TYPE: &str = "error_type";
+/// Prometheus label: `agent.role`.
+pub const PL_ROLE: &str = "agent_role";
+/// Prometheus label: `conversation.step`.
+pub const PL_STEP: &str = "conversation_step";
+/// Prometheus label: WhatsApp market.
+pub const PL_MARKET: &str = "market";
+/// Prometheus label: WhatsApp pricing category.
+pub const PL_CATEGORY: &str = "category";
+/// Prometheus label: WhatsApp pricing type.
+pub const PL_PRICING_TYPE: &str = "pricing_type";
+/// Prometheus label: the alert rule.
+pub const PL_RULE: &str = "rule";
+/// Prometheus label: the alert severity.
+pub const PL_SEVERITY: &str = "severity";
+/// Prometheus label: the alert sink (`log`, `webhook`, `alertmanager`).
+pub const PL_SINK: &str = "sink";
+/// Prometheus label: a turn's outcome (`ok`, `error`).
+pub const PL_OUTCOME: &str = "outcome";
+/// Prometheus label: the evaluator.
+pub const PL_EVALUATOR: &str = "evaluator";
+/// Prometheus label: the metric that overflowed.
+pub const PL_METRIC: &str = "metric";
 
 // ---- resource ------------------------------------------------------------------------
 /// Resource: service name.

@@ -39,6 +39,6 @@ fn nothing_installed_is_a_no_op() {
     assert_eq!(rt.block_on(async_turn()), 7);
     // Sessions still work for code that reads them.
     let s = ChatSession::new("wa:1");
-    assert_eq!(s.in_scope(|| ChatSession::current()), Some(s.clone()));
+    assert_eq!(s.in_scope(ChatSession::current), Some(s.clone()));
     assert!(chatobs_runtime::pipeline::snapshot().is_none());
 }

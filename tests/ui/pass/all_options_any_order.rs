@@ -20,7 +20,11 @@ struct State {
     level = debug,
     crate = ::chatobs_runtime,
 )]
-async fn sales_flow(state: &mut State, session: &ChatSession, text: &str) -> Result<String, String> {
+async fn sales_flow(
+    state: &mut State,
+    session: &ChatSession,
+    text: &str,
+) -> Result<String, String> {
     state.step = "done";
     Ok(text.to_uppercase())
 }
@@ -56,7 +60,10 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 fn main() {
     let session = ChatSession::new("wa:573001234567");
     let mut state = State { step: "start" };
-    assert_eq!(block_on(sales_flow(&mut state, &session, "hola")).unwrap(), "HOLA");
+    assert_eq!(
+        block_on(sales_flow(&mut state, &session, "hola")).unwrap(),
+        "HOLA"
+    );
     assert_eq!(state.step, "done");
     assert_eq!(pqr_flow(&session, "queja"), 5);
 }

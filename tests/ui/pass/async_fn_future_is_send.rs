@@ -19,7 +19,9 @@ fn assert_send<T: Send>(t: T) -> T {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut state = State { step: 1 };
     let n = rt.block_on(assert_send(advance(&mut state, 2)));
     assert_eq!(n, 3);

@@ -38,7 +38,9 @@ impl Tool for Tripler {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     assert_eq!(rt.block_on(Doubler.run(2)), 4);
     assert_eq!(rt.block_on(Doubler.name()), "doubler");
     assert_eq!(rt.block_on(Tripler.run(2)), 6);

@@ -33,12 +33,20 @@ impl Agent for Sales {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let mut bot = Sales { greeting: "hola".into(), turns: 3 };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut bot = Sales {
+        greeting: "hola".into(),
+        turns: 3,
+    };
     assert_eq!(rt.block_on(bot.answer("mundo")).unwrap(), "hola mundo");
     assert!(rt.block_on(bot.answer("")).is_err());
     rt.block_on(bot.reset());
     assert_eq!(bot.turns, 0);
-    let dynbot: Box<dyn Agent + Send + Sync> = Box::new(Sales { greeting: "hi".into(), turns: 0 });
+    let dynbot: Box<dyn Agent + Send + Sync> = Box::new(Sales {
+        greeting: "hi".into(),
+        turns: 0,
+    });
     assert_eq!(rt.block_on(dynbot.answer("there")).unwrap(), "hi there");
 }

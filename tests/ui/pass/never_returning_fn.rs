@@ -9,12 +9,6 @@ fn fail_hard(reason: &str) -> ! {
 
 fn main() {
     std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(|| {
-        if true {
-            fail_hard("upstream down")
-        } else {
-            1
-        }
-    });
+    let result = std::panic::catch_unwind(|| if true { fail_hard("upstream down") } else { 1 });
     assert!(result.is_err());
 }

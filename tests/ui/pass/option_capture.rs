@@ -46,7 +46,9 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 }
 
 fn main() {
-    let cart = Cart { items: vec!["a".into()] };
+    let cart = Cart {
+        items: vec!["a".into()],
+    };
     assert_eq!(cart.total(2), 3);
     assert_eq!(cart.consume().len(), 1);
     assert_eq!(detect("hola".to_string(), "es"), "es:hola");

@@ -22,5 +22,8 @@ fn main() {
     });
     assert!(yes);
     let names: Vec<&str> = spans.spans.iter().map(|s| s.name.as_ref()).collect();
-    assert_eq!(names, ["chat gemini-1.5-flash", "unnamed", "classifier.predict"]);
+    assert_eq!(
+        names,
+        ["chat gemini-1.5-flash", "unnamed", "classifier.predict"]
+    );
 }

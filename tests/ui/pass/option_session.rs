@@ -44,7 +44,10 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 }
 
 fn main() {
-    let msg = Inbound { session: ChatSession::new("wa:573001234567"), text: "hola".into() };
+    let msg = Inbound {
+        session: ChatSession::new("wa:573001234567"),
+        text: "hola".into(),
+    };
     assert_eq!(handle(&msg), 4);
     assert!(by_value(ChatSession::new("x")));
     assert!(block_on(shared_session(Arc::new(ChatSession::new("y")))));

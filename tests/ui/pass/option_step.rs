@@ -64,7 +64,10 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 
 fn main() {
     pay();
-    let mut s = State { step: Step::Greeting, count: 3 };
+    let mut s = State {
+        step: Step::Greeting,
+        count: 3,
+    };
     advance(&mut s);
     assert_eq!(s.step().to_string(), "checkout");
     assert_eq!(count(&s), 3);

@@ -63,6 +63,17 @@ fn main() {
     assert_eq!(c.len(), 2);
     assert_eq!(c.first(), "hola");
     assert_eq!(block_on(c.count_async()), 2);
-    assert_eq!(Box::new(Conversation { turns: vec!["a".into()] }).boxed().turns.len(), 1);
-    assert_eq!(c.into_turns(), vec!["hola".to_string(), "precio?!".to_string()]);
+    assert_eq!(
+        Box::new(Conversation {
+            turns: vec!["a".into()]
+        })
+        .boxed()
+        .turns
+        .len(),
+        1
+    );
+    assert_eq!(
+        c.into_turns(),
+        vec!["hola".to_string(), "precio?!".to_string()]
+    );
 }

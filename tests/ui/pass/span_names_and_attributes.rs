@@ -40,7 +40,12 @@ fn main() {
         SalesBot.helper();
     });
 
-    assert_eq!(spans.len(), 5, "{:?}", spans.spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    assert_eq!(
+        spans.len(),
+        5,
+        "{:?}",
+        spans.spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     spans.one("plain");
 
     let p = spans.one("classifier.predict");
@@ -58,7 +63,10 @@ fn main() {
 
     let offer = spans.one("SalesBot.offer");
     assert_eq!(offer.attr_str(vocab::AGENT_ROLE), Some("sales"));
-    assert_eq!(offer.attr_str(vocab::OPENINFERENCE_SPAN_KIND), Some("AGENT"));
+    assert_eq!(
+        offer.attr_str(vocab::OPENINFERENCE_SPAN_KIND),
+        Some("AGENT")
+    );
     assert_eq!(offer.attr_str(vocab::CONVERSATION_STEP), Some("default"));
 
     // The method's own options merge over the block's.

@@ -31,8 +31,34 @@ impl std::fmt::Display for Keywords {
     }
 }
 
+// Native `async fn` in a trait.
+trait Responder {
+    async fn respond(&self, text: &str) -> String;
+}
+
+impl Responder for Keywords {
+    #[chat_span(role = "support")]
+    async fn respond(&self, text: &str) -> String {
+        format!("re: {text}")
+    }
+}
+
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 fn main() {
+    assert_eq!(block_on(Keywords.respond("hola")), "re: hola");
     assert_eq!(Keywords.classify("cual es el precio"), "sales");
-    assert_eq!(Keywords.classify_all(&["precio", "queja"]), vec!["sales", "pqr"]);
+    assert_eq!(
+        Keywords.classify_all(&["precio", "queja"]),
+        vec!["sales", "pqr"]
+    );
     assert_eq!(Keywords.to_string(), "keywords");
 }

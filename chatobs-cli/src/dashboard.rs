@@ -1,0 +1,258 @@
+//! `chatobs dashboard [--config FILE]`: a Grafana dashboard (JSON) over the
+//! chatobs metrics: cost by model and by WhatsApp category, tokens, latency p95
+//! by role and step, error rate, conversations over budget, alerts, dropped spans.
+
+use chatobs_runtime::vocab as v;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+const DS: &str = "${DS_PROMETHEUS}";
+
+struct Panels {
+    out: Vec<Value>,
+    id: u64,
+    y: u64,
+    x: u64,
+}
+
+impl Panels {
+    fn row(&mut self, title: &str) {
+        if self.x != 0 {
+            self.y += 8;
+            self.x = 0;
+        }
+        self.id += 1;
+        self.out.push(json!({
+            "type": "row", "id": self.id, "title": title, "collapsed": false,
+            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []
+        }));
+        self.y += 1;
+    }
+
+    fn panel(&mut self, title: &str, unit: &str, targets: &[(&str, &str)]) {
+        self.id += 1;
+        let targets: Vec<Value> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, (expr, legend))| {
+                json!({
+                    "refId": char::from(b'A' + i as u8).to_string(),
+                    "datasource": {"type": "prometheus", "uid": DS},
+                    "expr": expr, "legendFormat": legend
+                })
+            })
+            .collect();
+        self.out.push(json!({
+            "type": "timeseries", "id": self.id, "title": title,
+            "datasource": {"type": "prometheus", "uid": DS},
+            "gridPos": {"h": 8, "w": 12, "x": self.x, "y": self.y},
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "options": {"legend": {"displayMode": "table", "placement": "bottom"}},
+            "targets": targets
+        }));
+        if self.x == 0 {
+            self.x = 12;
+        } else {
+            self.x = 0;
+            self.y += 8;
+        }
+    }
+}
+
+/// The dashboard for `cfg`.
+pub fn dashboard(cfg: &chatobs_runtime::Config) -> Value {
+    let r = "$__rate_interval";
+    let mut p = Panels {
+        out: Vec::new(),
+        id: 0,
+        y: 0,
+        x: 0,
+    };
+    p.row("Cost");
+    p.panel(
+        "LLM cost by model (USD per hour)",
+        "currencyUSD",
+        &[(
+            &format!(
+                "sum by ({pr}, {m}) (rate({c}[{r}])) * 3600",
+                pr = v::PL_PROVIDER,
+                m = v::PL_MODEL,
+                c = v::PROM_LLM_COST
+            ),
+            "{{gen_ai_provider_name}} {{gen_ai_request_model}}",
+        )],
+    );
+    p.panel(
+        "WhatsApp cost by category (USD per hour)",
+        "currencyUSD",
+        &[(
+            &format!(
+                "sum by ({c}, {m}) (rate({w}[{r}])) * 3600",
+                c = v::PL_CATEGORY,
+                m = v::PL_MARKET,
+                w = v::PROM_WHATSAPP_COST
+            ),
+            "{{category}} {{market}}",
+        )],
+    );
+    p.panel(
+        "LLM calls above each cost bound (per hour)",
+        "short",
+        &[(
+            &format!(
+                "sum by (le) (rate({h}_count[{r}])) * 3600 - ignoring(le) group_right sum by (le) (rate({h}_bucket[{r}])) * 3600",
+                h = v::PROM_LLM_CALL_COST
+            ),
+            "above {{le}} USD",
+        )],
+    );
+    p.panel(
+        "Conversations over budget (per hour)",
+        "short",
+        &[(
+            &format!(
+                "sum by ({rule}) (rate({o}[{r}])) * 3600",
+                rule = v::PL_RULE,
+                o = v::PROM_CONVERSATIONS_OVER_BUDGET
+            ),
+            "{{rule}}",
+        )],
+    );
+    p.row("Tokens");
+    p.panel(
+        "Tokens per second by model and type",
+        "short",
+        &[(
+            &format!(
+                "sum by ({m}, {t}) (rate({u}_sum[{r}]))",
+                m = v::PL_MODEL,
+                t = v::PL_TOKEN_TYPE,
+                u = v::PROM_GEN_AI_TOKEN_USAGE
+            ),
+            "{{gen_ai_request_model}} {{gen_ai_token_type}}",
+        )],
+    );
+    p.panel(
+        "LLM call duration p95 by model",
+        "s",
+        &[(
+            &format!(
+                "histogram_quantile(0.95, sum by (le, {m}) (rate({d}_bucket[{r}])))",
+                m = v::PL_MODEL,
+                d = v::PROM_GEN_AI_OPERATION_DURATION
+            ),
+            "{{gen_ai_request_model}}",
+        )],
+    );
+    p.row("Latency and errors");
+    p.panel(
+        "Span duration p95 by role and step",
+        "s",
+        &[(
+            &format!(
+                "histogram_quantile(0.95, sum by (le, {ro}, {st}) (rate({d}_bucket[{r}])))",
+                ro = v::PL_ROLE,
+                st = v::PL_STEP,
+                d = v::PROM_SPAN_DURATION
+            ),
+            "{{agent_role}} / {{conversation_step}}",
+        )],
+    );
+    p.panel(
+        "Error rate by role",
+        "percentunit",
+        &[(
+            &format!(
+                "sum by ({ro}) (rate({e}[{r}])) / sum by ({ro}) (rate({s}[{r}]))",
+                ro = v::PL_ROLE,
+                e = v::PROM_SPAN_ERRORS,
+                s = v::PROM_SPANS
+            ),
+            "{{agent_role}}",
+        )],
+    );
+    if cfg.slo.enabled {
+        p.row("SLO (conversation turns)");
+        p.panel(
+            "Error budget remaining",
+            "percentunit",
+            &[
+                ("chatobs:turn_error_budget_remaining", "errors"),
+                ("chatobs:turn_latency_budget_remaining", "latency"),
+            ],
+        );
+        p.panel(
+            "Turn latency p95",
+            "s",
+            &[(
+                &format!(
+                    "histogram_quantile(0.95, sum by (le) (rate({t}_bucket[{r}])))",
+                    t = v::PROM_TURN_DURATION
+                ),
+                "p95",
+            )],
+        );
+    }
+    p.row("Alerts and pipeline");
+    p.panel(
+        "Alerts fired by rule (per hour)",
+        "short",
+        &[(
+            &format!(
+                "sum by ({rule}) (rate({a}[{r}])) * 3600",
+                rule = v::PL_RULE,
+                a = v::PROM_ALERTS_FIRED
+            ),
+            "{{rule}}",
+        )],
+    );
+    p.panel(
+        "Dropped spans and alert sink failures (per minute)",
+        "short",
+        &[
+            (
+                &format!("sum(rate({}[{r}])) * 60", v::PROM_SPANS_DROPPED),
+                "spans dropped",
+            ),
+            (
+                &format!(
+                    "sum by ({s}) (rate({f}[{r}])) * 60",
+                    s = v::PL_SINK,
+                    f = v::PROM_ALERT_SINK_FAILURES
+                ),
+                "sink {{sink}} failures",
+            ),
+        ],
+    );
+    json!({
+        "__inputs": [{
+            "name": "DS_PROMETHEUS", "label": "Prometheus", "type": "datasource",
+            "pluginId": "prometheus", "pluginName": "Prometheus"
+        }],
+        "title": format!("chatobs: {}", cfg.service.name),
+        "uid": format!("chatobs-{}", cfg.service.name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(30).collect::<String>()),
+        "tags": ["chatobs"],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": true,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": [{
+            "name": "DS_PROMETHEUS", "type": "datasource", "query": "prometheus",
+            "label": "Prometheus", "hide": 0
+        }]},
+        "panels": p.out
+    })
+}
+
+/// Prints the dashboard.
+pub fn run(config: Option<PathBuf>) -> Result<(), String> {
+    let cfg = crate::rules::load(config.as_ref())?;
+    let d = dashboard(&cfg);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}

@@ -1,0 +1,707 @@
+//! WhatsApp Cloud API webhooks: signature check and payload parsing (no HTTP
+//! framework needed; the axum layer in [`super::axum`] uses these).
+//!
+//! * [`verify_signature`]: `X-Hub-Signature-256` is `sha256=<hex>` of the
+//!   HMAC-SHA256 of the **raw** body with the app secret; compared in
+//!   constant time (`hmac`'s `verify_slice`) before anything is parsed.
+//! * [`parse_payload`]: every entry and change of one POST; text,
+//!   interactive button and list replies, template quick-reply buttons,
+//!   reactions, images / audio / video / documents / stickers / location /
+//!   contacts (metadata only), status callbacks (`sent`, `delivered`, `read`,
+//!   `failed`) with their `pricing` object and errors. A message of a type
+//!   chatobs does not know, or one missing a field, becomes
+//!   [`Content::Unsupported`]; the rest of the batch is kept.
+//!
+//! ```
+//! use chatobs_runtime::integrations::whatsapp::{parse_payload, sign, verify_signature, Content};
+//!
+//! let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages",
+//!   "value":{"metadata":{"phone_number_id":"1234567890"},
+//!   "messages":[{"from":"573001234567","id":"wamid.A","timestamp":"1751536800","type":"text","text":{"body":"hola"}},
+//!               {"from":"573001234567","id":"wamid.B","timestamp":"1751536801","type":"hologram"}]}}]}]}"#;
+//! let header = sign(b"app-secret", body);
+//! assert!(verify_signature(b"app-secret", body, Some(&header)).is_ok());
+//! assert!(verify_signature(b"other-secret", body, Some(&header)).is_err());
+//!
+//! let batch = parse_payload(body).unwrap();
+//! assert_eq!(batch.messages.len(), 2);
+//! assert!(matches!(batch.messages[0].content, Content::Text { .. }));
+//! assert_eq!(batch.messages[1].content.type_name(), "unsupported");
+//! // Both messages belong to the same conversation (keyed hash of number id + wa_id).
+//! assert_eq!(batch.messages[0].session().id(), batch.messages[1].session().id());
+//! ```
+
+use crate::context::ChatSession;
+use crate::cost::MetaPricing;
+use hmac::{Hmac, Mac};
+use serde_json::Value as Json;
+use sha2::Sha256;
+
+/// The signature header Meta sends.
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+/// Environment variable holding the app secret (signature key).
+pub const APP_SECRET_ENV: &str = "WHATSAPP_APP_SECRET";
+/// Environment variable holding the verify token of the GET handshake.
+pub const VERIFY_TOKEN_ENV: &str = "WHATSAPP_VERIFY_TOKEN";
+
+/// Why a signature was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No `X-Hub-Signature-256` header.
+    #[error("missing X-Hub-Signature-256 header")]
+    Missing,
+    /// Not `sha256=<64 hex digits>`.
+    #[error("malformed X-Hub-Signature-256 header (expected sha256=<hex>)")]
+    Malformed,
+    /// The HMAC does not match.
+    #[error("X-Hub-Signature-256 does not match the body")]
+    Mismatch,
+    /// No app secret configured.
+    #[error("no app secret configured (set WHATSAPP_APP_SECRET)")]
+    NoSecret,
+}
+
+impl SignatureError {
+    /// A short code for `error.type`.
+    pub fn code(self) -> &'static str {
+        match self {
+            SignatureError::Missing => "signature_missing",
+            SignatureError::Malformed => "signature_malformed",
+            SignatureError::Mismatch => "signature_invalid",
+            SignatureError::NoSecret => "signature_unconfigured",
+        }
+    }
+}
+
+/// Checks `X-Hub-Signature-256` against the raw body, in constant time.
+pub fn verify_signature(
+    secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    if secret.is_empty() {
+        return Err(SignatureError::NoSecret);
+    }
+    let header = header.ok_or(SignatureError::Missing)?.trim();
+    let hexsig = header
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed)?;
+    if hexsig.len() != 64 {
+        return Err(SignatureError::Malformed);
+    }
+    let sig = hex::decode(hexsig).map_err(|_| SignatureError::Malformed)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::NoSecret)?;
+    mac.update(body);
+    mac.verify_slice(&sig).map_err(|_| SignatureError::Mismatch)
+}
+
+/// The `X-Hub-Signature-256` value for `body` (what Meta sends; for tests and simulators).
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Why a payload was refused (400).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// Not JSON. The reason names the position, never the content.
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    /// JSON, but not a WhatsApp webhook.
+    #[error("not a WhatsApp webhook payload: {0}")]
+    Shape(&'static str),
+}
+
+/// Kinds of media messages (metadata only: id and MIME type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    /// `image`.
+    Image,
+    /// `audio` (voice notes too).
+    Audio,
+    /// `video`.
+    Video,
+    /// `document`.
+    Document,
+    /// `sticker`.
+    Sticker,
+}
+
+impl MediaKind {
+    /// The WhatsApp type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+            MediaKind::Document => "document",
+            MediaKind::Sticker => "sticker",
+        }
+    }
+}
+
+/// What a message carries. The text-bearing variants are for the bot: chatobs
+/// never exports them (see [`InboundMessage`]'s `Debug`, which prints none).
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Content {
+    /// A text message.
+    Text {
+        /// The user's words.
+        body: String,
+    },
+    /// A tap on an interactive reply button.
+    ButtonReply {
+        /// The id the bot gave the button.
+        id: String,
+        /// The button's title.
+        title: String,
+    },
+    /// A choice from an interactive list.
+    ListReply {
+        /// The id the bot gave the row.
+        id: String,
+        /// The row's title.
+        title: String,
+    },
+    /// A tap on a template's quick-reply button.
+    TemplateButton {
+        /// The payload the template defined.
+        payload: String,
+        /// The button's text.
+        text: String,
+    },
+    /// A reaction to a message (👍 / 👎 become user feedback).
+    Reaction {
+        /// The message reacted to.
+        message_id: String,
+        /// The emoji (`None`: the reaction was removed).
+        emoji: Option<String>,
+    },
+    /// An image, audio, video, document or sticker: metadata only.
+    Media {
+        /// Which.
+        kind: MediaKind,
+        /// Media id (download it with the Graph API if you need it).
+        media_id: String,
+        /// MIME type.
+        mime_type: Option<String>,
+    },
+    /// A shared location: only whether it had a name (coordinates are not kept).
+    Location {
+        /// The location had a place name.
+        named: bool,
+    },
+    /// Shared contact cards: only how many.
+    Contacts {
+        /// Number of cards.
+        count: usize,
+    },
+    /// A type chatobs does not know, or a message missing its fields.
+    Unsupported {
+        /// The type Meta sent (ASCII, at most 32 characters).
+        original_type: String,
+    },
+}
+
+impl Content {
+    /// The WhatsApp type name (`unsupported` for unknown ones).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Content::Text { .. } => "text",
+            Content::ButtonReply { .. } | Content::ListReply { .. } => "interactive",
+            Content::TemplateButton { .. } => "button",
+            Content::Reaction { .. } => "reaction",
+            Content::Media { kind, .. } => kind.as_str(),
+            Content::Location { .. } => "location",
+            Content::Contacts { .. } => "contacts",
+            Content::Unsupported { .. } => "unsupported",
+        }
+    }
+    /// What the user typed or chose, if anything (text, button or row title).
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Content::Text { body } => Some(body),
+            Content::ButtonReply { title, .. } | Content::ListReply { title, .. } => Some(title),
+            Content::TemplateButton { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the user's words or numbers: a Debug print may end up in a log.
+        write!(f, "Content::{}", self.type_name())
+    }
+}
+
+/// One inbound user message.
+#[derive(Clone)]
+pub struct InboundMessage {
+    /// The business phone number id that received it (`metadata.phone_number_id`).
+    pub phone_number_id: String,
+    /// The user's WhatsApp id (their phone number): personal data, never exported.
+    pub wa_id: String,
+    /// The message id (wamid).
+    pub id: String,
+    /// Unix seconds Meta stamped.
+    pub timestamp: Option<i64>,
+    /// The message this one replies to (`context.id`).
+    pub reply_to: Option<String>,
+    /// The user came from a click-to-WhatsApp ad or a Page button (`referral`).
+    pub entry_point: bool,
+    /// What it carries.
+    pub content: Content,
+    session: ChatSession,
+}
+
+impl InboundMessage {
+    /// The conversation: keyed hash of (phone number id, wa_id).
+    pub fn session(&self) -> &ChatSession {
+        &self.session
+    }
+    /// Message time (Meta's timestamp, else now).
+    pub fn at(&self) -> time::OffsetDateTime {
+        self.timestamp
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .unwrap_or_else(time::OffsetDateTime::now_utc)
+    }
+}
+
+impl std::fmt::Debug for InboundMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundMessage")
+            .field("id", &self.id)
+            .field("session", &self.session.id())
+            .field("content", &self.content)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An error in a status callback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusError {
+    /// Meta's code (131047: re-engagement window closed, 131026: undeliverable, ...).
+    pub code: i64,
+    /// Meta's title.
+    pub title: String,
+}
+
+/// A status callback for a message the business sent.
+#[derive(Clone)]
+pub struct StatusUpdate {
+    /// The business phone number id that sent it.
+    pub phone_number_id: String,
+    /// The recipient's WhatsApp id: personal data, never exported.
+    pub recipient_id: String,
+    /// The wamid of the message.
+    pub id: String,
+    /// `sent`, `delivered`, `read`, `failed` (or what Meta sent, bounded).
+    pub status: String,
+    /// Unix seconds.
+    pub timestamp: Option<i64>,
+    /// Meta's `pricing` object (the ground truth for WhatsApp fees).
+    pub pricing: Option<MetaPricing>,
+    /// Errors (failed messages).
+    pub errors: Vec<StatusError>,
+    session: ChatSession,
+}
+
+impl StatusUpdate {
+    /// The conversation: keyed hash of (phone number id, recipient id).
+    pub fn session(&self) -> &ChatSession {
+        &self.session
+    }
+}
+
+impl std::fmt::Debug for StatusUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusUpdate")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("session", &self.session.id())
+            .field("pricing", &self.pricing)
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything one POST carried.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookBatch {
+    /// User messages, in payload order.
+    pub messages: Vec<InboundMessage>,
+    /// Status callbacks, in payload order.
+    pub statuses: Vec<StatusUpdate>,
+    /// Changes of other fields (account updates, template status, ...), skipped.
+    pub other_changes: usize,
+}
+
+fn s(v: &Json, k: &str) -> Option<String> {
+    v.get(k).and_then(Json::as_str).map(str::to_owned)
+}
+
+fn ts(v: &Json) -> Option<i64> {
+    match v.get("timestamp")? {
+        Json::String(t) => t.parse().ok(),
+        Json::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+fn bounded_type(t: &str) -> String {
+    let t: String = t
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(32)
+        .collect();
+    if t.is_empty() {
+        "unknown".into()
+    } else {
+        t
+    }
+}
+
+fn content_of(m: &Json) -> Content {
+    let ty = m.get("type").and_then(Json::as_str).unwrap_or("");
+    let unsupported = || Content::Unsupported {
+        original_type: bounded_type(ty),
+    };
+    let media = |kind: MediaKind| {
+        let o = m.get(ty);
+        match o.and_then(|o| s(o, "id")) {
+            Some(media_id) => Content::Media {
+                kind,
+                media_id,
+                mime_type: o.and_then(|o| s(o, "mime_type")),
+            },
+            None => unsupported(),
+        }
+    };
+    match ty {
+        "text" => match m.get("text").and_then(|t| s(t, "body")) {
+            Some(body) => Content::Text { body },
+            None => unsupported(),
+        },
+        "interactive" => {
+            let i = m.get("interactive");
+            let it = i.and_then(|i| i.get("type")).and_then(Json::as_str);
+            let reply = |k: &str| i.and_then(|i| i.get(k));
+            match it {
+                Some("button_reply") => match reply("button_reply") {
+                    Some(r) => Content::ButtonReply {
+                        id: s(r, "id").unwrap_or_default(),
+                        title: s(r, "title").unwrap_or_default(),
+                    },
+                    None => unsupported(),
+                },
+                Some("list_reply") => match reply("list_reply") {
+                    Some(r) => Content::ListReply {
+                        id: s(r, "id").unwrap_or_default(),
+                        title: s(r, "title").unwrap_or_default(),
+                    },
+                    None => unsupported(),
+                },
+                _ => unsupported(),
+            }
+        }
+        "button" => match m.get("button") {
+            Some(b) => Content::TemplateButton {
+                payload: s(b, "payload").unwrap_or_default(),
+                text: s(b, "text").unwrap_or_default(),
+            },
+            None => unsupported(),
+        },
+        "reaction" => match m.get("reaction").and_then(|r| s(r, "message_id")) {
+            Some(message_id) => Content::Reaction {
+                message_id,
+                emoji: m
+                    .get("reaction")
+                    .and_then(|r| s(r, "emoji"))
+                    .filter(|e| !e.is_empty()),
+            },
+            None => unsupported(),
+        },
+        "image" => media(MediaKind::Image),
+        "audio" | "voice" => media(MediaKind::Audio),
+        "video" => media(MediaKind::Video),
+        "document" => media(MediaKind::Document),
+        "sticker" => media(MediaKind::Sticker),
+        "location" => match m.get("location") {
+            Some(l) => Content::Location {
+                named: l.get("name").and_then(Json::as_str).is_some(),
+            },
+            None => unsupported(),
+        },
+        "contacts" => match m.get("contacts").and_then(Json::as_array) {
+            Some(c) => Content::Contacts { count: c.len() },
+            None => unsupported(),
+        },
+        _ => unsupported(),
+    }
+}
+
+/// Parses one webhook body (after its signature was checked).
+pub fn parse_payload(body: &[u8]) -> Result<WebhookBatch, PayloadError> {
+    let v: Json = serde_json::from_slice(body).map_err(|e| {
+        // serde_json syntax errors name a category and a position, never the input.
+        PayloadError::Json(format!(
+            "{} at line {} column {}",
+            match e.classify() {
+                serde_json::error::Category::Eof => "unexpected end of input",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "unexpected data",
+                serde_json::error::Category::Io => "read error",
+            },
+            e.line(),
+            e.column()
+        ))
+    })?;
+    parse_value(&v)
+}
+
+/// Parses an already decoded webhook body.
+pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
+    let entries = v
+        .get("entry")
+        .and_then(Json::as_array)
+        .ok_or(PayloadError::Shape("expected an object with an `entry` array"))?;
+    let mut batch = WebhookBatch::default();
+    for entry in entries {
+        let Some(changes) = entry.get("changes").and_then(Json::as_array) else {
+            continue;
+        };
+        for change in changes {
+            let field = change.get("field").and_then(Json::as_str).unwrap_or("messages");
+            let Some(value) = change.get("value").filter(|_| field == "messages") else {
+                batch.other_changes += 1;
+                continue;
+            };
+            let phone_number_id = value
+                .get("metadata")
+                .and_then(|m| s(m, "phone_number_id"))
+                .unwrap_or_default();
+            for m in value
+                .get("messages")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let wa_id = s(m, "from").unwrap_or_default();
+                let id = s(m, "id").unwrap_or_default();
+                let content = if wa_id.is_empty() || id.is_empty() {
+                    Content::Unsupported {
+                        original_type: "invalid".into(),
+                    }
+                } else {
+                    content_of(m)
+                };
+                batch.messages.push(InboundMessage {
+                    session: ChatSession::for_whatsapp(&phone_number_id, &wa_id),
+                    phone_number_id: phone_number_id.clone(),
+                    wa_id,
+                    id,
+                    timestamp: ts(m),
+                    reply_to: m.get("context").and_then(|c| s(c, "id")),
+                    entry_point: m.get("referral").is_some(),
+                    content,
+                });
+            }
+            for st in value
+                .get("statuses")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let recipient_id = s(st, "recipient_id").unwrap_or_default();
+                let pricing = st
+                    .get("pricing")
+                    .and_then(|p| serde_json::from_value::<MetaPricing>(p.clone()).ok());
+                let errors = st
+                    .get("errors")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|e| StatusError {
+                        code: e.get("code").and_then(Json::as_i64).unwrap_or(0),
+                        title: crate::redact::truncate(
+                            &crate::redact::text(&s(e, "title").unwrap_or_default()),
+                            200,
+                        ),
+                    })
+                    .collect();
+                batch.statuses.push(StatusUpdate {
+                    session: ChatSession::for_whatsapp(&phone_number_id, &recipient_id),
+                    phone_number_id: phone_number_id.clone(),
+                    recipient_id,
+                    id: s(st, "id").unwrap_or_default(),
+                    status: bounded_type(st.get("status").and_then(Json::as_str).unwrap_or("")),
+                    timestamp: ts(st),
+                    pricing,
+                    errors,
+                });
+            }
+        }
+    }
+    Ok(batch)
+}
+
+/// Messages the bot sent, by wamid: the price estimate made at send time and
+/// the context of the span that sent it, so a later status callback can be
+/// reconciled with Meta's `pricing` and linked to the send. Bounded: the
+/// oldest entries are dropped first.
+pub struct OutboundRegistry {
+    inner: std::sync::Mutex<OutboundInner>,
+}
+
+struct OutboundInner {
+    map: std::collections::HashMap<String, (crate::cost::WhatsAppCharge, crate::Context)>,
+    order: std::collections::VecDeque<String>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for OutboundRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRegistry")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Default for OutboundRegistry {
+    fn default() -> Self {
+        OutboundRegistry::new(100_000)
+    }
+}
+
+impl OutboundRegistry {
+    /// A registry keeping at most `capacity` messages.
+    pub fn new(capacity: usize) -> OutboundRegistry {
+        OutboundRegistry {
+            inner: std::sync::Mutex::new(OutboundInner {
+                map: Default::default(),
+                order: Default::default(),
+                capacity: capacity.max(1),
+            }),
+        }
+    }
+
+    /// Remembers a sent message's estimate and the context that sent it.
+    pub fn register(&self, wamid: &str, estimate: crate::cost::WhatsAppCharge, ctx: crate::Context) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while g.map.len() >= g.capacity {
+            match g.order.pop_front() {
+                Some(old) => {
+                    g.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+        if g.map.insert(wamid.to_owned(), (estimate, ctx)).is_none() {
+            g.order.push_back(wamid.to_owned());
+        }
+    }
+
+    /// The context of the span that sent `wamid`.
+    pub fn context_of(&self, wamid: &str) -> Option<crate::Context> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.map.get(wamid).map(|(_, c)| c.clone())
+    }
+
+    /// Takes the estimate of `wamid` (reconcile once).
+    pub fn take(&self, wamid: &str) -> Option<(crate::cost::WhatsAppCharge, crate::Context)> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let v = g.map.remove(wamid);
+        if v.is_some() {
+            g.order.retain(|w| w != wamid);
+        }
+        v
+    }
+
+    /// Messages remembered.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).map.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_and_keeps_going() {
+        let body = serde_json::json!({"object":"whatsapp_business_account","entry":[
+          {"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"111"},
+            "messages":[
+              {"from":"573001","id":"w1","timestamp":"1","type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"buy","title":"Comprar"}}},
+              {"from":"573001","id":"w2","type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"r1","title":"Talla 42"}}},
+              {"from":"573001","id":"w3","type":"reaction","reaction":{"message_id":"wb","emoji":"👍"}},
+              {"from":"573001","id":"w4","type":"image","image":{"id":"m1","mime_type":"image/jpeg","caption":"secret caption"}},
+              {"from":"573001","id":"w5","type":"location","location":{"latitude":4.6,"longitude":-74.1,"name":"Casa"}},
+              {"from":"573001","id":"w6","type":"text"},
+              {"id":"w7","type":"text","text":{"body":"no sender"}}
+            ],
+            "statuses":[{"id":"wb","status":"failed","recipient_id":"573001","errors":[{"code":131047,"title":"Re-engagement message"}],
+                         "pricing":{"billable":false,"pricing_model":"PMP","type":"free_customer_service","category":"service"}}]}},
+           {"field":"account_update","value":{}}]},
+          {"id":"2","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"222"},
+            "messages":[{"from":"5215512","id":"w8","type":"audio","audio":{"id":"a1","mime_type":"audio/ogg"}}]}}]}
+        ]});
+        let b = parse_value(&body).unwrap();
+        let types: Vec<_> = b.messages.iter().map(|m| m.content.type_name()).collect();
+        assert_eq!(
+            types,
+            [
+                "interactive",
+                "interactive",
+                "reaction",
+                "image",
+                "location",
+                "unsupported",
+                "unsupported",
+                "audio"
+            ]
+        );
+        assert_eq!(b.statuses.len(), 1);
+        assert_eq!(b.statuses[0].errors[0].code, 131047);
+        assert_eq!(b.statuses[0].pricing.as_ref().unwrap().category, "service");
+        assert_eq!(b.other_changes, 1);
+        assert_ne!(b.messages[0].session(), b.messages[7].session());
+        assert!(!format!("{:?}", b.messages).contains("Comprar"));
+    }
+
+    #[test]
+    fn bad_json_reason_has_no_content() {
+        let e = parse_payload(b"{\"entry\": [secret-words").unwrap_err();
+        assert!(e.to_string().starts_with("malformed JSON"));
+        assert!(!e.to_string().contains("secret"));
+        assert!(matches!(parse_payload(b"[1,2]"), Err(PayloadError::Shape(_))));
+    }
+
+    #[test]
+    fn signature() {
+        let h = sign(b"k", b"body");
+        assert_eq!(verify_signature(b"k", b"body", Some(&h)), Ok(()));
+        assert_eq!(
+            verify_signature(b"k", b"body!", Some(&h)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(b"k", b"body", None),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(b"k", b"body", Some("sha1=00")),
+            Err(SignatureError::Malformed)
+        );
+    }
+}

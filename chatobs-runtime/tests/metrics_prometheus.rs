@@ -1,0 +1,212 @@
+//! Metrics: bounded labels, the GenAI buckets, a bucket at each per-call
+//! threshold, and Prometheus text that `promtool check metrics` accepts,
+//! served by the axum route helper.
+
+mod support_prom;
+
+use chatobs_runtime::config::{ExporterKind, LogFormat};
+use chatobs_runtime::cost::{self, Inbound, LlmCall, Outbound};
+use chatobs_runtime::{chat_span, metrics, vocab, ChatSession, Config};
+use std::time::Duration;
+use time::macros::datetime;
+
+#[chat_span(name = "classifier.predict", role = "classifier", step = "route")]
+fn classify(fail: bool) -> Result<&'static str, std::io::Error> {
+    if fail {
+        return Err(std::io::Error::other("model down"));
+    }
+    Ok("sales")
+}
+
+#[chat_span(name = "agent.sales.flow", role = "sales", step = "offer", kind = llm, model = "gpt-4o", provider = "openai")]
+fn sales(cents: u64) {
+    cost::record_llm_call(
+        &LlmCall::declared()
+            .output_tokens(cents * 1000)
+            .input_tokens(500),
+    )
+    .unwrap();
+}
+
+fn setup() -> (chatobs_runtime::Guard, String) {
+    let mut cfg = Config::from_toml_str(
+        "[alerts.rules.cheap_call]\nquantity = \"llm_call_cost_usd\"\nabove = 0.003\n",
+        None,
+    )
+    .unwrap();
+    cfg.exporter.kinds = vec![ExporterKind::Memory];
+    cfg.logs.format = LogFormat::Off;
+    let guard = chatobs_runtime::init(cfg).unwrap();
+    // A phone number as identity: it must never show up in the metrics.
+    let s = ChatSession::new("wa:573001234567");
+    let sid = s.id().to_owned();
+    s.in_scope(|| {
+        let _ = classify(false);
+        let _ = classify(true);
+        sales(2);
+        sales(6); // over $0.05
+        cost::record_inbound(&Inbound {
+            business: "+5716000000",
+            user: "+573001234567",
+            at: datetime!(2025-07-03 10:00 UTC),
+            entry_point: false,
+        });
+        cost::price_outbound(&Outbound {
+            business: "+5716000000",
+            user: "+573001234567",
+            at: datetime!(2025-07-04 12:00 UTC),
+            template: Some(vocab::TemplateCategory::Marketing),
+            entry_point: false,
+        })
+        .unwrap();
+    });
+    assert!(guard.flush(Duration::from_secs(10)));
+    (guard, sid)
+}
+
+fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix}\n{text}"))
+}
+
+#[test]
+fn prometheus_text_passes_promtool_and_is_served_on_metrics() {
+    let (guard, sid) = setup();
+    let text = metrics::render();
+
+    // Bounded labels: no session id, no phone number.
+    assert!(!text.contains(&sid));
+    assert!(!text.contains("573001234567"));
+
+    // GenAI conventions: token usage with the 4^n buckets, by token type.
+    assert!(text.contains("# TYPE gen_ai_client_token_usage histogram"));
+    let out = line(
+        &text,
+        r#"gen_ai_client_token_usage_bucket{gen_ai_token_type="output",gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",le="67108864"}"#,
+    );
+    assert!(out.ends_with(" 2"), "{out}");
+    line(
+        &text,
+        r#"gen_ai_client_token_usage_bucket{gen_ai_token_type="input",gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",le="1024"} 2"#,
+    );
+    // Operation duration with the 0.01 ... 81.92 buckets, from the LLM spans.
+    line(
+        &text,
+        r#"gen_ai_client_operation_duration_seconds_bucket{gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",le="81.92"} 2"#,
+    );
+
+    // Cost by provider and model, exact: 2 calls, 8000 output + 1000 input tokens.
+    line(
+        &text,
+        r#"chatobs_llm_cost_usd_total{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o"} 0.0825"#,
+    );
+    // The per-call histogram has a bound at each per-call threshold (0.05 shipped, 0.003 ours).
+    line(
+        &text,
+        r#"chatobs_llm_call_cost_usd_bucket{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",le="0.003"} 0"#,
+    );
+    line(
+        &text,
+        r#"chatobs_llm_call_cost_usd_bucket{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",le="0.05"} 1"#,
+    );
+    line(
+        &text,
+        r#"chatobs_llm_call_cost_usd_count{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o"} 2"#,
+    );
+    // WhatsApp by market, category, pricing type (a marketing template outside any window).
+    let wa = line(&text, r#"chatobs_whatsapp_cost_usd_total{market="#);
+    assert!(
+        wa.contains(r#"category="marketing""#) && wa.contains(r#"pricing_type="regular""#),
+        "{wa}"
+    );
+
+    // Spans by role and step, errors by role.
+    line(
+        &text,
+        r#"chatobs_span_duration_seconds_count{agent_role="classifier",conversation_step="route"} 2"#,
+    );
+    line(&text, r#"chatobs_spans_total{agent_role="classifier"} 2"#);
+    line(
+        &text,
+        r#"chatobs_span_errors_total{agent_role="classifier"} 1"#,
+    );
+    line(&text, r#"chatobs_turns_total{outcome="error"} 1"#);
+    // Alerts by rule, the pipeline's dropped spans.
+    line(
+        &text,
+        r#"chatobs_alerts_fired_total{rule="llm_call_cost",severity="warning"} 1"#,
+    );
+    line(
+        &text,
+        r#"chatobs_alerts_fired_total{rule="cheap_call",severity="warning"} 2"#,
+    );
+    line(
+        &text,
+        r#"chatobs_conversations_over_budget_total{rule="conversation_budget"} 0"#,
+    );
+    line(&text, "chatobs_spans_dropped_total 0");
+    line(&text, r#"chatobs_alert_deliveries_total{sink="log"} 3"#);
+
+    // promtool: exit 0, or 3 with only the OpenMetrics _total/_created lint.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("metrics.txt");
+    std::fs::write(&f, &text).unwrap();
+    let (code, out) = support_prom::promtool(&["check", "metrics"], Some(&f));
+    assert!(
+        code == 0 || code == 3,
+        "promtool exit {code}: {out}\n{text}"
+    );
+    if code == 3 {
+        for l in out.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                l.contains("_total")
+                    || l.contains("_created")
+                    || l.contains("counter metrics should have"),
+                "unexpected lint: {l}"
+            );
+        }
+    }
+
+    // The axum route helper serves the same text.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = rt.spawn(async move { axum::serve(listener, metrics::router::<()>()).await });
+    let (status, body) = support_prom::get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("chatobs_llm_cost_usd_total"));
+    server.abort();
+    drop(guard);
+}
+
+#[test]
+fn a_metric_keeps_a_bounded_number_of_series() {
+    let f = metrics::registry::Family::new(
+        "test_things_total",
+        "Things.",
+        metrics::registry::Kind::Counter,
+        &["model"],
+        1,
+        &[],
+    );
+    f.reset(None, 3);
+    for i in 0..10 {
+        f.scalar(&[&format!("model-{i}")]).unwrap().add(1);
+    }
+    let mut text = String::new();
+    f.encode(&mut text);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("test_things_total{"))
+            .count(),
+        4
+    );
+    assert!(
+        text.contains(r#"test_things_total{model="_overflow"} 7"#),
+        "{text}"
+    );
+    assert_eq!(f.overflowed(), 7);
+}
