@@ -81,6 +81,15 @@ pub struct EvalRecord {
 /// (keep it short: record a metric, queue an annotation).
 pub type ResultHook = Arc<dyn Fn(&EvalRecord) + Send + Sync>;
 
+static EVERY_PIPELINE: std::sync::RwLock<Vec<ResultHook>> = std::sync::RwLock::new(Vec::new());
+
+/// Registers a hook that every pipeline started afterwards calls for each
+/// result (modules built on evaluations, such as metrics and alerts, use it
+/// so that bots need not wire them).
+pub fn on_every_result(hook: ResultHook) {
+    EVERY_PIPELINE.write().unwrap_or_else(|e| e.into_inner()).push(hook);
+}
+
 struct Job {
     evaluator: Arc<dyn Evaluator>,
     input: EvalInput,
@@ -183,7 +192,9 @@ impl EvalPipelineBuilder {
         let abort = Arc::new(AtomicBool::new(false));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let workers = self.cfg.concurrency;
-        let hooks: Arc<[ResultHook]> = self.hooks.into();
+        let mut hooks = self.hooks;
+        hooks.extend(EVERY_PIPELINE.read().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        let hooks: Arc<[ResultHook]> = hooks.into();
         let (w_stats, w_abort) = (stats.clone(), abort.clone());
         std::thread::Builder::new()
             .name("chatobs-evals".into())

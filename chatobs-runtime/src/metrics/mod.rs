@@ -280,6 +280,8 @@ pub fn install(cfg: &crate::Config) -> Result<(), crate::Error> {
                 observe_cost(ev);
             }
         }));
+        // Evaluation scores: histogram per evaluator, and score alert rules.
+        crate::evals::pipeline::on_every_result(Arc::new(eval_hook()));
         crate::pipeline::set_span_observer(|batch| {
             if ENABLED.load(Ordering::Relaxed) {
                 observe_spans(batch);
