@@ -190,7 +190,9 @@ mod strip;
 /// methods (a body ending in `Box::pin(async move { .. })`), methods taking
 /// `self` / `&self` / `&mut self` / `self: Box<Self>`, generics, lifetimes,
 /// `where` clauses, `impl Trait` arguments, `unsafe fn`, `extern "C" fn` and
-/// functions in trait impls. A `const fn` cannot carry a span (compile error).
+/// functions in trait impls; a fn returning `!` ends its span when it unwinds. A
+/// `const fn` cannot carry a span (compile error). The body runs inside a closure
+/// (sync) or an async block, so `#[track_caller]` does not reach into the body.
 ///
 /// # Impl blocks
 ///
@@ -221,7 +223,9 @@ mod strip;
 ///
 /// With the runtime's `off` feature (this crate's `off`), the attribute returns
 /// the item unchanged (and strips `#[chat_span]` from the methods of an
-/// annotated impl block).
+/// annotated impl block). Values used only by the attribute (a `session`, a
+/// `step` expression, a role constant) are then unused, so `dead_code` /
+/// `unused` lints may fire in that build.
 #[proc_macro_attribute]
 pub fn chat_span(
     args: proc_macro::TokenStream,
