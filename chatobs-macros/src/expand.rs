@@ -693,11 +693,7 @@ impl Gen<'_> {
             static __CHATOBS_SITE: #k::__private::Site = #site;
             let mut __chatobs_span = #k::__private::ChatSpan::start(&__CHATOBS_SITE, #build);
             #call
-            __chatobs_span.end({
-                #[allow(unused_imports)]
-                use #k::__private::{ResultDisplay as _, ResultDebug as _, NotResult as _};
-                (&__chatobs_ret).__chatobs_outcome()
-            });
+            __chatobs_span.end(#k::__private::outcome!(__chatobs_ret));
             __chatobs_ret
         }
     }
