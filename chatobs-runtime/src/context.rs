@@ -104,7 +104,8 @@ fn session_key() -> Arc<[u8]> {
     key
 }
 
-fn keyed_hash(parts: &[&str]) -> String {
+/// `cs_` + 32 hex characters of HMAC-SHA256 over `parts` with the session key.
+pub(crate) fn keyed_hash(parts: &[&str]) -> String {
     let key = session_key();
     // HMAC accepts keys of any length; new_from_slice cannot fail for Hmac<Sha256>.
     let mut mac = match Hmac::<Sha256>::new_from_slice(&key) {

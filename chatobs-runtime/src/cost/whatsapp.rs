@@ -577,13 +577,14 @@ pub struct PairState {
 }
 
 /// Exported window state, to restore after a restart ([`WhatsAppPricer::export`]).
-/// It holds the business and user identifiers as you passed them (phone
-/// numbers, if you passed phone numbers): store it like other personal data.
+/// Users appear only as keyed hashes of their numbers (HMAC with
+/// `CHATOBS_SESSION_KEY`), so restoring needs the same key; the business
+/// number is kept as you passed it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateSnapshot {
     /// Format version (1).
     pub version: u32,
-    /// `(business, user, state)`.
+    /// `(business, keyed hash of the user, state)`.
     pub pairs: Vec<(String, String, PairState)>,
     /// Monthly counters: `business|YYYY-MM|market|category` → count.
     pub monthly: Vec<(String, u64)>,
@@ -636,7 +637,9 @@ struct Store {
 
 impl Store {
     fn pair(&mut self, b: &str, u: &str, now: i64, bounds: StateBounds) -> &mut PairState {
-        let key = (b.to_owned(), u.to_owned());
+        // The user's number is kept only as a keyed hash (CHATOBS_SESSION_KEY),
+        // in memory and in exported snapshots.
+        let key = (b.to_owned(), crate::context::keyed_hash(&["whatsapp-window", u]));
         if let Some(s) = self.pairs.get(&key) {
             if s.last_activity.saturating_add(bounds.ttl_ms) < now {
                 self.pairs.remove(&key);
