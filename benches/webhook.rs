@@ -1,1 +1,194 @@
-fn main() {}
+//! One WhatsApp webhook request through the gateway on 127.0.0.1, with
+//! chatobs installed and without it, in one run.
+//!
+//! ```text
+//! cargo bench -p chatobs-runtime --bench webhook
+//! ```
+//!
+//! Each iteration: a signed POST to `/webhook/whatsapp` over a kept-alive
+//! connection, the signature check, the parse, the 200, and the background
+//! turn the handler runs (`classifier.predict`, `orchestrator.decision`,
+//! `agent.sales.flow`, an LLM call priced by the cost engine with the alert
+//! rules checked, `whatsapp.send` priced with the WhatsApp rules, a log line
+//! with a redacted field), waited for before the next iteration. With chatobs
+//! installed (`init` with the `none` exporter: spans are built, queued and
+//! converted on the export thread, just not written) that is six spans, the
+//! cost, redaction, the HTTP metrics and the alert checks; without it, the
+//! same binary and handler run with no pipeline installed.
+
+use chatobs_runtime::config::ExporterKind;
+use chatobs_runtime::cost::{self, LlmCall, OffsetDateTime, Outbound};
+use chatobs_runtime::integrations::axum::{WebhookConfig, WhatsAppWebhook};
+use chatobs_runtime::integrations::whatsapp;
+use chatobs_runtime::{chat_span, Config, TemplateCategory};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::time::Duration;
+
+const SECRET: &str = "bench-app-secret";
+const PHONE_ID: &str = "106540352242922";
+
+#[chat_span(name = "classifier.predict", role = "classifier", kind = chain)]
+fn predict(text: &str) -> bool {
+    text.contains("comprar")
+}
+
+#[chat_span(name = "agent.sales.flow", role = "sales", step = "qualify", tags("checkout"), kind = agent)]
+async fn sales(text: &str) -> Result<(), std::io::Error> {
+    let mut llm = chatobs_runtime::SpanBuilder::new("chat gemini-1.5-flash")
+        .kind(chatobs_runtime::model::OtelKind::Client)
+        .start();
+    llm.in_scope(|| {
+        let _ = cost::record_llm_call(
+            &LlmCall::new("gemini-1.5-flash")
+                .provider("gcp.gemini")
+                .input_tokens(900 + text.len() as u64)
+                .cached_tokens(512)
+                .output_tokens(120),
+        );
+    });
+    drop(llm);
+    tracing::info!(text = %text, "sales answer");
+    Ok(())
+}
+
+#[chat_span(name = "whatsapp.send", role = "gateway", kind = tool)]
+fn send(to: &str) {
+    let _ = cost::price_outbound(&Outbound {
+        business: PHONE_ID,
+        user: to,
+        at: OffsetDateTime::now_utc(),
+        template: Some(TemplateCategory::Marketing),
+        entry_point: false,
+    });
+}
+
+#[chat_span(name = "orchestrator.decision", role = "orchestrator", step = "route")]
+async fn decide(wa_id: &str, text: &str) -> Result<(), std::io::Error> {
+    if predict(text) {
+        sales(text).await?;
+    }
+    send(wa_id);
+    Ok(())
+}
+
+struct Gateway {
+    url: String,
+    http: reqwest::Client,
+    done: tokio::sync::mpsc::UnboundedReceiver<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Gateway {
+    let (tx, done) = tokio::sync::mpsc::unbounded_channel();
+    let app = WhatsAppWebhook::new(WebhookConfig::default().app_secret(SECRET))
+        .on_message(move |m| {
+            let tx = tx.clone();
+            async move {
+                if let Some(t) = m.content.text() {
+                    let _ = decide(&m.wa_id, t).await;
+                }
+                let _ = tx.send(());
+            }
+        })
+        .router::<()>();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    Gateway {
+        url: format!("http://{addr}/webhook/whatsapp"),
+        http: reqwest::Client::new(),
+        done,
+        stop,
+    }
+}
+
+fn body() -> (Vec<u8>, String) {
+    let b = serde_json::to_vec(&serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_ID},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "573001234567"}],
+            "messages": [{"from": "573001234567", "id": "wamid.HBgMNTczMDAxMjM0NTY3", "timestamp": "1751536800",
+                          "type": "text", "text": {"body": "Hola, quiero comprar unos tenis talla 42"}}]}}]}]
+    }))
+    .expect("json");
+    let sig = whatsapp::sign(SECRET.as_bytes(), &b);
+    (b, sig)
+}
+
+async fn one(g: &mut Gateway, body: &[u8], sig: &str) {
+    let r = g
+        .http
+        .post(&g.url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sig)
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes().await;
+    g.done.recv().await;
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (b, sig) = body();
+    let mut group = c.benchmark_group("webhook_request");
+    group.measurement_time(Duration::from_secs(8));
+    group.sample_size(60);
+
+    // Without chatobs: no pipeline installed.
+    let mut g = rt.block_on(start());
+    rt.block_on(one(&mut g, &b, &sig));
+    group.bench_function("without_chatobs", |bn| {
+        bn.iter(|| rt.block_on(one(&mut g, &b, &sig)))
+    });
+    let _ = g.stop.send(());
+
+    // With chatobs installed.
+    let mut cfg = Config::default();
+    cfg.exporter.kinds = vec![ExporterKind::None];
+    cfg.logs.output = std::env::temp_dir()
+        .join("chatobs-bench-webhook.log.jsonl")
+        .to_string_lossy()
+        .into_owned();
+    if std::env::var("CHATOBS_BENCH_LOGS").as_deref() == Ok("off") {
+        cfg.logs.format = chatobs_runtime::config::LogFormat::Off;
+    }
+    let guard = chatobs_runtime::init(cfg).expect("init");
+    let mut g = rt.block_on(start());
+    rt.block_on(one(&mut g, &b, &sig));
+    group.bench_function("with_chatobs", |bn| {
+        bn.iter(|| rt.block_on(one(&mut g, &b, &sig)))
+    });
+    let _ = g.stop.send(());
+    let snap = guard.snapshot();
+    eprintln!(
+        "chatobs pipeline: {} spans exported, {} dropped",
+        snap.exported, snap.dropped
+    );
+    drop(guard);
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

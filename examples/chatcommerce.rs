@@ -87,8 +87,16 @@ fn script() -> Vec<Conversation> {
             wa_id: wholesale,
             messages: vec![
                 text(wholesale, 1, "Necesito el catálogo mayorista completo"),
-                text(wholesale, 2, "Compara el catálogo de tenis con el de chaquetas"),
-                text(wholesale, 3, "Y del catálogo, ¿qué tiene descuento por volumen?"),
+                text(
+                    wholesale,
+                    2,
+                    "Compara el catálogo de tenis con el de chaquetas",
+                ),
+                text(
+                    wholesale,
+                    3,
+                    "Y del catálogo, ¿qué tiene descuento por volumen?",
+                ),
             ],
             react_thumbs_up: false,
         },
@@ -122,13 +130,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut expected_messages = 0;
     for c in &convs {
         for m in &c.messages {
-            let status = bot.post_signed(&http, bot::message_payload(c.wa_id, m.clone())).await;
+            let status = bot
+                .post_signed(&http, bot::message_payload(c.wa_id, m.clone()))
+                .await;
             expected_messages += 1;
             if status != 200 {
                 eprintln!("webhook answered {status}");
             }
             // One turn at a time, as a user waits for the answer.
-            bot.wait(expected_messages, 0, Duration::from_secs(10)).await;
+            bot.wait(expected_messages, 0, Duration::from_secs(10))
+                .await;
         }
         if c.react_thumbs_up {
             let first_reply = bot
@@ -141,13 +152,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Some(w) = first_reply {
                 let reaction = json!({"from": c.wa_id, "id": format!("wamid.RE{}", c.wa_id), "timestamp": now_s(),
                                       "type": "reaction", "reaction": {"message_id": w, "emoji": "👍"}});
-                bot.post_signed(&http, bot::message_payload(c.wa_id, reaction)).await;
+                bot.post_signed(&http, bot::message_payload(c.wa_id, reaction))
+                    .await;
                 expected_messages += 1;
             }
         }
     }
     let sent = bot.sent.lock().map_err(|_| "lock")?.len();
-    let complete = bot.wait(expected_messages, sent * 2, Duration::from_secs(20)).await;
+    let complete = bot
+        .wait(expected_messages, sent * 2, Duration::from_secs(20))
+        .await;
     if !complete {
         eprintln!("warning: not every message or status callback was processed in time");
     }
@@ -161,10 +175,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let evals = bot.evals.lock().map_err(|_| "lock")?.clone();
     let feedback = bot.feedback.counts();
     let http_series = chatobs_runtime::integrations::http_metrics::snapshot();
-    let fired = chatobs_runtime::alerts::current().map(|e| {
-        e.wait_idle(Duration::from_secs(2));
-        e.recent()
-    }).unwrap_or_default();
+    let fired = chatobs_runtime::alerts::current()
+        .map(|e| {
+            e.wait_idle(Duration::from_secs(2));
+            e.recent()
+        })
+        .unwrap_or_default();
     bot.stop().await;
     let spans = guard.memory_spans();
     let snap = guard.snapshot();
@@ -188,7 +204,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let alerts = alerts_for(&fired, id);
         if alerts.is_empty() {
-            println!("   alerts: none (seed thresholds: $0.05 per LLM call, $1.00 per conversation)");
+            println!(
+                "   alerts: none (seed thresholds: $0.05 per LLM call, $1.00 per conversation)"
+            );
         } else {
             for a in alerts {
                 println!("   alert: {a}");
@@ -244,7 +262,10 @@ fn waterfall(all: &[FinishedSpan], session: &str) -> String {
         .filter(|s| s.session_id() == Some(session))
         .map(|s| s.trace_id.0)
         .collect();
-    let mut spans: Vec<&FinishedSpan> = all.iter().filter(|s| traces.contains(&s.trace_id.0)).collect();
+    let mut spans: Vec<&FinishedSpan> = all
+        .iter()
+        .filter(|s| traces.contains(&s.trace_id.0))
+        .collect();
     spans.sort_by_key(|s| s.start);
     let Some(t0) = spans.first().map(|s| s.start) else {
         return "   (no spans)\n".into();
@@ -270,23 +291,36 @@ fn waterfall(all: &[FinishedSpan], session: &str) -> String {
         d
     }
     let mut out = String::new();
-    let _ = writeln!(out, "   {:<9} {:<44} {:>9} {:>8}  {:<22} cost $", "service", "span", "start ms", "dur ms", "trace");
+    let _ = writeln!(
+        out,
+        "   {:<9} {:<44} {:>9} {:>8}  {:<22} cost $",
+        "service", "span", "start ms", "dur ms", "trace"
+    );
     // Depth-first: children right after their parent.
     fn walk<'a>(s: &'a FinishedSpan, spans: &[&'a FinishedSpan], out: &mut Vec<&'a FinishedSpan>) {
         out.push(s);
-        for c in spans.iter().filter(|c| c.parent_span_id == s.span_id && c.trace_id == s.trace_id) {
+        for c in spans
+            .iter()
+            .filter(|c| c.parent_span_id == s.span_id && c.trace_id == s.trace_id)
+        {
             walk(c, spans, out);
         }
     }
     let mut ordered = Vec::new();
-    for r in spans.iter().filter(|s| !by_id.contains_key(&s.parent_span_id.0)) {
+    for r in spans
+        .iter()
+        .filter(|s| !by_id.contains_key(&s.parent_span_id.0))
+    {
         walk(r, &spans, &mut ordered);
     }
     for s in ordered {
-        let cost: Decimal = [vocab::GEN_AI_USAGE_PRICE_USD, vocab::MESSAGING_WHATSAPP_PRICE_USD]
-            .iter()
-            .filter_map(|k| s.attr(k).and_then(|v| v.as_decimal()))
-            .sum();
+        let cost: Decimal = [
+            vocab::GEN_AI_USAGE_PRICE_USD,
+            vocab::MESSAGING_WHATSAPP_PRICE_USD,
+        ]
+        .iter()
+        .filter_map(|k| s.attr(k).and_then(|v| v.as_decimal()))
+        .sum();
         let name = format!("{}{}", "  ".repeat(depth(s, &by_id)), s.name);
         let _ = writeln!(
             out,
@@ -296,7 +330,11 @@ fn waterfall(all: &[FinishedSpan], session: &str) -> String {
             s.start.duration_since(t0).unwrap_or_default().as_secs_f64() * 1e3,
             s.duration().as_secs_f64() * 1e3,
             format!("{}…", &s.trace_id.to_hex()[..8]),
-            if cost.is_zero() { String::new() } else { cost.normalize().to_string() }
+            if cost.is_zero() {
+                String::new()
+            } else {
+                cost.normalize().to_string()
+            }
         );
     }
     out

@@ -29,17 +29,31 @@ async fn webhook_to_reply_across_two_services() {
     let http = reqwest::Client::new();
     let wa_id = "573001234567";
     let status = b
-        .post_signed(&http, bot::text_payload(wa_id, "wamid.IN1", "Hola, quiero comprar unos tenis talla 42"))
+        .post_signed(
+            &http,
+            bot::text_payload(
+                wa_id,
+                "wamid.IN1",
+                "Hola, quiero comprar unos tenis talla 42",
+            ),
+        )
         .await;
     assert_eq!(status, 200);
     // A second turn, to see the alert fire only once.
     assert!(b.wait(1, 0, Duration::from_secs(15)).await);
     assert_eq!(
-        b.post_signed(&http, bot::text_payload(wa_id, "wamid.IN2", "¿Tienen en color negro?")).await,
+        b.post_signed(
+            &http,
+            bot::text_payload(wa_id, "wamid.IN2", "¿Tienen en color negro?")
+        )
+        .await,
         200
     );
     let sent = 3; // reply + marketing template, then a reply
-    assert!(b.wait(2, sent * 2, Duration::from_secs(15)).await, "bot did not finish");
+    assert!(
+        b.wait(2, sent * 2, Duration::from_secs(15)).await,
+        "bot did not finish"
+    );
     let series = chatobs_runtime::integrations::http_metrics::snapshot();
     let fired = chatobs_runtime::alerts::current()
         .map(|e| {
@@ -54,9 +68,14 @@ async fn webhook_to_reply_across_two_services() {
     // The first turn's trace: from the webhook to the agents and back.
     let agent = spans
         .iter()
-        .find(|s| s.name == "agent.sales.flow" && s.attr_str(vocab::CONVERSATION_STEP) == Some("qualify"))
+        .find(|s| {
+            s.name == "agent.sales.flow" && s.attr_str(vocab::CONVERSATION_STEP) == Some("qualify")
+        })
         .expect("agent span");
-    let trace: Vec<&FinishedSpan> = spans.iter().filter(|s| s.trace_id == agent.trace_id).collect();
+    let trace: Vec<&FinishedSpan> = spans
+        .iter()
+        .filter(|s| s.trace_id == agent.trace_id)
+        .collect();
     let names: HashSet<&str> = trace.iter().map(|s| s.name.as_ref()).collect();
     for n in [
         "POST /webhook/whatsapp",
@@ -72,18 +91,36 @@ async fn webhook_to_reply_across_two_services() {
     }
     // Same session on every span of both services.
     for s in &trace {
-        assert_eq!(s.session_id(), Some(session.id()), "span {} has no session", s.name);
+        assert_eq!(
+            s.session_id(),
+            Some(session.id()),
+            "span {} has no session",
+            s.name
+        );
     }
     // Parent links intact: one root (the webhook's SERVER span), every other parent present.
     let ids: HashSet<u64> = trace.iter().map(|s| s.span_id.0).collect();
-    let roots: Vec<&&FinishedSpan> = trace.iter().filter(|s| !ids.contains(&s.parent_span_id.0)).collect();
-    assert_eq!(roots.len(), 1, "roots: {:?}", roots.iter().map(|s| &s.name).collect::<Vec<_>>());
+    let roots: Vec<&&FinishedSpan> = trace
+        .iter()
+        .filter(|s| !ids.contains(&s.parent_span_id.0))
+        .collect();
+    assert_eq!(
+        roots.len(),
+        1,
+        "roots: {:?}",
+        roots.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     assert_eq!(roots[0].name, "POST /webhook/whatsapp");
     assert_eq!(roots[0].kind, OtelKind::Server);
     assert_eq!(roots[0].attr_str(vocab::CHAT_SERVICE_NAME), Some("gateway"));
-    assert_eq!(roots[0].attr_str(vocab::HTTP_ROUTE), Some("/webhook/whatsapp"));
     assert_eq!(
-        roots[0].attr(vocab::HTTP_RESPONSE_STATUS_CODE).and_then(|v| v.as_i64()),
+        roots[0].attr_str(vocab::HTTP_ROUTE),
+        Some("/webhook/whatsapp")
+    );
+    assert_eq!(
+        roots[0]
+            .attr(vocab::HTTP_RESPONSE_STATUS_CODE)
+            .and_then(|v| v.as_i64()),
         Some(200)
     );
     let sig = roots[0]
@@ -92,25 +129,52 @@ async fn webhook_to_reply_across_two_services() {
         .unwrap();
     assert_eq!(sig, ["[REDACTED]"]);
     // The agents' SERVER span is the child of the gateway's CLIENT span (traceparent crossed a socket).
-    let agents_server = trace.iter().find(|s| s.name == "POST /agents/{agent}").unwrap();
-    assert_eq!(agents_server.attr_str(vocab::CHAT_SERVICE_NAME), Some("agents"));
-    let client = trace.iter().find(|s| s.span_id == agents_server.parent_span_id).unwrap();
+    let agents_server = trace
+        .iter()
+        .find(|s| s.name == "POST /agents/{agent}")
+        .unwrap();
+    assert_eq!(
+        agents_server.attr_str(vocab::CHAT_SERVICE_NAME),
+        Some("agents")
+    );
+    let client = trace
+        .iter()
+        .find(|s| s.span_id == agents_server.parent_span_id)
+        .unwrap();
     assert_eq!(client.kind, OtelKind::Client);
     assert_eq!(client.attr_str(vocab::CHAT_SERVICE_NAME), Some("gateway"));
     assert!(agents_server.parent_remote);
     assert_eq!(agent.parent_span_id, agents_server.span_id);
 
     // Cost attributes: the LLM call (read from Gemini's usageMetadata) and the WhatsApp reply.
-    let llm = trace.iter().find(|s| s.name == "chat gemini-1.5-flash").unwrap();
+    let llm = trace
+        .iter()
+        .find(|s| s.name == "chat gemini-1.5-flash")
+        .unwrap();
     assert_eq!(llm.kind, OtelKind::Client);
-    assert_eq!(llm.attr_str(vocab::GEN_AI_PROVIDER_NAME), Some("gcp.gemini"));
-    assert_eq!(llm.attr_str(vocab::GEN_AI_RESPONSE_MODEL), Some("gemini-1.5-flash-002"));
     assert_eq!(
-        llm.attr(vocab::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS).and_then(|v| v.as_i64()),
+        llm.attr_str(vocab::GEN_AI_PROVIDER_NAME),
+        Some("gcp.gemini")
+    );
+    assert_eq!(
+        llm.attr_str(vocab::GEN_AI_RESPONSE_MODEL),
+        Some("gemini-1.5-flash-002")
+    );
+    assert_eq!(
+        llm.attr(vocab::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+            .and_then(|v| v.as_i64()),
         Some(512)
     );
-    assert!(llm.attr(vocab::GEN_AI_USAGE_PRICE_USD).and_then(|v| v.as_decimal()).unwrap() > 0.into());
-    assert!(!llm.attr_str(vocab::URL_FULL).unwrap().contains(bot::GEMINI_KEY));
+    assert!(
+        llm.attr(vocab::GEN_AI_USAGE_PRICE_USD)
+            .and_then(|v| v.as_decimal())
+            .unwrap()
+            > 0.into()
+    );
+    assert!(!llm
+        .attr_str(vocab::URL_FULL)
+        .unwrap()
+        .contains(bot::GEMINI_KEY));
     let sends: Vec<&&FinishedSpan> = trace.iter().filter(|s| s.name == "whatsapp.send").collect();
     assert_eq!(sends.len(), 2);
     let marketing = sends
@@ -118,42 +182,75 @@ async fn webhook_to_reply_across_two_services() {
         .find(|s| s.attr_str(vocab::MESSAGING_WHATSAPP_CATEGORY) == Some("marketing"))
         .expect("marketing template");
     assert_eq!(
-        marketing.attr(vocab::MESSAGING_WHATSAPP_PRICE_USD).and_then(|v| v.as_decimal()),
+        marketing
+            .attr(vocab::MESSAGING_WHATSAPP_PRICE_USD)
+            .and_then(|v| v.as_decimal()),
         Some("0.0125".parse().unwrap())
     );
-    assert_eq!(marketing.attr_str(vocab::MESSAGING_WHATSAPP_MARKET), Some("Colombia"));
+    assert_eq!(
+        marketing.attr_str(vocab::MESSAGING_WHATSAPP_MARKET),
+        Some("Colombia")
+    );
     // The evaluation result for the reply.
     let eval = trace.iter().find(|s| s.name == "eval.readability").unwrap();
     assert!(eval.attr("eval.readability.score").is_some());
 
     // Status callbacks: SERVER spans with the same session, reconciled in whatsapp.status spans.
-    let statuses: Vec<&FinishedSpan> = spans.iter().filter(|s| s.name == vocab::WHATSAPP_STATUS_SPAN).collect();
+    let statuses: Vec<&FinishedSpan> = spans
+        .iter()
+        .filter(|s| s.name == vocab::WHATSAPP_STATUS_SPAN)
+        .collect();
     assert_eq!(statuses.len(), sent * 2);
-    assert!(statuses.iter().all(|s| s.session_id() == Some(session.id())));
-    assert!(statuses.iter().any(|s| s.attr(vocab::MESSAGING_WHATSAPP_BILLABLE).and_then(|v| v.as_bool()) == Some(true)));
+    assert!(statuses
+        .iter()
+        .all(|s| s.session_id() == Some(session.id())));
+    assert!(statuses.iter().any(|s| s
+        .attr(vocab::MESSAGING_WHATSAPP_BILLABLE)
+        .and_then(|v| v.as_bool())
+        == Some(true)));
 
     // JSON logs of both services carry the trace and session ids.
     let lines = support_web::log_lines(&log);
     let trace_hex = agent.trace_id.to_hex();
-    let of_trace: Vec<&serde_json::Value> = lines.iter().filter(|l| l["trace_id"] == trace_hex.as_str()).collect();
-    let msgs: HashSet<&str> = of_trace.iter().filter_map(|l| l["message"].as_str()).collect();
+    let of_trace: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["trace_id"] == trace_hex.as_str())
+        .collect();
+    let msgs: HashSet<&str> = of_trace
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .collect();
     assert!(msgs.contains("routing"), "gateway log missing: {msgs:?}");
-    assert!(msgs.contains("sales answer"), "agents log missing: {msgs:?}");
+    assert!(
+        msgs.contains("sales answer"),
+        "agents log missing: {msgs:?}"
+    );
     for l in &of_trace {
         assert_eq!(l["chat.session_id"], session.id());
         assert!(l["span_id"].as_str().is_some_and(|s| s.len() == 16));
     }
-    assert!(of_trace.iter().filter(|l| l.get("text").is_some()).all(|l| l["text"] == "[REDACTED]"));
+    assert!(of_trace
+        .iter()
+        .filter(|l| l.get("text").is_some())
+        .all(|l| l["text"] == "[REDACTED]"));
 
     // HTTP server metrics by route template.
     let routes: HashSet<&str> = series.iter().map(|s| s.route.as_ref()).collect();
-    assert!(routes.contains("/webhook/whatsapp") && routes.contains("/agents/{agent}"), "{routes:?}");
-    assert!(!routes.iter().any(|r| r.contains("sales")), "raw path leaked: {routes:?}");
+    assert!(
+        routes.contains("/webhook/whatsapp") && routes.contains("/agents/{agent}"),
+        "{routes:?}"
+    );
+    assert!(
+        !routes.iter().any(|r| r.contains("sales")),
+        "raw path leaked: {routes:?}"
+    );
 
     // Budget alert with a lowered threshold: once for the conversation.
     let budget: Vec<_> = fired
         .iter()
-        .filter(|a| a.rule == "conversation_budget" && a.session_id.as_deref() == Some(session.id()))
+        .filter(|a| {
+            a.rule == "conversation_budget" && a.session_id.as_deref() == Some(session.id())
+        })
         .collect();
     assert_eq!(budget.len(), 1, "alerts: {fired:?}");
 }

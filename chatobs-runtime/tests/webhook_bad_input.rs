@@ -19,36 +19,77 @@ fn payload_with_marker(wamid: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_the_right_status_and_leaks_nothing() {
-    let (guard, log, dir) = support_web::init(&[chatobs_runtime::config::ExporterKind::File], |_| {});
+    let (guard, log, dir) =
+        support_web::init(&[chatobs_runtime::config::ExporterKind::File], |_| {});
     let b = bot::Bot::start().await;
     let http = reqwest::Client::new();
     let url = b.webhook_url();
 
     // No signature.
-    let r = http.post(&url).body(payload_with_marker("wamid.A")).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .body(payload_with_marker("wamid.A"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.text().await.unwrap().contains("missing X-Hub-Signature-256"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("missing X-Hub-Signature-256"));
     // Wrong signature (signed with another secret).
     let body = payload_with_marker("wamid.B");
     let bad = chatobs_runtime::integrations::whatsapp::sign(b"not-the-secret", &body);
-    let r = http.post(&url).header("x-hub-signature-256", bad).body(body).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .header("x-hub-signature-256", bad)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // Malformed signature header.
-    let r = http.post(&url).header("x-hub-signature-256", "sha256=zz").body(payload_with_marker("wamid.C")).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .header("x-hub-signature-256", "sha256=zz")
+        .body(payload_with_marker("wamid.C"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // Oversize, declared.
-    let big = format!("{{\"entry\":[],\"pad\":\"{}{}\"}}", MARKER, "x".repeat(300 * 1024));
-    let r = http.post(&url).header("x-hub-signature-256", "sha256=00").body(big.clone()).send().await.unwrap();
+    let big = format!(
+        "{{\"entry\":[],\"pad\":\"{}{}\"}}",
+        MARKER,
+        "x".repeat(300 * 1024)
+    );
+    let r = http
+        .post(&url)
+        .header("x-hub-signature-256", "sha256=00")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     // Oversize, chunked (no content-length): the limit cuts the read.
     assert_eq!(chunked_post(b.gateway, big.as_bytes()).await, 413);
     // Malformed JSON, correctly signed.
     let body = format!("{{\"entry\": [{MARKER}").into_bytes();
     let sig = chatobs_runtime::integrations::whatsapp::sign(bot::APP_SECRET.as_bytes(), &body);
-    let r = http.post(&url).header("x-hub-signature-256", sig).body(body).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let reason = r.text().await.unwrap();
-    assert!(reason.contains("malformed JSON") && reason.contains("line 1"), "{reason}");
+    assert!(
+        reason.contains("malformed JSON") && reason.contains("line 1"),
+        "{reason}"
+    );
     assert!(!reason.contains(MARKER));
     // JSON but not a webhook.
     assert_eq!(b.post_signed(&http, b"[1,2,3]".to_vec()).await, 400);
@@ -70,7 +111,10 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
         .post(&url)
         .header("x-hub-signature-256", sig)
         .header("traceparent", "00-not-a-trace-01")
-        .header("baggage", format!("chat.session_id=cs_attacker,{}", "k=v,".repeat(2500)))
+        .header(
+            "baggage",
+            format!("chat.session_id=cs_attacker,{}", "k=v,".repeat(2500)),
+        )
         .body(body)
         .send()
         .await
@@ -79,14 +123,18 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
 
     // The GET handshake.
     let ok = http
-        .get(format!("{url}?hub.mode=subscribe&hub.verify_token=demo-verify-token&hub.challenge=1158201444"))
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token=demo-verify-token&hub.challenge=1158201444"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     let no = http
-        .get(format!("{url}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"))
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"
+        ))
         .send()
         .await
         .unwrap();
@@ -106,7 +154,9 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
         .iter()
         .map(|s| {
             (
-                s.attr(vocab::HTTP_RESPONSE_STATUS_CODE).and_then(|v| v.as_i64()).unwrap(),
+                s.attr(vocab::HTTP_RESPONSE_STATUS_CODE)
+                    .and_then(|v| v.as_i64())
+                    .unwrap(),
                 s.attr_str(vocab::ERROR_TYPE).unwrap(),
             )
         })
@@ -126,13 +176,22 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
         .iter()
         .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some("wamid.U1"))
         .unwrap();
-    assert_eq!(unsupported.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE), Some("unsupported"));
-    assert_eq!(unsupported.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_ORIGINAL_TYPE), Some("hologram"));
+    assert_eq!(
+        unsupported.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE),
+        Some("unsupported")
+    );
+    assert_eq!(
+        unsupported.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_ORIGINAL_TYPE),
+        Some("hologram")
+    );
     let t1 = spans
         .iter()
         .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some("wamid.T1"))
         .unwrap();
-    assert!(!t1.parent_remote && t1.parent_span_id.0 == 0, "malformed traceparent must start a new trace");
+    assert!(
+        !t1.parent_remote && t1.parent_span_id.0 == 0,
+        "malformed traceparent must start a new trace"
+    );
     let expected = chatobs_runtime::ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, "573009998877");
     assert_eq!(t1.session_id(), Some(expected.id()));
 
@@ -157,7 +216,9 @@ async fn chunked_post(addr: std::net::SocketAddr, body: &[u8]) -> u16 {
     let head = format!("POST /webhook/whatsapp HTTP/1.1\r\nhost: {addr}\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\nx-hub-signature-256: sha256=00\r\n\r\n");
     s.write_all(head.as_bytes()).await.unwrap();
     for c in body.chunks(16 * 1024) {
-        if s.write_all(format!("{:x}\r\n", c.len()).as_bytes()).await.is_err()
+        if s.write_all(format!("{:x}\r\n", c.len()).as_bytes())
+            .await
+            .is_err()
             || s.write_all(c).await.is_err()
             || s.write_all(b"\r\n").await.is_err()
         {
@@ -166,7 +227,13 @@ async fn chunked_post(addr: std::net::SocketAddr, body: &[u8]) -> u16 {
     }
     let _ = s.write_all(b"0\r\n\r\n").await;
     let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap_or(0);
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
     let text = String::from_utf8_lossy(&buf[..n]);
-    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

@@ -16,8 +16,12 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use chatobs_runtime::cost::{self, OffsetDateTime, Outbound};
-use chatobs_runtime::evals::{EvalInput, EvalPipeline, EvalsConfig, FeedbackConfig, FeedbackRecorder, Readability};
-use chatobs_runtime::integrations::axum::{health_router, instrument, ServerOptions, WebhookConfig, WhatsAppWebhook};
+use chatobs_runtime::evals::{
+    EvalInput, EvalPipeline, EvalsConfig, FeedbackConfig, FeedbackRecorder, Readability,
+};
+use chatobs_runtime::integrations::axum::{
+    health_router, instrument, ServerOptions, WebhookConfig, WhatsAppWebhook,
+};
 use chatobs_runtime::integrations::reqwest::SendTraced;
 use chatobs_runtime::integrations::whatsapp::{self, InboundMessage, OutboundRegistry};
 use chatobs_runtime::{chat_span, record, Context, TemplateCategory};
@@ -118,8 +122,13 @@ pub struct Bot {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-async fn serve(router: Router, stop: tokio::sync::watch::Receiver<bool>) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+async fn serve(
+    router: Router,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
     let addr = l.local_addr().expect("local addr");
     let h = tokio::spawn(async move {
         let mut stop = stop;
@@ -143,23 +152,34 @@ impl Bot {
             .expect("http client");
 
         // Gemini simulator.
-        let (gemini, h) = serve(Router::new().route("/v1beta/models/{call}", post(gemini_sim)), stop_rx.clone()).await;
+        let (gemini, h) = serve(
+            Router::new().route("/v1beta/models/{call}", post(gemini_sim)),
+            stop_rx.clone(),
+        )
+        .await;
         tasks.push(h);
 
         // Agents service.
-        let agents_state = Arc::new(Agents { http: http.clone(), gemini });
+        let agents_state = Arc::new(Agents {
+            http: http.clone(),
+            gemini,
+        });
         let agents_router = instrument(
             Router::new()
                 .route("/agents/{agent}", post(agent_handler))
                 .with_state(agents_state),
-            ServerOptions { service: Some("agents") },
+            ServerOptions {
+                service: Some("agents"),
+            },
         )
         .merge(health_router(Default::default()));
         let (agents, h) = serve(agents_router, stop_rx.clone()).await;
         tasks.push(h);
 
         // Gateway listener first (the Graph simulator posts status callbacks to it).
-        let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let gateway = gw_listener.local_addr().expect("addr");
 
         let sent = Arc::new(Mutex::new(Vec::new()));
@@ -170,7 +190,9 @@ impl Bot {
             n: AtomicUsize::new(0),
         });
         let (graph, h) = serve(
-            Router::new().route("/v21.0/{phone}/messages", post(graph_sim)).with_state(graph_state),
+            Router::new()
+                .route("/v21.0/{phone}/messages", post(graph_sim))
+                .with_state(graph_state),
             stop_rx.clone(),
         )
         .await;
@@ -184,7 +206,12 @@ impl Bot {
                 .on_result(move |r| {
                     if let Ok(res) = &r.result {
                         seen2.lock().unwrap().push(EvalSeen {
-                            session: r.target.session.as_ref().map(|s| s.id().to_owned()).unwrap_or_default(),
+                            session: r
+                                .target
+                                .session
+                                .as_ref()
+                                .map(|s| s.id().to_owned())
+                                .unwrap_or_default(),
                             evaluator: r.evaluator.clone(),
                             label: res.label.clone(),
                             score: res.score,
@@ -208,25 +235,30 @@ impl Bot {
             processed: processed.clone(),
         });
         let st2 = statuses.clone();
-        let webhook = WhatsAppWebhook::new(WebhookConfig::default().app_secret(APP_SECRET).verify_token("demo-verify-token").service("gateway"))
-            .with_outbound(outbound)
-            .feedback(feedback.clone())
-            .on_message(move |msg| {
-                let gw = gw.clone();
-                async move {
-                    if let Err(e) = handle_message(&gw, &msg).await {
-                        tracing::error!(error = %e, "turn failed");
-                    }
-                    gw.processed.fetch_add(1, Ordering::SeqCst);
+        let webhook = WhatsAppWebhook::new(
+            WebhookConfig::default()
+                .app_secret(APP_SECRET)
+                .verify_token("demo-verify-token")
+                .service("gateway"),
+        )
+        .with_outbound(outbound)
+        .feedback(feedback.clone())
+        .on_message(move |msg| {
+            let gw = gw.clone();
+            async move {
+                if let Err(e) = handle_message(&gw, &msg).await {
+                    tracing::error!(error = %e, "turn failed");
                 }
-            })
-            .on_status(move |s| {
-                let st2 = st2.clone();
-                async move {
-                    tracing::info!(status = %s.status, "status callback");
-                    st2.fetch_add(1, Ordering::SeqCst);
-                }
-            });
+                gw.processed.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .on_status(move |s| {
+            let st2 = st2.clone();
+            async move {
+                tracing::info!(status = %s.status, "status callback");
+                st2.fetch_add(1, Ordering::SeqCst);
+            }
+        });
         let gw_router = webhook.router().merge(health_router(Default::default()));
         let mut stop_gw = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -274,7 +306,9 @@ impl Bot {
     pub async fn wait(&self, messages: usize, statuses: usize, limit: Duration) -> bool {
         let t = std::time::Instant::now();
         while t.elapsed() < limit {
-            if self.processed.load(Ordering::SeqCst) >= messages && self.statuses.load(Ordering::SeqCst) >= statuses {
+            if self.processed.load(Ordering::SeqCst) >= messages
+                && self.statuses.load(Ordering::SeqCst) >= statuses
+            {
                 return self.eval_pipeline.wait_idle(Duration::from_secs(5));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -294,7 +328,10 @@ impl Bot {
 
 /// A Meta webhook body with one text message.
 pub fn text_payload(wa_id: &str, wamid: &str, text: &str) -> Vec<u8> {
-    message_payload(wa_id, json!({"from": wa_id, "id": wamid, "timestamp": now_s(), "type": "text", "text": {"body": text}}))
+    message_payload(
+        wa_id,
+        json!({"from": wa_id, "id": wamid, "timestamp": now_s(), "type": "text", "text": {"body": text}}),
+    )
 }
 
 /// A Meta webhook body with one message object.
@@ -320,7 +357,10 @@ fn now_s() -> String {
 #[chat_span(name = "classifier.predict", role = "classifier", kind = chain)]
 pub fn predict(text: &str) -> Intent {
     let t = text.to_lowercase();
-    if ["roto", "reclamo", "reembolso", "queja", "tarde"].iter().any(|w| t.contains(w)) {
+    if ["roto", "reclamo", "reembolso", "queja", "tarde"]
+        .iter()
+        .any(|w| t.contains(w))
+    {
         Intent::Complaint
     } else {
         Intent::Sales
@@ -337,7 +377,12 @@ async fn handle_message(gw: &Gateway, msg: &InboundMessage) -> Result<(), BotErr
 }
 
 #[chat_span(name = "orchestrator.decision", role = "orchestrator", step = "route")]
-async fn decide(gw: &Gateway, msg: &InboundMessage, text: &str, intent: Intent) -> Result<(), BotError> {
+async fn decide(
+    gw: &Gateway,
+    msg: &InboundMessage,
+    text: &str,
+    intent: Intent,
+) -> Result<(), BotError> {
     let agent = match intent {
         Intent::Sales => "sales",
         Intent::Complaint => "pqr",
@@ -350,7 +395,10 @@ async fn decide(gw: &Gateway, msg: &InboundMessage, text: &str, intent: Intent) 
     let reply: AgentReply = gw
         .http
         .post(format!("http://{}/agents/{agent}", gw.agents))
-        .json(&AgentRequest { text: text.to_owned(), turn })
+        .json(&AgentRequest {
+            text: text.to_owned(),
+            turn,
+        })
         .send_traced()
         .await
         .map_err(err)?
@@ -360,7 +408,8 @@ async fn decide(gw: &Gateway, msg: &InboundMessage, text: &str, intent: Intent) 
         .await
         .map_err(err)?;
     send_whatsapp(gw, &msg.wa_id, &reply.reply, None).await?;
-    gw.evals.submit("readability", EvalInput::new(text, reply.reply.clone()));
+    gw.evals
+        .submit("readability", EvalInput::new(text, reply.reply.clone()));
     if let Some((name, category)) = &reply.template {
         send_whatsapp(gw, &msg.wa_id, name, Some(*category)).await?;
     }
@@ -368,9 +417,16 @@ async fn decide(gw: &Gateway, msg: &InboundMessage, text: &str, intent: Intent) 
 }
 
 #[chat_span(name = "whatsapp.send", role = "gateway", kind = tool)]
-async fn send_whatsapp(gw: &Gateway, to: &str, body: &str, template: Option<TemplateCategory>) -> Result<String, BotError> {
+async fn send_whatsapp(
+    gw: &Gateway,
+    to: &str,
+    body: &str,
+    template: Option<TemplateCategory>,
+) -> Result<String, BotError> {
     let payload = match template {
-        None => json!({"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": body}}),
+        None => {
+            json!({"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": body}})
+        }
         Some(c) => json!({"messaging_product": "whatsapp", "to": to, "type": "template",
                           "template": {"name": body, "language": {"code": "es"}, "category": c.as_str()}}),
     };
@@ -382,7 +438,10 @@ async fn send_whatsapp(gw: &Gateway, to: &str, body: &str, template: Option<Temp
     };
     let v: serde_json::Value = gw
         .http
-        .post(format!("http://{}/v21.0/{PHONE_NUMBER_ID}/messages", gw.graph))
+        .post(format!(
+            "http://{}/v21.0/{PHONE_NUMBER_ID}/messages",
+            gw.graph
+        ))
         .bearer_auth(GRAPH_TOKEN)
         .json(&payload)
         .send_traced()
@@ -393,7 +452,10 @@ async fn send_whatsapp(gw: &Gateway, to: &str, body: &str, template: Option<Temp
         .json()
         .await
         .map_err(err)?;
-    let wamid = v["messages"][0]["id"].as_str().ok_or_else(|| err("no wamid"))?.to_owned();
+    let wamid = v["messages"][0]["id"]
+        .as_str()
+        .ok_or_else(|| err("no wamid"))?
+        .to_owned();
     let charge = cost::price_outbound(&Outbound {
         business: PHONE_NUMBER_ID,
         user: to,
@@ -420,7 +482,8 @@ async fn agent_handler(
         "pqr" => pqr_flow(&a, &req).await,
         _ => Err(err("unknown agent")),
     };
-    r.map(Json).map_err(|e| (axum::http::StatusCode::BAD_GATEWAY, e.to_string()))
+    r.map(Json)
+        .map_err(|e| (axum::http::StatusCode::BAD_GATEWAY, e.to_string()))
 }
 
 fn sales_step(turn: u64) -> &'static str {
@@ -443,8 +506,12 @@ async fn sales_flow(a: &Agents, req: &AgentRequest) -> Result<AgentReply, BotErr
     let answer = gemini(a, model, &req.text, cached).await?;
     tracing::info!(text = %answer, model, "sales answer");
     // First turn: this week's offer as a marketing template.
-    let template = (req.turn <= 1 && !catalog).then(|| ("promo_semana".to_owned(), TemplateCategory::Marketing));
-    Ok(AgentReply { reply: answer, template })
+    let template = (req.turn <= 1 && !catalog)
+        .then(|| ("promo_semana".to_owned(), TemplateCategory::Marketing));
+    Ok(AgentReply {
+        reply: answer,
+        template,
+    })
 }
 
 #[chat_span(name = "agent.pqr.flow", role = "pqr", step = "intake", tags("complaint"), template_category = utility, kind = agent)]
@@ -452,10 +519,18 @@ async fn pqr_flow(a: &Agents, req: &AgentRequest) -> Result<AgentReply, BotError
     let answer = gemini(a, "gemini-1.5-flash", &req.text, None).await?;
     record!(step = "ticket_opened");
     tracing::warn!(ticket = 1042, "complaint ticket opened");
-    Ok(AgentReply { reply: answer, template: Some(("ticket_abierto".to_owned(), TemplateCategory::Utility)) })
+    Ok(AgentReply {
+        reply: answer,
+        template: Some(("ticket_abierto".to_owned(), TemplateCategory::Utility)),
+    })
 }
 
-async fn gemini(a: &Agents, model: &str, prompt: &str, cached: Option<&str>) -> Result<String, BotError> {
+async fn gemini(
+    a: &Agents,
+    model: &str,
+    prompt: &str,
+    cached: Option<&str>,
+) -> Result<String, BotError> {
     let mut body = json!({"contents": [{"role": "user", "parts": [{"text": prompt}]}],
                           "generationConfig": {"maxOutputTokens": 256}});
     if let Some(c) = cached {
@@ -463,7 +538,10 @@ async fn gemini(a: &Agents, model: &str, prompt: &str, cached: Option<&str>) -> 
     }
     let v: serde_json::Value = a
         .http
-        .post(format!("http://{}/v1beta/models/{model}:generateContent?key={GEMINI_KEY}", a.gemini))
+        .post(format!(
+            "http://{}/v1beta/models/{model}:generateContent?key={GEMINI_KEY}",
+            a.gemini
+        ))
         .json(&body)
         .send_traced()
         .await
@@ -473,14 +551,26 @@ async fn gemini(a: &Agents, model: &str, prompt: &str, cached: Option<&str>) -> 
         .json()
         .await
         .map_err(err)?;
-    Ok(v["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap_or("").to_owned())
+    Ok(v["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned())
 }
 
 // ---- simulators ---------------------------------------------------------------------------------
 
-async fn gemini_sim(Path(call): Path<String>, Json(req): Json<serde_json::Value>) -> Json<serde_json::Value> {
-    let model = call.split(':').next().unwrap_or("gemini-1.5-flash").to_owned();
-    let text = req["contents"][0]["parts"][0]["text"].as_str().unwrap_or("");
+async fn gemini_sim(
+    Path(call): Path<String>,
+    Json(req): Json<serde_json::Value>,
+) -> Json<serde_json::Value> {
+    let model = call
+        .split(':')
+        .next()
+        .unwrap_or("gemini-1.5-flash")
+        .to_owned();
+    let text = req["contents"][0]["parts"][0]["text"]
+        .as_str()
+        .unwrap_or("");
     tokio::time::sleep(Duration::from_millis(8 + (text.len() % 7) as u64)).await;
     let catalog = req.get("cachedContent").is_some();
     let cached: u64 = if catalog { 600_000 } else { 512 };
@@ -509,17 +599,33 @@ struct GraphSim {
     n: AtomicUsize,
 }
 
-async fn graph_sim(State(g): State<Arc<GraphSim>>, Path(phone): Path<String>, Json(req): Json<serde_json::Value>) -> Json<serde_json::Value> {
+async fn graph_sim(
+    State(g): State<Arc<GraphSim>>,
+    Path(phone): Path<String>,
+    Json(req): Json<serde_json::Value>,
+) -> Json<serde_json::Value> {
     let n = g.n.fetch_add(1, Ordering::SeqCst);
     let wamid = format!("wamid.HBgM{n:08}");
     let to = req["to"].as_str().unwrap_or("").to_owned();
     let kind = req["type"].as_str().unwrap_or("text").to_owned();
-    g.sent.lock().unwrap().push(SentMessage { wamid: wamid.clone(), to: to.clone(), kind: kind.clone() });
+    g.sent.lock().unwrap().push(SentMessage {
+        wamid: wamid.clone(),
+        to: to.clone(),
+        kind: kind.clone(),
+    });
     // Meta's answer for the simulation: free-form replies and utility templates inside the
     // customer service window are free; marketing templates are billed.
-    let category = req["template"]["category"].as_str().unwrap_or("service").to_owned();
-    let (billable, ptype) = if category == "marketing" { (true, "regular") } else { (false, "free_customer_service") };
-    let pricing = json!({"billable": billable, "pricing_model": "PMP", "type": ptype, "category": category});
+    let category = req["template"]["category"]
+        .as_str()
+        .unwrap_or("service")
+        .to_owned();
+    let (billable, ptype) = if category == "marketing" {
+        (true, "regular")
+    } else {
+        (false, "free_customer_service")
+    };
+    let pricing =
+        json!({"billable": billable, "pricing_model": "PMP", "type": ptype, "category": category});
     let gw = g.gateway;
     let http = g.http.clone();
     let w2 = wamid.clone();
@@ -546,6 +652,8 @@ async fn graph_sim(State(g): State<Arc<GraphSim>>, Path(phone): Path<String>, Js
                 .await;
         }
     });
-    Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": req["to"], "wa_id": req["to"]}],
-                "messages": [{"id": wamid}]}))
+    Json(
+        json!({"messaging_product": "whatsapp", "contacts": [{"input": req["to"], "wa_id": req["to"]}],
+                "messages": [{"id": wamid}]}),
+    )
 }

@@ -106,12 +106,21 @@ struct ReqInfo {
     parent: Context,
 }
 
-fn req_info(method: &str, uri: &axum::http::Uri, version: axum::http::Version, headers: &HeaderMap, route: &str) -> ReqInfo {
+fn req_info(
+    method: &str,
+    uri: &axum::http::Uri,
+    version: axum::http::Version,
+    headers: &HeaderMap,
+    route: &str,
+) -> ReqInfo {
     let method = http_metrics::method_label(method);
     let mut attrs: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(12 + headers.len());
     attrs.push((vocab::HTTP_REQUEST_METHOD.into(), method.into()));
     attrs.push((vocab::HTTP_ROUTE.into(), Value::from(route.to_owned())));
-    attrs.push((vocab::URL_SCHEME.into(), uri.scheme_str().unwrap_or("http").to_owned().into()));
+    attrs.push((
+        vocab::URL_SCHEME.into(),
+        uri.scheme_str().unwrap_or("http").to_owned().into(),
+    ));
     attrs.push((
         vocab::URL_PATH.into(),
         Value::from(crate::redact::text(uri.path()).into_owned()),
@@ -149,7 +158,9 @@ fn req_info(method: &str, uri: &axum::http::Uri, version: axum::http::Version, h
     }
     for (name, value) in headers {
         let n = name.as_str();
-        if n == "host" || n == "user-agent" {
+        // `baggage` may carry anything a caller put there: the session it carries is
+        // taken through the context (bounded, validated), the rest is not exported.
+        if n == "host" || n == "user-agent" || n == "baggage" {
             continue;
         }
         let v = value.to_str().unwrap_or("[binary]");
@@ -172,8 +183,13 @@ fn req_info(method: &str, uri: &axum::http::Uri, version: axum::http::Version, h
 }
 
 impl ReqInfo {
-    fn span(&self, session: Option<crate::ChatSession>, extra: Vec<(Cow<'static, str>, Value)>) -> ChatSpan {
-        let mut b = SpanBuilder::new(format!("{} {}", self.method, self.route)).kind(OtelKind::Server);
+    fn span(
+        &self,
+        session: Option<crate::ChatSession>,
+        extra: Vec<(Cow<'static, str>, Value)>,
+    ) -> ChatSpan {
+        let mut b =
+            SpanBuilder::new(format!("{} {}", self.method, self.route)).kind(OtelKind::Server);
         if self.parent.has_span() || self.parent.session.is_some() {
             b = b.parent(self.parent.clone());
         }
@@ -213,7 +229,10 @@ pub struct ServerOptions {
 /// SERVER span `{method} {route template}` per request that continues the
 /// caller's `traceparent` and conversation (`baggage`), redacted request
 /// headers, `http.response.status_code`, and the HTTP server metrics.
-pub fn instrument<S: Clone + Send + Sync + 'static>(router: Router<S>, opts: ServerOptions) -> Router<S> {
+pub fn instrument<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    opts: ServerOptions,
+) -> Router<S> {
     if !router.has_routes() {
         return router;
     }
@@ -253,14 +272,18 @@ async fn server_layer(State(opts): State<ServerOptions>, req: Request, next: Nex
 pub fn health_router<S: Clone + Send + Sync + 'static>(cfg: HealthConfig) -> Router<S> {
     let cfg = Arc::new(cfg);
     Router::new()
-        .route("/health", axum::routing::get(|| async { axum::Json(health::liveness_json()) }))
+        .route(
+            "/health",
+            axum::routing::get(|| async { axum::Json(health::liveness_json()) }),
+        )
         .route(
             "/health/ready",
             axum::routing::get(move || {
                 let cfg = cfg.clone();
                 async move {
                     let r = health::readiness(&cfg);
-                    let code = StatusCode::from_u16(r.status_code()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                    let code = StatusCode::from_u16(r.status_code())
+                        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                     (code, axum::Json(r.to_json()))
                 }
             }),
@@ -288,8 +311,14 @@ impl std::fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookConfig")
             .field("path", &self.path)
-            .field("verify_token", &self.verify_token.as_ref().map(|_| "[REDACTED]"))
-            .field("app_secret", &self.app_secret.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "verify_token",
+                &self.verify_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field(
+                "app_secret",
+                &self.app_secret.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
@@ -358,7 +387,9 @@ pub struct WhatsAppWebhook {
 
 impl std::fmt::Debug for WhatsAppWebhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WhatsAppWebhook").field("cfg", &self.inner.cfg).finish_non_exhaustive()
+        f.debug_struct("WhatsAppWebhook")
+            .field("cfg", &self.inner.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -481,7 +512,12 @@ async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, Sta
     use http_body_util::BodyExt;
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(StatusCode::PAYLOAD_TOO_LARGE),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(StatusCode::PAYLOAD_TOO_LARGE)
+        }
         Err(_) => Err(StatusCode::BAD_REQUEST),
     }
 }
@@ -496,7 +532,15 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     let route = st.cfg.path.as_str();
     let (parts, body) = req.into_parts();
     let installed = crate::span::is_installed();
-    let info = installed.then(|| req_info(parts.method.as_str(), &parts.uri, parts.version, &parts.headers, route));
+    let info = installed.then(|| {
+        req_info(
+            parts.method.as_str(),
+            &parts.uri,
+            parts.version,
+            &parts.headers,
+            route,
+        )
+    });
     let refuse = |status: StatusCode, err: &'static str, reason: String| {
         if let Some(info) = &info {
             let mut span = info.span(None, Vec::new());
@@ -513,18 +557,37 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("body larger than {limit} bytes"));
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("body larger than {limit} bytes"),
+        );
     }
     let bytes = match read_limited(body, limit).await {
         Ok(b) => b,
         Err(StatusCode::PAYLOAD_TOO_LARGE) => {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("body larger than {limit} bytes"))
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("body larger than {limit} bytes"),
+            )
         }
         Err(s) => return refuse(s, "body_unreadable", "the body could not be read".into()),
     };
-    let sig = parts.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = whatsapp::verify_signature(st.cfg.app_secret.as_deref().unwrap_or_default(), &bytes, sig) {
-        return refuse(StatusCode::UNAUTHORIZED, e.code(), format!("invalid signature: {e}"));
+    let sig = parts
+        .headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = whatsapp::verify_signature(
+        st.cfg.app_secret.as_deref().unwrap_or_default(),
+        &bytes,
+        sig,
+    ) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            e.code(),
+            format!("invalid signature: {e}"),
+        );
     }
     let batch = match whatsapp::parse_payload(&bytes) {
         Ok(b) => b,
@@ -563,8 +626,14 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
             let extra = vec![
                 (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
                 (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
-                (vocab::MESSAGING_MESSAGE_ID.into(), Value::from(status.id.clone())),
-                (vocab::MESSAGING_WHATSAPP_STATUS.into(), Value::from(status.status.clone())),
+                (
+                    vocab::MESSAGING_MESSAGE_ID.into(),
+                    Value::from(status.id.clone()),
+                ),
+                (
+                    vocab::MESSAGING_WHATSAPP_STATUS.into(),
+                    Value::from(status.status.clone()),
+                ),
                 (vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()),
             ];
             let mut span = info.span(Some(status.session().clone()), extra);
@@ -583,7 +652,11 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
         let svc = super::current_service();
         tokio::spawn(super::with_service(svc, process(st.clone(), jobs)));
     }
-    (StatusCode::OK, axum::Json(serde_json::json!({"status": "accepted", "messages": n_msg, "statuses": n_st}))).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"status": "accepted", "messages": n_msg, "statuses": n_st})),
+    )
+        .into_response()
 }
 
 enum Job {
@@ -596,27 +669,56 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
     let mut v: Vec<(Cow<'static, str>, Value)> = vec![
         (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
         (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
-        (vocab::MESSAGING_MESSAGE_ID.into(), Value::from(msg.id.clone())),
-        (vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE.into(), msg.content.type_name().into()),
+        (
+            vocab::MESSAGING_MESSAGE_ID.into(),
+            Value::from(msg.id.clone()),
+        ),
+        (
+            vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE.into(),
+            msg.content.type_name().into(),
+        ),
     ];
     if msg.entry_point {
         v.push((vocab::MESSAGING_WHATSAPP_ENTRY_POINT.into(), true.into()));
     }
     match &msg.content {
-        Content::Text { body } => v.push((vocab::MESSAGING_WHATSAPP_TEXT_LENGTH.into(), (body.chars().count() as i64).into())),
+        Content::Text { body } => v.push((
+            vocab::MESSAGING_WHATSAPP_TEXT_LENGTH.into(),
+            (body.chars().count() as i64).into(),
+        )),
         Content::ButtonReply { id, .. } => {
-            v.push((vocab::MESSAGING_WHATSAPP_INTERACTIVE_TYPE.into(), "button_reply".into()));
-            v.push((vocab::MESSAGING_WHATSAPP_INTERACTIVE_REPLY_ID.into(), Value::from(crate::redact::truncate(&crate::redact::text(id), 64))));
+            v.push((
+                vocab::MESSAGING_WHATSAPP_INTERACTIVE_TYPE.into(),
+                "button_reply".into(),
+            ));
+            v.push((
+                vocab::MESSAGING_WHATSAPP_INTERACTIVE_REPLY_ID.into(),
+                Value::from(crate::redact::truncate(&crate::redact::text(id), 64)),
+            ));
         }
         Content::ListReply { id, .. } => {
-            v.push((vocab::MESSAGING_WHATSAPP_INTERACTIVE_TYPE.into(), "list_reply".into()));
-            v.push((vocab::MESSAGING_WHATSAPP_INTERACTIVE_REPLY_ID.into(), Value::from(crate::redact::truncate(&crate::redact::text(id), 64))));
+            v.push((
+                vocab::MESSAGING_WHATSAPP_INTERACTIVE_TYPE.into(),
+                "list_reply".into(),
+            ));
+            v.push((
+                vocab::MESSAGING_WHATSAPP_INTERACTIVE_REPLY_ID.into(),
+                Value::from(crate::redact::truncate(&crate::redact::text(id), 64)),
+            ));
         }
-        Content::Media { mime_type: Some(m), .. } => {
-            v.push((vocab::MESSAGING_WHATSAPP_MEDIA_MIME_TYPE.into(), Value::from(crate::redact::truncate(m, 64))));
+        Content::Media {
+            mime_type: Some(m), ..
+        } => {
+            v.push((
+                vocab::MESSAGING_WHATSAPP_MEDIA_MIME_TYPE.into(),
+                Value::from(crate::redact::truncate(m, 64)),
+            ));
         }
         Content::Unsupported { original_type } => {
-            v.push((vocab::MESSAGING_WHATSAPP_MESSAGE_ORIGINAL_TYPE.into(), Value::from(original_type.clone())));
+            v.push((
+                vocab::MESSAGING_WHATSAPP_MESSAGE_ORIGINAL_TYPE.into(),
+                Value::from(original_type.clone()),
+            ));
         }
         _ => {}
     }
@@ -634,7 +736,14 @@ fn accept_message(st: &Inner, msg: &InboundMessage) {
         at: msg.at(),
         entry_point: msg.entry_point,
     });
-    if let (Some(fb), whatsapp::Content::Reaction { message_id, emoji: Some(e) }) = (&st.feedback, &msg.content) {
+    if let (
+        Some(fb),
+        whatsapp::Content::Reaction {
+            message_id,
+            emoji: Some(e),
+        },
+    ) = (&st.feedback, &msg.content)
+    {
         if let Some(thumb) = Thumb::from_emoji(e) {
             if let Err(err) = fb.record_for_wamid(message_id, &Feedback::user(thumb)) {
                 tracing::debug!(target: "chatobs::webhook", error = %err, "reaction not recorded as feedback");
@@ -691,25 +800,42 @@ async fn status_job(st: &Inner, s: StatusUpdate) {
                     // The figure itself stays on the send span (and, when Meta's differs, on the
                     // reconciliation event): repeating it here would count it twice in sums.
                     let r = crate::cost::reconcile(estimate, p);
-                    crate::span::set_current(vocab::MESSAGING_WHATSAPP_CATEGORY, Value::from(r.meta_category.clone()));
+                    crate::span::set_current(
+                        vocab::MESSAGING_WHATSAPP_CATEGORY,
+                        Value::from(r.meta_category.clone()),
+                    );
                 }
                 _ => {
-                    crate::span::set_current(vocab::MESSAGING_WHATSAPP_CATEGORY, Value::from(crate::redact::truncate(&p.category, 32)));
+                    crate::span::set_current(
+                        vocab::MESSAGING_WHATSAPP_CATEGORY,
+                        Value::from(crate::redact::truncate(&p.category, 32)),
+                    );
                 }
             }
             if let Some(t) = &p.pricing_type {
-                crate::span::set_current(vocab::MESSAGING_WHATSAPP_PRICING_TYPE, Value::from(crate::redact::truncate(t, 32)));
+                crate::span::set_current(
+                    vocab::MESSAGING_WHATSAPP_PRICING_TYPE,
+                    Value::from(crate::redact::truncate(t, 32)),
+                );
             }
             if let Some(m) = &p.pricing_model {
-                crate::span::set_current(vocab::MESSAGING_WHATSAPP_PRICING_MODEL, Value::from(crate::redact::truncate(m, 8)));
+                crate::span::set_current(
+                    vocab::MESSAGING_WHATSAPP_PRICING_MODEL,
+                    Value::from(crate::redact::truncate(m, 8)),
+                );
             }
         }
     });
     if let Some(e) = s.errors.first() {
         span.set_attribute(vocab::MESSAGING_WHATSAPP_ERROR_CODE, e.code);
         span.set_attribute(vocab::MESSAGING_WHATSAPP_ERROR_TITLE, e.title.clone());
-        span.set_error(&format_args!("message {}: {} {}", s.status, e.code, e.title));
-        span.in_scope(|| tracing::warn!(target: "chatobs::webhook", code = e.code, "WhatsApp message failed"));
+        span.set_error(&format_args!(
+            "message {}: {} {}",
+            s.status, e.code, e.title
+        ));
+        span.in_scope(
+            || tracing::warn!(target: "chatobs::webhook", code = e.code, "WhatsApp message failed"),
+        );
     }
     if let Some(h) = &st.on_status {
         span.in_future(h(s)).await;

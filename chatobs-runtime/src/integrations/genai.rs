@@ -364,7 +364,10 @@ mod tests {
     fn recognizes_openai_and_vertex() {
         let body = br#"{"model":"gpt-4o-mini","stream":true,"messages":[]}"#;
         let r = recognize("POST", "http://127.0.0.1:9/v1/chat/completions", Some(body)).unwrap();
-        assert_eq!((r.provider, r.model.as_str(), r.stream), ("openai", "gpt-4o-mini", true));
+        assert_eq!(
+            (r.provider, r.model.as_str(), r.stream),
+            ("openai", "gpt-4o-mini", true)
+        );
         let v = recognize("POST", "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l/publishers/google/models/gemini-1.5-flash:streamGenerateContent?alt=sse", None).unwrap();
         assert_eq!((v.provider, v.stream), ("gcp.vertex_ai", true));
         assert!(recognize("GET", "http://x/v1/chat/completions", Some(body)).is_none());

@@ -164,10 +164,7 @@ mod tests {
         record_server_request("BREW", "/unit-test/{id}", 418, Duration::from_millis(30));
         record_server_request("BREW", "/unit-test/{id}", 418, Duration::from_millis(3));
         let s = snapshot();
-        let row = s
-            .iter()
-            .find(|r| &*r.route == "/unit-test/{id}")
-            .unwrap();
+        let row = s.iter().find(|r| &*r.route == "/unit-test/{id}").unwrap();
         assert_eq!(row.method, "_OTHER");
         assert_eq!(row.count, 2);
         assert_eq!(row.buckets[0], 1); // <= 5 ms

@@ -163,7 +163,9 @@ impl EventMetadata {
             self.trace_id
                 .as_deref()
                 .and_then(crate::ids::TraceId::from_hex),
-            self.span_id.as_deref().and_then(crate::ids::SpanId::from_hex),
+            self.span_id
+                .as_deref()
+                .and_then(crate::ids::SpanId::from_hex),
         ) {
             ctx.trace_id = t;
             ctx.span_id = s;
@@ -188,13 +190,14 @@ mod tests {
         let ((), _spans) = crate::testing::capture(|| {
             s.in_scope(|| {
                 let mut span = SpanBuilder::new("emit").start();
+                let expected = span.context().span_id;
                 span.in_scope(|| {
                     let m = EventMetadata::current();
                     let json = serde_json::to_string(&m).unwrap();
                     let back: EventMetadata = serde_json::from_str(&json).unwrap();
                     assert_eq!(back, m);
                     let ctx = back.context();
-                    assert_eq!(ctx.span_id, span.context().span_id);
+                    assert_eq!(ctx.span_id, expected);
                     assert_eq!(ctx.session.unwrap().id(), "cs_meta");
                 });
             })

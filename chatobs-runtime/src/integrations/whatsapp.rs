@@ -469,14 +469,19 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
     let entries = v
         .get("entry")
         .and_then(Json::as_array)
-        .ok_or(PayloadError::Shape("expected an object with an `entry` array"))?;
+        .ok_or(PayloadError::Shape(
+            "expected an object with an `entry` array",
+        ))?;
     let mut batch = WebhookBatch::default();
     for entry in entries {
         let Some(changes) = entry.get("changes").and_then(Json::as_array) else {
             continue;
         };
         for change in changes {
-            let field = change.get("field").and_then(Json::as_str).unwrap_or("messages");
+            let field = change
+                .get("field")
+                .and_then(Json::as_str)
+                .unwrap_or("messages");
             let Some(value) = change.get("value").filter(|_| field == "messages") else {
                 batch.other_changes += 1;
                 continue;
@@ -591,7 +596,12 @@ impl OutboundRegistry {
     }
 
     /// Remembers a sent message's estimate and the context that sent it.
-    pub fn register(&self, wamid: &str, estimate: crate::cost::WhatsAppCharge, ctx: crate::Context) {
+    pub fn register(
+        &self,
+        wamid: &str,
+        estimate: crate::cost::WhatsAppCharge,
+        ctx: crate::Context,
+    ) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         while g.map.len() >= g.capacity {
             match g.order.pop_front() {
@@ -624,7 +634,11 @@ impl OutboundRegistry {
 
     /// Messages remembered.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).map.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .len()
     }
 
     /// Whether none is remembered.
@@ -684,7 +698,10 @@ mod tests {
         let e = parse_payload(b"{\"entry\": [secret-words").unwrap_err();
         assert!(e.to_string().starts_with("malformed JSON"));
         assert!(!e.to_string().contains("secret"));
-        assert!(matches!(parse_payload(b"[1,2]"), Err(PayloadError::Shape(_))));
+        assert!(matches!(
+            parse_payload(b"[1,2]"),
+            Err(PayloadError::Shape(_))
+        ));
     }
 
     #[test]

@@ -11,7 +11,10 @@ use chatobs_runtime::{Config, Guard};
 use std::path::PathBuf;
 
 /// Installs chatobs: the memory exporter (plus `extra` kinds), JSON logs to a file.
-pub fn init(extra: &[ExporterKind], tweak: impl FnOnce(&mut Config)) -> (Guard, PathBuf, tempfile::TempDir) {
+pub fn init(
+    extra: &[ExporterKind],
+    tweak: impl FnOnce(&mut Config),
+) -> (Guard, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("logs.jsonl");
     let mut cfg = Config::default();
