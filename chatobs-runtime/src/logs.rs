@@ -15,7 +15,8 @@ use crate::config::LogsConfig;
 use crate::context::current_frame;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -33,7 +34,77 @@ pub enum LogOutput {
 
 /// The JSON log layer.
 pub struct JsonLogLayer {
-    out: Mutex<LogOutput>,
+    out: Sink,
+}
+
+enum Sink {
+    /// Written on the logging thread (tests, small tools).
+    Direct(Mutex<LogOutput>),
+    /// Handed to a writer thread (what `init` installs).
+    Background(Arc<Background>),
+}
+
+enum Msg {
+    Line(String),
+    Flush(mpsc::SyncSender<()>),
+}
+
+/// A writer thread fed by a bounded queue: a bot never waits for a disk or a
+/// pipe. When the queue is full the line is dropped and counted
+/// ([`dropped`]); the queue is flushed when it runs empty and on [`flush`].
+struct Background {
+    tx: mpsc::SyncSender<Msg>,
+    dropped: AtomicU64,
+}
+
+static BACKGROUND: OnceLock<Arc<Background>> = OnceLock::new();
+
+impl Background {
+    fn start(out: LogOutput, capacity: usize) -> Result<Arc<Background>, crate::Error> {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(capacity.max(1));
+        std::thread::Builder::new()
+            .name("chatobs-logs".into())
+            .spawn(move || {
+                let mut w: Box<dyn Write> = match out {
+                    LogOutput::Stderr => Box::new(std::io::BufWriter::new(std::io::stderr())),
+                    LogOutput::Stdout => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                    LogOutput::Writer(w) => Box::new(std::io::BufWriter::new(w)),
+                };
+                while let Ok(msg) = rx.recv() {
+                    let mut next = Some(msg);
+                    while let Some(m) = next.take() {
+                        match m {
+                            Msg::Line(l) => {
+                                let _ = w.write_all(l.as_bytes());
+                            }
+                            Msg::Flush(ack) => {
+                                let _ = w.flush();
+                                let _ = ack.send(());
+                            }
+                        }
+                        next = rx.try_recv().ok();
+                    }
+                    let _ = w.flush();
+                }
+                let _ = w.flush();
+            })
+            .map_err(|e| crate::Error::InvalidInput(format!("cannot start the log writer thread: {e}")))?;
+        Ok(Arc::new(Background { tx, dropped: AtomicU64::new(0) }))
+    }
+}
+
+/// Waits (at most `timeout`) until every log line written so far by the
+/// layer `init` installed has reached its output. [`crate::Guard`] calls it
+/// when dropped.
+pub fn flush(timeout: std::time::Duration) -> bool {
+    let Some(b) = BACKGROUND.get() else { return true };
+    let (ack, done) = mpsc::sync_channel(1);
+    b.tx.try_send(Msg::Flush(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
+}
+
+/// Log lines dropped because the writer thread fell behind.
+pub fn dropped() -> u64 {
+    BACKGROUND.get().map_or(0, |b| b.dropped.load(Ordering::Relaxed))
 }
 
 impl std::fmt::Debug for JsonLogLayer {
@@ -44,15 +115,13 @@ impl std::fmt::Debug for JsonLogLayer {
 
 /// A layer writing to standard error.
 pub fn layer() -> JsonLogLayer {
-    JsonLogLayer {
-        out: Mutex::new(LogOutput::Stderr),
-    }
+    layer_to(LogOutput::Stderr)
 }
 
 /// A layer writing to `out`.
 pub fn layer_to(out: LogOutput) -> JsonLogLayer {
     JsonLogLayer {
-        out: Mutex::new(out),
+        out: Sink::Direct(Mutex::new(out)),
     }
 }
 
@@ -91,11 +160,14 @@ pub fn install_global(cfg: &LogsConfig) -> Result<(), crate::Error> {
                 format!("{e}: use EnvFilter syntax such as `info` or `info,my_bot=debug`"),
             )
         })?;
-    let sub = tracing_subscriber::registry()
-        .with(filter)
-        .with(layer_to(out));
-    tracing::subscriber::set_global_default(sub)
-        .map_err(|_| crate::Error::InvalidInput("a global tracing subscriber is already installed; add chatobs_runtime::logs::layer() to it".into()))
+    let bg = Background::start(out, 16 * 1024)?;
+    let layer = JsonLogLayer { out: Sink::Background(bg.clone()) };
+    let sub = tracing_subscriber::registry().with(filter).with(layer);
+    let installed = tracing::subscriber::set_global_default(sub);
+    if installed.is_ok() {
+        let _ = BACKGROUND.set(bg);
+    }
+    installed.map_err(|_| crate::Error::InvalidInput("a global tracing subscriber is already installed; add chatobs_runtime::logs::layer() to it".into()))
 }
 
 struct JsonVisitor<'a> {
@@ -205,7 +277,16 @@ impl<S: Subscriber> Layer<S> for JsonLogLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut line = event_json(event).to_string();
         line.push('\n');
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let out = match &self.out {
+            Sink::Background(b) => {
+                if b.tx.try_send(Msg::Line(line)).is_err() {
+                    b.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+            Sink::Direct(out) => out,
+        };
+        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = match &mut *out {
             LogOutput::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
             LogOutput::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),

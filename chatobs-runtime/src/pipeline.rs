@@ -326,6 +326,7 @@ impl Guard {
             rx.recv_timeout(self.shutdown_timeout).is_ok()
         };
         self.shared.sink.closed.store(true, Ordering::Release);
+        crate::logs::flush(Duration::from_secs(2));
         crate::metrics::shutdown();
         let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
         if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {

@@ -55,6 +55,7 @@ async fn webhook_to_reply_across_two_services() {
         "bot did not finish"
     );
     let series = chatobs_runtime::integrations::http_metrics::snapshot();
+    let metrics_text = chatobs_runtime::metrics::render();
     let fired = chatobs_runtime::alerts::current()
         .map(|e| {
             e.wait_idle(Duration::from_secs(2));
@@ -243,6 +244,11 @@ async fn webhook_to_reply_across_two_services() {
     assert!(
         !routes.iter().any(|r| r.contains("sales")),
         "raw path leaked: {routes:?}"
+    );
+    // ... served by /metrics with the rest.
+    assert!(
+        metrics_text.contains("http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/webhook/whatsapp\",http_response_status_code=\"200\"}"),
+        "{metrics_text}"
     );
 
     // Budget alert with a lowered threshold: once for the conversation.

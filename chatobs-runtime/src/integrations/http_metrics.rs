@@ -71,6 +71,8 @@ pub fn method_label(m: &str) -> &'static str {
 
 /// Records one handled request.
 pub fn record_server_request(method: &str, route: &str, status: u16, duration: Duration) {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| crate::metrics::register_text_source(render_prometheus));
     let method = method_label(method);
     let secs = duration.as_secs_f64();
     let mut guard = store().lock().unwrap_or_else(|e| e.into_inner());

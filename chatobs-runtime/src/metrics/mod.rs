@@ -506,7 +506,22 @@ pub fn render() -> String {
     for f in global().families() {
         f.encode(&mut out);
     }
+    for source in TEXT_SOURCES.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        out.push_str(&source());
+    }
     out
+}
+
+static TEXT_SOURCES: std::sync::RwLock<Vec<fn() -> String>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds a family rendered elsewhere (in the Prometheus text format) to
+/// [`render`]: modules built on this one, such as the HTTP server metrics of
+/// the axum layer, register here so `/metrics` serves everything.
+pub fn register_text_source(source: fn() -> String) {
+    let mut v = TEXT_SOURCES.write().unwrap_or_else(|e| e.into_inner());
+    if !v.iter().any(|f| std::ptr::fn_addr_eq(*f, source)) {
+        v.push(source);
+    }
 }
 
 /// An axum router serving [`render`] at `GET /metrics`.

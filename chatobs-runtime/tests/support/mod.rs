@@ -157,12 +157,15 @@ where
 pub fn grpc_receiver() -> Server {
     spawn_server(|l, received, stop| async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
-        let _ = tonic::transport::Server::builder()
+        let serve = tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(Collector(received)))
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stop.await;
-            })
-            .await;
+            .serve_with_incoming(incoming);
+        // Stop at once (dropping the server and its connections), not
+        // gracefully: an exporter may keep its connection open.
+        tokio::select! {
+            _ = serve => {}
+            _ = stop => {}
+        }
     })
 }
 
