@@ -40,7 +40,7 @@
 mod bot;
 
 use chatobs_runtime::config::ExporterKind;
-use chatobs_runtime::{cost, vocab, ChatSession, Config, Decimal, FinishedSpan};
+use chatobs_runtime::{cost, ChatSession, Config};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -190,7 +190,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, c.wa_id);
         let id = s.id();
         println!("== {} ==", c.title);
-        print!("{}", waterfall(&spans, id));
+        print!("{}", chatobs_runtime::report::waterfall(&spans, Some(id)));
         let t = totals.get(id).cloned().unwrap_or_default();
         println!(
             "   cost: LLM ${}  WhatsApp ${}  total ${}{}  ({} LLM calls, {} in / {} out messages)",
@@ -251,93 +251,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     Ok(())
-}
-
-/// Spans of one conversation as a tree, with the service that wrote each
-/// (the nearest SERVER/CLIENT ancestor's `chat.service.name`).
-fn waterfall(all: &[FinishedSpan], session: &str) -> String {
-    use std::fmt::Write as _;
-    let traces: std::collections::HashSet<u128> = all
-        .iter()
-        .filter(|s| s.session_id() == Some(session))
-        .map(|s| s.trace_id.0)
-        .collect();
-    let mut spans: Vec<&FinishedSpan> = all
-        .iter()
-        .filter(|s| traces.contains(&s.trace_id.0))
-        .collect();
-    spans.sort_by_key(|s| s.start);
-    let Some(t0) = spans.first().map(|s| s.start) else {
-        return "   (no spans)\n".into();
-    };
-    let by_id: HashMap<u64, &FinishedSpan> = spans.iter().map(|s| (s.span_id.0, *s)).collect();
-    fn service<'a>(mut s: &'a FinishedSpan, by_id: &HashMap<u64, &'a FinishedSpan>) -> String {
-        loop {
-            if let Some(v) = s.attr_str(vocab::CHAT_SERVICE_NAME) {
-                return v.to_owned();
-            }
-            match by_id.get(&s.parent_span_id.0) {
-                Some(p) => s = p,
-                None => return "-".into(),
-            }
-        }
-    }
-    fn depth<'a>(mut s: &'a FinishedSpan, by_id: &HashMap<u64, &'a FinishedSpan>) -> usize {
-        let mut d = 0;
-        while let Some(p) = by_id.get(&s.parent_span_id.0) {
-            d += 1;
-            s = p;
-        }
-        d
-    }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "   {:<9} {:<44} {:>9} {:>8}  {:<22} cost $",
-        "service", "span", "start ms", "dur ms", "trace"
-    );
-    // Depth-first: children right after their parent.
-    fn walk<'a>(s: &'a FinishedSpan, spans: &[&'a FinishedSpan], out: &mut Vec<&'a FinishedSpan>) {
-        out.push(s);
-        for c in spans
-            .iter()
-            .filter(|c| c.parent_span_id == s.span_id && c.trace_id == s.trace_id)
-        {
-            walk(c, spans, out);
-        }
-    }
-    let mut ordered = Vec::new();
-    for r in spans
-        .iter()
-        .filter(|s| !by_id.contains_key(&s.parent_span_id.0))
-    {
-        walk(r, &spans, &mut ordered);
-    }
-    for s in ordered {
-        let cost: Decimal = [
-            vocab::GEN_AI_USAGE_PRICE_USD,
-            vocab::MESSAGING_WHATSAPP_PRICE_USD,
-        ]
-        .iter()
-        .filter_map(|k| s.attr(k).and_then(|v| v.as_decimal()))
-        .sum();
-        let name = format!("{}{}", "  ".repeat(depth(s, &by_id)), s.name);
-        let _ = writeln!(
-            out,
-            "   {:<9} {:<44} {:>9.1} {:>8.1}  {:<22} {}",
-            service(s, &by_id),
-            name,
-            s.start.duration_since(t0).unwrap_or_default().as_secs_f64() * 1e3,
-            s.duration().as_secs_f64() * 1e3,
-            format!("{}…", &s.trace_id.to_hex()[..8]),
-            if cost.is_zero() {
-                String::new()
-            } else {
-                cost.normalize().to_string()
-            }
-        );
-    }
-    out
 }
 
 /// Budget alerts the alert engine fired for the conversation.

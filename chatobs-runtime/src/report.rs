@@ -139,14 +139,16 @@ fn money(s: &FinishedSpan, key: &str) -> Option<Decimal> {
 
 /// Renders one waterfall per session (spans without a session are grouped
 /// per trace). `only_session` limits the output to one session id.
+///
+/// Columns: the span tree, start offset and duration (ms), the service
+/// (`chat.service.name` of the span or its nearest ancestor), role, step,
+/// the span's own cost (LLM + WhatsApp), and a timeline bar.
 pub fn waterfall(spans: &[FinishedSpan], only_session: Option<&str>) -> String {
     // Session of a trace: any span of the trace that has one.
     let mut trace_session: HashMap<u128, String> = HashMap::new();
     for s in spans {
         if let Some(id) = s.session_id() {
-            trace_session
-                .entry(s.trace_id.0)
-                .or_insert_with(|| id.to_owned());
+            trace_session.entry(s.trace_id.0).or_insert_with(|| id.to_owned());
         }
     }
     let mut groups: BTreeMap<String, Vec<&FinishedSpan>> = BTreeMap::new();
@@ -163,20 +165,11 @@ pub fn waterfall(spans: &[FinishedSpan], only_session: Option<&str>) -> String {
     let mut out = String::new();
     for (session, mut group) in groups {
         group.sort_by_key(|s| s.start);
-        let t0 = group
-            .first()
-            .map(|s| s.start)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let t0 = group.first().map(|s| s.start).unwrap_or(SystemTime::UNIX_EPOCH);
         let t1 = group.iter().map(|s| s.end).max().unwrap_or(t0);
         let total = t1.duration_since(t0).unwrap_or_default();
-        let llm: Decimal = group
-            .iter()
-            .filter_map(|s| money(s, vocab::GEN_AI_USAGE_PRICE_USD))
-            .sum();
-        let wa: Decimal = group
-            .iter()
-            .filter_map(|s| money(s, vocab::MESSAGING_WHATSAPP_PRICE_USD))
-            .sum();
+        let llm: Decimal = group.iter().filter_map(|s| money(s, vocab::GEN_AI_USAGE_PRICE_USD)).sum();
+        let wa: Decimal = group.iter().filter_map(|s| money(s, vocab::MESSAGING_WHATSAPP_PRICE_USD)).sum();
         let _ = writeln!(
             out,
             "conversation {session}  spans={}  wall={:.1} ms  llm=${}  whatsapp=${}  total=${}",
@@ -188,74 +181,87 @@ pub fn waterfall(spans: &[FinishedSpan], only_session: Option<&str>) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<44} {:>10} {:>10}  {:<12} {:<14} {:>12}  timeline",
-            "span", "start ms", "dur ms", "role", "step", "cost $"
+            "  {:<40} {:>9} {:>9}  {:<8} {:<12} {:<14} {:>12}  timeline",
+            "span", "start ms", "dur ms", "service", "role", "step", "cost $"
         );
-        let ids: std::collections::HashSet<u64> = group.iter().map(|s| s.span_id.0).collect();
-        let roots: Vec<&FinishedSpan> = group
-            .iter()
-            .copied()
-            .filter(|s| !ids.contains(&s.parent_span_id.0))
-            .collect();
-        for r in roots {
-            draw(&mut out, r, &group, 0, t0, total);
+        let by_id: HashMap<(u128, u64), &FinishedSpan> =
+            group.iter().map(|s| ((s.trace_id.0, s.span_id.0), *s)).collect();
+        let tree = Tree { all: &group, by_id: &by_id, t0, total };
+        for r in group.iter().filter(|s| !by_id.contains_key(&(s.trace_id.0, s.parent_span_id.0))) {
+            tree.draw(&mut out, r, 0);
         }
         out.push('\n');
     }
     out
 }
 
-fn draw(
-    out: &mut String,
-    s: &FinishedSpan,
-    all: &[&FinishedSpan],
-    depth: usize,
+struct Tree<'a> {
+    all: &'a [&'a FinishedSpan],
+    by_id: &'a HashMap<(u128, u64), &'a FinishedSpan>,
     t0: SystemTime,
     total: std::time::Duration,
-) {
-    let start = s.start.duration_since(t0).unwrap_or_default();
-    let dur = s.duration();
-    let width = 30usize;
-    let scale = |d: std::time::Duration| {
-        if total.is_zero() {
-            0
-        } else {
-            ((d.as_secs_f64() / total.as_secs_f64()) * width as f64).round() as usize
+}
+
+impl<'a> Tree<'a> {
+    fn service(&self, mut s: &'a FinishedSpan) -> String {
+        loop {
+            if let Some(v) = s.attr_str(vocab::CHAT_SERVICE_NAME) {
+                return v.to_owned();
+            }
+            match self.by_id.get(&(s.trace_id.0, s.parent_span_id.0)) {
+                Some(p) => s = p,
+                None => return "-".into(),
+            }
         }
-    };
-    let off = scale(start).min(width);
-    let len = scale(dur).max(1).min(width - off.min(width - 1));
-    let bar = format!("{}{}", " ".repeat(off), "█".repeat(len));
-    let cost = money(s, vocab::GEN_AI_USAGE_PRICE_USD)
-        .into_iter()
-        .chain(money(s, vocab::MESSAGING_WHATSAPP_PRICE_USD))
-        .reduce(|a, b| a + b)
-        .map(|d| d.normalize().to_string())
-        .unwrap_or_default();
-    let mark = match &s.status {
-        Status::Error(_) => " ✗",
-        _ => "",
-    };
-    let name = format!("{}{}{}", "  ".repeat(depth), s.name, mark);
-    let _ = writeln!(
-        out,
-        "  {:<44} {:>10.2} {:>10.2}  {:<12} {:<14} {:>12}  |{:<width$}|",
-        truncate(&name, 44),
-        start.as_secs_f64() * 1e3,
-        dur.as_secs_f64() * 1e3,
-        s.attr_str(vocab::AGENT_ROLE).unwrap_or("-"),
-        truncate(s.attr_str(vocab::CONVERSATION_STEP).unwrap_or("-"), 14),
-        cost,
-        bar,
-        width = width
-    );
-    let mut kids: Vec<&&FinishedSpan> = all
-        .iter()
-        .filter(|c| c.parent_span_id == s.span_id && c.trace_id == s.trace_id)
-        .collect();
-    kids.sort_by_key(|c| c.start);
-    for k in kids {
-        draw(out, k, all, depth + 1, t0, total);
+    }
+
+    fn draw(&self, out: &mut String, s: &'a FinishedSpan, depth: usize) {
+        let start = s.start.duration_since(self.t0).unwrap_or_default();
+        let dur = s.duration();
+        let width = 24usize;
+        let scale = |d: std::time::Duration| {
+            if self.total.is_zero() {
+                0
+            } else {
+                ((d.as_secs_f64() / self.total.as_secs_f64()) * width as f64).round() as usize
+            }
+        };
+        let off = scale(start).min(width - 1);
+        let len = scale(dur).clamp(1, width - off);
+        let bar = format!("{}{}", " ".repeat(off), "█".repeat(len));
+        let cost = money(s, vocab::GEN_AI_USAGE_PRICE_USD)
+            .into_iter()
+            .chain(money(s, vocab::MESSAGING_WHATSAPP_PRICE_USD))
+            .reduce(|a, b| a + b)
+            .map(|d| d.normalize().to_string())
+            .unwrap_or_default();
+        let mark = match &s.status {
+            Status::Error(_) => " ✗",
+            _ => "",
+        };
+        let name = format!("{}{}{}", "  ".repeat(depth), s.name, mark);
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>9.2} {:>9.2}  {:<8} {:<12} {:<14} {:>12}  |{:<width$}|",
+            truncate(&name, 40),
+            start.as_secs_f64() * 1e3,
+            dur.as_secs_f64() * 1e3,
+            truncate(&self.service(s), 8),
+            truncate(s.attr_str(vocab::AGENT_ROLE).unwrap_or("-"), 12),
+            truncate(s.attr_str(vocab::CONVERSATION_STEP).unwrap_or("-"), 14),
+            cost,
+            bar,
+            width = width
+        );
+        let mut kids: Vec<&&FinishedSpan> = self
+            .all
+            .iter()
+            .filter(|c| c.parent_span_id == s.span_id && c.trace_id == s.trace_id)
+            .collect();
+        kids.sort_by_key(|c| c.start);
+        for k in kids {
+            self.draw(out, k, depth + 1);
+        }
     }
 }
 
