@@ -189,7 +189,10 @@ impl ChatSession {
     /// Only the session is set: the span and everything else current where
     /// the future is polled stay current.
     pub fn scope<F: Future>(&self, fut: F) -> WithContext<F> {
-        WithContext { fut, ctx: Overlay::Session(self.clone()) }
+        WithContext {
+            fut,
+            ctx: Overlay::Session(self.clone()),
+        }
     }
 
     /// Runs `f` with this session current.
@@ -390,7 +393,10 @@ impl Context {
 
     /// Wraps `fut` so this context is current whenever it is polled.
     pub fn wrap<F: Future>(self, fut: F) -> WithContext<F> {
-        WithContext { fut, ctx: Overlay::Full(self) }
+        WithContext {
+            fut,
+            ctx: Overlay::Full(self),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::context::current_frame;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -44,25 +44,34 @@ enum Sink {
     Background(Arc<Background>),
 }
 
-enum Msg {
-    Line(String),
-    Flush(mpsc::SyncSender<()>),
+/// A writer thread fed by a bounded lock-free queue: a bot never waits for a
+/// disk or a pipe, and is not woken for either. The writer wakes every
+/// 100 ms, or at once when 256 lines wait or on [`flush`]. When the queue is
+/// full the line is dropped and counted ([`dropped`]).
+struct Background {
+    queue: crossbeam_queue::ArrayQueue<String>,
+    dropped: AtomicU64,
+    writer: OnceLock<std::thread::Thread>,
+    /// Flush requests and completions (generation counters).
+    flush: Mutex<(u64, u64)>,
+    flushed: std::sync::Condvar,
 }
 
-/// A writer thread fed by a bounded queue: a bot never waits for a disk or a
-/// pipe. When the queue is full the line is dropped and counted
-/// ([`dropped`]); the queue is flushed when it runs empty and on [`flush`].
-struct Background {
-    tx: mpsc::SyncSender<Msg>,
-    dropped: AtomicU64,
-}
+const WAKE_AT: usize = 256;
 
 static BACKGROUND: OnceLock<Arc<Background>> = OnceLock::new();
 
 impl Background {
     fn start(out: LogOutput, capacity: usize) -> Result<Arc<Background>, crate::Error> {
-        let (tx, rx) = mpsc::sync_channel::<Msg>(capacity.max(1));
-        std::thread::Builder::new()
+        let bg = Arc::new(Background {
+            queue: crossbeam_queue::ArrayQueue::new(capacity.max(1)),
+            dropped: AtomicU64::new(0),
+            writer: OnceLock::new(),
+            flush: Mutex::new((0, 0)),
+            flushed: std::sync::Condvar::new(),
+        });
+        let me = bg.clone();
+        let handle = std::thread::Builder::new()
             .name("chatobs-logs".into())
             .spawn(move || {
                 let mut w: Box<dyn Write> = match out {
@@ -70,26 +79,48 @@ impl Background {
                     LogOutput::Stdout => Box::new(std::io::BufWriter::new(std::io::stdout())),
                     LogOutput::Writer(w) => Box::new(std::io::BufWriter::new(w)),
                 };
-                while let Ok(msg) = rx.recv() {
-                    let mut next = Some(msg);
-                    while let Some(m) = next.take() {
-                        match m {
-                            Msg::Line(l) => {
-                                let _ = w.write_all(l.as_bytes());
-                            }
-                            Msg::Flush(ack) => {
-                                let _ = w.flush();
-                                let _ = ack.send(());
-                            }
-                        }
-                        next = rx.try_recv().ok();
+                loop {
+                    let wanted = me.flush.lock().unwrap_or_else(|e| e.into_inner()).0;
+                    let mut wrote = false;
+                    while let Some(line) = me.queue.pop() {
+                        let _ = w.write_all(line.as_bytes());
+                        wrote = true;
                     }
-                    let _ = w.flush();
+                    if wrote {
+                        let _ = w.flush();
+                    }
+                    {
+                        let mut f = me.flush.lock().unwrap_or_else(|e| e.into_inner());
+                        if f.1 < wanted {
+                            f.1 = wanted;
+                            me.flushed.notify_all();
+                        }
+                    }
+                    if me.queue.is_empty() {
+                        std::thread::park_timeout(std::time::Duration::from_millis(100));
+                    }
                 }
-                let _ = w.flush();
             })
-            .map_err(|e| crate::Error::InvalidInput(format!("cannot start the log writer thread: {e}")))?;
-        Ok(Arc::new(Background { tx, dropped: AtomicU64::new(0) }))
+            .map_err(|e| {
+                crate::Error::InvalidInput(format!("cannot start the log writer thread: {e}"))
+            })?;
+        let _ = bg.writer.set(handle.thread().clone());
+        Ok(bg)
+    }
+
+    fn push(&self, line: String) {
+        match self.queue.push(line) {
+            Ok(()) => {
+                if self.queue.len() == WAKE_AT {
+                    if let Some(t) = self.writer.get() {
+                        t.unpark();
+                    }
+                }
+            }
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -97,14 +128,28 @@ impl Background {
 /// layer `init` installed has reached its output. [`crate::Guard`] calls it
 /// when dropped.
 pub fn flush(timeout: std::time::Duration) -> bool {
-    let Some(b) = BACKGROUND.get() else { return true };
-    let (ack, done) = mpsc::sync_channel(1);
-    b.tx.try_send(Msg::Flush(ack)).is_ok() && done.recv_timeout(timeout).is_ok()
+    let Some(b) = BACKGROUND.get() else {
+        return true;
+    };
+    let mut f = b.flush.lock().unwrap_or_else(|e| e.into_inner());
+    f.0 += 1;
+    let target = f.0;
+    if let Some(t) = b.writer.get() {
+        t.unpark();
+    }
+    let (f, res) = b
+        .flushed
+        .wait_timeout_while(f, timeout, |f| f.1 < target)
+        .unwrap_or_else(|e| e.into_inner());
+    drop(f);
+    !res.timed_out()
 }
 
 /// Log lines dropped because the writer thread fell behind.
 pub fn dropped() -> u64 {
-    BACKGROUND.get().map_or(0, |b| b.dropped.load(Ordering::Relaxed))
+    BACKGROUND
+        .get()
+        .map_or(0, |b| b.dropped.load(Ordering::Relaxed))
 }
 
 impl std::fmt::Debug for JsonLogLayer {
@@ -161,7 +206,9 @@ pub fn install_global(cfg: &LogsConfig) -> Result<(), crate::Error> {
             )
         })?;
     let bg = Background::start(out, 16 * 1024)?;
-    let layer = JsonLogLayer { out: Sink::Background(bg.clone()) };
+    let layer = JsonLogLayer {
+        out: Sink::Background(bg.clone()),
+    };
     let sub = tracing_subscriber::registry().with(filter).with(layer);
     let installed = tracing::subscriber::set_global_default(sub);
     if installed.is_ok() {
@@ -279,9 +326,7 @@ impl<S: Subscriber> Layer<S> for JsonLogLayer {
         line.push('\n');
         let out = match &self.out {
             Sink::Background(b) => {
-                if b.tx.try_send(Msg::Line(line)).is_err() {
-                    b.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+                b.push(line);
                 return;
             }
             Sink::Direct(out) => out,

@@ -148,7 +148,9 @@ pub fn waterfall(spans: &[FinishedSpan], only_session: Option<&str>) -> String {
     let mut trace_session: HashMap<u128, String> = HashMap::new();
     for s in spans {
         if let Some(id) = s.session_id() {
-            trace_session.entry(s.trace_id.0).or_insert_with(|| id.to_owned());
+            trace_session
+                .entry(s.trace_id.0)
+                .or_insert_with(|| id.to_owned());
         }
     }
     let mut groups: BTreeMap<String, Vec<&FinishedSpan>> = BTreeMap::new();
@@ -165,11 +167,20 @@ pub fn waterfall(spans: &[FinishedSpan], only_session: Option<&str>) -> String {
     let mut out = String::new();
     for (session, mut group) in groups {
         group.sort_by_key(|s| s.start);
-        let t0 = group.first().map(|s| s.start).unwrap_or(SystemTime::UNIX_EPOCH);
+        let t0 = group
+            .first()
+            .map(|s| s.start)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         let t1 = group.iter().map(|s| s.end).max().unwrap_or(t0);
         let total = t1.duration_since(t0).unwrap_or_default();
-        let llm: Decimal = group.iter().filter_map(|s| money(s, vocab::GEN_AI_USAGE_PRICE_USD)).sum();
-        let wa: Decimal = group.iter().filter_map(|s| money(s, vocab::MESSAGING_WHATSAPP_PRICE_USD)).sum();
+        let llm: Decimal = group
+            .iter()
+            .filter_map(|s| money(s, vocab::GEN_AI_USAGE_PRICE_USD))
+            .sum();
+        let wa: Decimal = group
+            .iter()
+            .filter_map(|s| money(s, vocab::MESSAGING_WHATSAPP_PRICE_USD))
+            .sum();
         let _ = writeln!(
             out,
             "conversation {session}  spans={}  wall={:.1} ms  llm=${}  whatsapp=${}  total=${}",
@@ -184,10 +195,20 @@ pub fn waterfall(spans: &[FinishedSpan], only_session: Option<&str>) -> String {
             "  {:<40} {:>9} {:>9}  {:<8} {:<12} {:<14} {:>12}  timeline",
             "span", "start ms", "dur ms", "service", "role", "step", "cost $"
         );
-        let by_id: HashMap<(u128, u64), &FinishedSpan> =
-            group.iter().map(|s| ((s.trace_id.0, s.span_id.0), *s)).collect();
-        let tree = Tree { all: &group, by_id: &by_id, t0, total };
-        for r in group.iter().filter(|s| !by_id.contains_key(&(s.trace_id.0, s.parent_span_id.0))) {
+        let by_id: HashMap<(u128, u64), &FinishedSpan> = group
+            .iter()
+            .map(|s| ((s.trace_id.0, s.span_id.0), *s))
+            .collect();
+        let tree = Tree {
+            all: &group,
+            by_id: &by_id,
+            t0,
+            total,
+        };
+        for r in group
+            .iter()
+            .filter(|s| !by_id.contains_key(&(s.trace_id.0, s.parent_span_id.0)))
+        {
             tree.draw(&mut out, r, 0);
         }
         out.push('\n');

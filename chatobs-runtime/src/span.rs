@@ -546,7 +546,9 @@ impl ChatSpan {
         }
         let mut b = Builder::default();
         build(&mut b);
-        ChatSpan { live: Some(Live::start_site(site, sink, tracing_on, b)) }
+        ChatSpan {
+            live: Some(Live::start_site(site, sink, tracing_on, b)),
+        }
     }
 
     /// Whether this span is being recorded (a pipeline is installed and the
@@ -600,7 +602,11 @@ impl ChatSpan {
     /// Adds an event.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Some(rec) = self.rec_mut() {
-            rec.events.push(Event { name: name.into(), time: SystemTime::now(), attributes });
+            rec.events.push(Event {
+                name: name.into(),
+                time: SystemTime::now(),
+                attributes,
+            });
         }
     }
 

@@ -562,7 +562,10 @@ fn restored_state_prices_like_an_uninterrupted_run() {
     let json = first.export().to_json();
     for (_, user, ..) in &events {
         let digits: String = user.chars().filter(char::is_ascii_digit).collect();
-        assert!(!json.contains(&digits), "the snapshot keeps users as keyed hashes only");
+        assert!(
+            !json.contains(&digits),
+            "the snapshot keeps users as keyed hashes only"
+        );
     }
     drop(first);
     let second = WhatsAppPricer::new(card.clone(), StateBounds::default());

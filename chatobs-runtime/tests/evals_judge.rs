@@ -175,7 +175,8 @@ async fn every_label_lands_on_an_evaluator_span_with_parent_and_session() {
         assert_eq!(price.normalize().to_string(), "0.000027");
         // Evaluation cost is kept apart from what the bot spent.
         assert_eq!(
-            call.attr(vocab::CHAT_SESSION_COST_LLM_USD).and_then(Value::as_decimal),
+            call.attr(vocab::CHAT_SESSION_COST_LLM_USD)
+                .and_then(Value::as_decimal),
             Some(chatobs_runtime::Decimal::ZERO)
         );
         assert!(

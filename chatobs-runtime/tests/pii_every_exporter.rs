@@ -82,7 +82,9 @@ async fn no_personal_data_in_any_byte_written() {
         memory.len()
     );
 
-    assert!(chatobs_runtime::logs::flush(std::time::Duration::from_secs(10)));
+    assert!(chatobs_runtime::logs::flush(
+        std::time::Duration::from_secs(10)
+    ));
     let mut written: Vec<(&str, Vec<u8>)> = vec![
         (
             "span file",

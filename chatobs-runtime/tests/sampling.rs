@@ -40,10 +40,24 @@ fn ratio_and_parent_based_sampling() {
     }
     assert!(guard.flush(Duration::from_secs(10)));
     let spans = guard.memory_spans();
-    let roots: Vec<_> = spans.iter().filter(|s| s.name == "orchestrator.decision").collect();
-    let children: Vec<_> = spans.iter().filter(|s| s.name == "classifier.predict").collect();
-    assert_eq!(roots.len(), sampled_flags, "exactly the traces flagged sampled were exported");
-    assert_eq!(children.len(), roots.len(), "children follow their parent's decision");
+    let roots: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "orchestrator.decision")
+        .collect();
+    let children: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "classifier.predict")
+        .collect();
+    assert_eq!(
+        roots.len(),
+        sampled_flags,
+        "exactly the traces flagged sampled were exported"
+    );
+    assert_eq!(
+        children.len(),
+        roots.len(),
+        "children follow their parent's decision"
+    );
     let traces: HashSet<_> = roots.iter().map(|s| s.trace_id).collect();
     assert!(children.iter().all(|c| traces.contains(&c.trace_id)));
     // The OpenTelemetry TraceIdRatioBased rule, so other services agree.
@@ -51,6 +65,9 @@ fn ratio_and_parent_based_sampling() {
         assert!(((r.trace_id.0 as u64) >> 1) < (0.25 * (1u64 << 63) as f64) as u64);
     }
     // 2000 traces at 25%: far from 0 and from 2000 (binomial sd ~19).
-    assert!((350..650).contains(&sampled_flags), "{sampled_flags} sampled, {unsampled_flags} not");
+    assert!(
+        (350..650).contains(&sampled_flags),
+        "{sampled_flags} sampled, {unsampled_flags} not"
+    );
     println!("sampled {sampled_flags} of 2000 traces");
 }

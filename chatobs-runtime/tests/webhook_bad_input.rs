@@ -201,7 +201,9 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
     assert!(!dump.contains("cs_attacker"));
     let file = std::fs::read(dir.path().join("spans.jsonl")).unwrap();
     assert!(!contains(&file, MARKER.as_bytes()));
-    assert!(chatobs_runtime::logs::flush(std::time::Duration::from_secs(10)));
+    assert!(chatobs_runtime::logs::flush(
+        std::time::Duration::from_secs(10)
+    ));
     let logs = std::fs::read(&log).unwrap();
     assert!(!contains(&logs, MARKER.as_bytes()));
     assert!(!contains(&logs, b"573009998877"));

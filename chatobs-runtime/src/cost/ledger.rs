@@ -170,6 +170,7 @@ fn end_hook(session: &ChatSession, attrs: &mut Vec<KeyValue>) {
     };
     let Some(l) = link.0.get() else { return };
     let t = l.totals();
+    attrs.reserve(5);
     for (k, v) in t.attributes() {
         match attrs.iter_mut().find(|(x, _)| *x == k) {
             Some(slot) => slot.1 = v,

@@ -639,7 +639,10 @@ impl Store {
     fn pair(&mut self, b: &str, u: &str, now: i64, bounds: StateBounds) -> &mut PairState {
         // The user's number is kept only as a keyed hash (CHATOBS_SESSION_KEY),
         // in memory and in exported snapshots.
-        let key = (b.to_owned(), crate::context::keyed_hash(&["whatsapp-window", u]));
+        let key = (
+            b.to_owned(),
+            crate::context::keyed_hash(&["whatsapp-window", u]),
+        );
         if let Some(s) = self.pairs.get(&key) {
             if s.last_activity.saturating_add(bounds.ttl_ms) < now {
                 self.pairs.remove(&key);

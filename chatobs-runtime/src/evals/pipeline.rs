@@ -87,7 +87,10 @@ static EVERY_PIPELINE: std::sync::RwLock<Vec<ResultHook>> = std::sync::RwLock::n
 /// result (modules built on evaluations, such as metrics and alerts, use it
 /// so that bots need not wire them).
 pub fn on_every_result(hook: ResultHook) {
-    EVERY_PIPELINE.write().unwrap_or_else(|e| e.into_inner()).push(hook);
+    EVERY_PIPELINE
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(hook);
 }
 
 struct Job {
@@ -193,7 +196,13 @@ impl EvalPipelineBuilder {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let workers = self.cfg.concurrency;
         let mut hooks = self.hooks;
-        hooks.extend(EVERY_PIPELINE.read().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        hooks.extend(
+            EVERY_PIPELINE
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
         let hooks: Arc<[ResultHook]> = hooks.into();
         let (w_stats, w_abort) = (stats.clone(), abort.clone());
         std::thread::Builder::new()

@@ -106,6 +106,56 @@ struct ReqInfo {
     parent: Context,
 }
 
+/// `http.request.header.<name>`, interned: header names repeat, so each
+/// key is allocated once (at most 256 names are kept; others are built per use).
+fn header_key(name: &str) -> Cow<'static, str> {
+    static KEYS: std::sync::OnceLock<
+        std::sync::RwLock<std::collections::HashMap<String, &'static str>>,
+    > = std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    if let Some(k) = keys.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        return Cow::Borrowed(k);
+    }
+    let key = format!("{}{name}", vocab::HTTP_REQUEST_HEADER_PREFIX);
+    let mut w = keys.write().unwrap_or_else(|e| e.into_inner());
+    if w.len() >= 256 {
+        return Cow::Owned(key);
+    }
+    let leaked: &'static str = Box::leak(key.into_boxed_str());
+    w.insert(name.to_owned(), leaked);
+    Cow::Borrowed(leaked)
+}
+
+/// `{method} {route template}`, interned (both are bounded sets: at most
+/// 256 names are kept, others are built per use).
+fn span_name(method: &'static str, route: &str) -> Cow<'static, str> {
+    type Names =
+        std::collections::HashMap<&'static str, std::collections::HashMap<String, &'static str>>;
+    static NAMES: std::sync::OnceLock<std::sync::RwLock<(usize, Names)>> =
+        std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(Default::default);
+    if let Some(k) = names
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .1
+        .get(method)
+        .and_then(|m| m.get(route))
+    {
+        return Cow::Borrowed(k);
+    }
+    let name = format!("{method} {route}");
+    let mut w = names.write().unwrap_or_else(|e| e.into_inner());
+    if w.0 >= 256 {
+        return Cow::Owned(name);
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    w.0 += 1;
+    w.1.entry(method)
+        .or_default()
+        .insert(route.to_owned(), leaked);
+    Cow::Borrowed(leaked)
+}
+
 fn req_info(
     method: &str,
     uri: &axum::http::Uri,
@@ -165,10 +215,7 @@ fn req_info(
         }
         let v = value.to_str().unwrap_or("[binary]");
         let v = crate::redact::truncate(&crate::redact::header_value(n, v), 256);
-        attrs.push((
-            Cow::Owned(format!("{}{n}", vocab::HTTP_REQUEST_HEADER_PREFIX)),
-            Value::StrArray(vec![Cow::Owned(v)]),
-        ));
+        attrs.push((header_key(n), Value::StrArray(vec![Cow::Owned(v)])));
     }
     if let Some(s) = super::current_service() {
         attrs.push((vocab::CHAT_SERVICE_NAME.into(), s.into()));
@@ -188,8 +235,7 @@ impl ReqInfo {
         session: Option<crate::ChatSession>,
         extra: Vec<(Cow<'static, str>, Value)>,
     ) -> ChatSpan {
-        let mut b =
-            SpanBuilder::new(format!("{} {}", self.method, self.route)).kind(OtelKind::Server);
+        let mut b = SpanBuilder::new(span_name(self.method, &self.route)).kind(OtelKind::Server);
         if self.parent.has_span() || self.parent.session.is_some() {
             b = b.parent(self.parent.clone());
         }

@@ -506,7 +506,11 @@ pub fn render() -> String {
     for f in global().families() {
         f.encode(&mut out);
     }
-    for source in TEXT_SOURCES.read().unwrap_or_else(|e| e.into_inner()).iter() {
+    for source in TEXT_SOURCES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         out.push_str(&source());
     }
     out

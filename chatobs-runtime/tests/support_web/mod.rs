@@ -32,7 +32,9 @@ pub fn init(
 /// The log lines written so far, parsed.
 pub fn log_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     // The log layer writes from its own thread: wait for it.
-    assert!(chatobs_runtime::logs::flush(std::time::Duration::from_secs(10)));
+    assert!(chatobs_runtime::logs::flush(
+        std::time::Duration::from_secs(10)
+    ));
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
