@@ -1,19 +1,9 @@
 //! `chatobs cost llm` and `chatobs cost whatsapp --timeline FILE`, run as the built binary.
 
-use serde_json::Value;
-use std::process::Command;
+mod common;
 
-fn chatobs(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chatobs"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::chatobs;
+use serde_json::Value;
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("{e}: {s}"))

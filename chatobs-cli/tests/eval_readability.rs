@@ -1,26 +1,11 @@
 //! `chatobs eval readability` reads a text on standard input and prints JSON.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
 fn eval(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chatobs"))
-        .arg("eval")
-        .arg("readability")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The CLI may exit before reading (a rejected argument): ignore a broken pipe.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["eval", "readability"];
+    all.extend_from_slice(args);
+    common::chatobs_with_stdin(&all, stdin)
 }
 
 #[test]

@@ -3,19 +3,9 @@
 use chatobs_runtime::export::file::FileExporter;
 use chatobs_runtime::export::SpanExporter;
 use chatobs_runtime::{testing, ChatSession, Role, SpanBuilder};
-use std::process::Command;
+mod common;
 
-fn chatobs(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chatobs"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::chatobs;
 
 #[test]
 fn report_draws_one_waterfall_per_conversation() {
