@@ -3,6 +3,12 @@
 //! is dropped.
 #![allow(dead_code)]
 
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -84,10 +90,15 @@ pub fn attr_strings(attrs: &[KeyValue], key: &str) -> Option<Vec<String>> {
     }
 }
 
+/// Metric export requests a receiver got.
+pub type MetricRequests = Arc<Mutex<Vec<ExportMetricsServiceRequest>>>;
+
 /// A server on its own thread and runtime; dropped = stopped.
 pub struct Server {
     pub addr: SocketAddr,
     pub received: Received,
+    /// Metric export requests (the gRPC receiver serves the metrics service too).
+    pub metrics: MetricRequests,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -105,6 +116,36 @@ impl Drop for Server {
 
 struct Collector(Received);
 
+struct MetricsCollector(MetricRequests);
+
+#[tonic::async_trait]
+impl MetricsService for MetricsCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// The names of every metric in `requests`.
+pub fn metric_names(requests: &MetricRequests) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in requests.lock().unwrap().iter() {
+        for rm in &r.resource_metrics {
+            for sm in &rm.scope_metrics {
+                for m in &sm.metrics {
+                    out.push(m.name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 #[tonic::async_trait]
 impl TraceService for Collector {
     async fn export(
@@ -120,7 +161,12 @@ impl TraceService for Collector {
 
 fn spawn_server<F, Fut>(f: F) -> Server
 where
-    F: FnOnce(tokio::net::TcpListener, Received, tokio::sync::oneshot::Receiver<()>) -> Fut
+    F: FnOnce(
+            tokio::net::TcpListener,
+            Received,
+            MetricRequests,
+            tokio::sync::oneshot::Receiver<()>,
+        ) -> Fut
         + Send
         + 'static,
     Fut: std::future::Future<Output = ()>,
@@ -129,6 +175,8 @@ where
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let received = Received::default();
     let r2 = received.clone();
+    let metrics = MetricRequests::default();
+    let m2 = metrics.clone();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -139,7 +187,7 @@ where
             addr_tx.send(l.local_addr().unwrap()).unwrap();
             // Servers stop by themselves after 5 minutes even if a test forgets them.
             tokio::select! {
-                _ = f(l, r2, stop_rx) => {}
+                _ = f(l, r2, m2, stop_rx) => {}
                 _ = tokio::time::sleep(Duration::from_secs(300)) => {}
             }
         });
@@ -148,6 +196,7 @@ where
     Server {
         addr,
         received,
+        metrics,
         stop: Some(stop_tx),
         thread: Some(thread),
     }
@@ -155,10 +204,11 @@ where
 
 /// A real OTLP/gRPC receiver (tonic TraceService).
 pub fn grpc_receiver() -> Server {
-    spawn_server(|l, received, stop| async move {
+    spawn_server(|l, received, metrics, stop| async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
         let serve = tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(Collector(received)))
+            .add_service(MetricsServiceServer::new(MetricsCollector(metrics)))
             .serve_with_incoming(incoming);
         // Stop at once (dropping the server and its connections), not
         // gracefully: an exporter may keep its connection open.
@@ -171,7 +221,7 @@ pub fn grpc_receiver() -> Server {
 
 /// A real OTLP/HTTP receiver: POST /v1/traces with a protobuf body.
 pub fn http_receiver() -> Server {
-    spawn_server(|l, received, mut stop| async move {
+    spawn_server(|l, received, _metrics, mut stop| async move {
         loop {
             tokio::select! {
                 _ = &mut stop => return,
@@ -237,7 +287,7 @@ async fn read_http_request(sock: &mut tokio::net::TcpStream) -> Option<(String, 
 
 /// Accepts connections and never answers (a hanging collector).
 pub fn hanging_endpoint() -> Server {
-    spawn_server(|l, _received, mut stop| async move {
+    spawn_server(|l, _received, _metrics, mut stop| async move {
         let mut held = Vec::new();
         loop {
             tokio::select! {
