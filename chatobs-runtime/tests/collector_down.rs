@@ -45,7 +45,13 @@ fn run_bot_against(
     let done = rx
         .recv_timeout(Duration::from_secs(120))
         .expect("the bot was blocked by the collector");
-    let snap = guard.snapshot();
+    // The failed exports are counted (bounded wait: each export is cut at 300 ms).
+    let t = std::time::Instant::now();
+    let mut snap = guard.snapshot();
+    while snap.export_failed == 0 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+        snap = guard.snapshot();
+    }
     drop(guard);
     (done, snap)
 }
@@ -62,6 +68,10 @@ fn refused_and_hanging_collectors_do_not_block_the_bot() {
         "a 256-span queue cannot hold {CALLS} spans: drops must be counted"
     );
     assert_eq!(snap.exported, 0);
+    assert!(
+        snap.export_failed > 0 && snap.failing_for.is_some(),
+        "{snap:?}"
+    );
 
     // Hanging endpoint (accepts, never answers), over HTTP/protobuf.
     let hang = support::hanging_endpoint();
@@ -70,5 +80,8 @@ fn refused_and_hanging_collectors_do_not_block_the_bot() {
     assert_eq!(done, CALLS);
     assert!(snap.dropped > 0);
     assert_eq!(snap.exported, 0);
-    assert!(snap.failing_for.is_some() || snap.export_failed == 0);
+    assert!(
+        snap.export_failed > 0 && snap.failing_for.is_some(),
+        "{snap:?}"
+    );
 }
