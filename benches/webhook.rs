@@ -202,13 +202,14 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn median_us(id: &str) -> Option<f64> {
-    let exe = std::env::current_exe().ok()?;
-    let target = exe
-        .ancestors()
-        .find(|p| p.file_name().is_some_and(|n| n == "target"))?;
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| target.to_path_buf());
+    let dir = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::current_exe()
+            .ok()?
+            .ancestors()
+            .find(|p| p.file_name().is_some_and(|n| n == "target"))?
+            .to_path_buf(),
+    };
     let p = dir
         .join("criterion")
         .join(env!("CARGO_CRATE_NAME"))
