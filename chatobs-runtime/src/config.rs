@@ -258,6 +258,10 @@ pub struct RedactionConfig {
     pub fields: Vec<String>,
     /// Scan free text for phone numbers and e-mail addresses.
     pub scan_free_text: bool,
+    /// Request headers recorded on SERVER spans (`http.request.header.*`;
+    /// opt-in, as the HTTP semantic conventions say). Headers of `headers`
+    /// that are present are always recorded, as `[REDACTED]`.
+    pub record_request_headers: Vec<String>,
 }
 
 impl Default for RedactionConfig {
@@ -266,6 +270,7 @@ impl Default for RedactionConfig {
             headers: Vec::new(),
             fields: Vec::new(),
             scan_free_text: true,
+            record_request_headers: Vec::new(),
         }
     }
 }

@@ -217,90 +217,142 @@ pub fn install_global(cfg: &LogsConfig) -> Result<(), crate::Error> {
     installed.map_err(|_| crate::Error::InvalidInput("a global tracing subscriber is already installed; add chatobs_runtime::logs::layer() to it".into()))
 }
 
-struct JsonVisitor<'a> {
+/// Collects an event's fields as JSON text: the message apart, the other
+/// fields as `,"name":value` pairs (redacted by name and by content).
+#[derive(Default)]
+struct LineVisitor {
     message: String,
-    fields: &'a mut serde_json::Map<String, serde_json::Value>,
+    rest: String,
 }
 
-impl JsonVisitor<'_> {
-    fn put(&mut self, field: &Field, v: serde_json::Value) {
+/// Keys the line itself writes; an event field of the same name is dropped.
+const RESERVED: [&str; 7] = [
+    "timestamp",
+    "level",
+    "target",
+    "message",
+    "trace_id",
+    "span_id",
+    "chat.session_id",
+];
+
+impl LineVisitor {
+    /// Starts a field; returns false when the field is skipped.
+    fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
+        if RESERVED.contains(&name) {
+            return false;
+        }
+        self.rest.push(',');
+        escape_into(&mut self.rest, name);
+        self.rest.push(':');
         if crate::redact::is_redacted_field(name) {
-            self.fields
-                .insert(name.to_owned(), crate::redact::REDACTED.into());
-        } else {
-            self.fields.insert(name.to_owned(), v);
+            escape_into(&mut self.rest, crate::redact::REDACTED);
+            return false;
+        }
+        true
+    }
+    fn text(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(&crate::redact::text(value));
+        } else if self.key(field) {
+            escape_into(&mut self.rest, &crate::redact::text(value));
+        }
+    }
+    fn raw(&mut self, field: &Field, value: std::fmt::Arguments<'_>) {
+        if self.key(field) {
+            let _ = self.rest.write_fmt(value);
         }
     }
 }
 
-impl Visit for JsonVisitor<'_> {
+impl Visit for LineVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(&crate::redact::text(value));
-        } else {
-            let v = crate::redact::text(value).into_owned();
-            self.put(field, v.into());
-        }
+        self.text(field, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         let mut s = String::new();
         let _ = write!(s, "{value:?}");
-        if field.name() == "message" {
-            self.message.push_str(&crate::redact::text(&s));
-        } else {
-            let v = crate::redact::text(&s).into_owned();
-            self.put(field, v.into());
-        }
+        self.text(field, &s);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
+        self.raw(field, format_args!("{value}"));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
+        self.raw(field, format_args!("{value}"));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(
-            field,
-            serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, Into::into),
-        );
+        if value.is_finite() {
+            self.raw(field, format_args!("{value}"));
+        } else {
+            self.raw(field, format_args!("null"));
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into());
+        self.raw(field, format_args!("{value}"));
     }
 }
 
-/// The JSON object for one event (what [`JsonLogLayer`] writes).
-pub fn event_json(event: &Event<'_>) -> serde_json::Value {
+/// Appends `s` as a JSON string literal.
+fn escape_into(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The JSON line for one event, newline included (what [`JsonLogLayer`]
+/// writes): written directly, with no intermediate map.
+pub fn event_line(event: &Event<'_>) -> String {
     let meta = event.metadata();
-    let mut fields = serde_json::Map::new();
-    let mut v = JsonVisitor {
-        message: String::new(),
-        fields: &mut fields,
-    };
+    let mut v = LineVisitor::default();
     event.record(&mut v);
-    let message = std::mem::take(&mut v.message);
-    let mut obj = serde_json::Map::new();
+    let mut out = String::with_capacity(160 + v.message.len() + v.rest.len());
+    out.push_str("{\"timestamp\":");
     let ts = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    obj.insert("timestamp".into(), ts.into());
-    obj.insert("level".into(), meta.level().as_str().into());
-    obj.insert("target".into(), meta.target().into());
-    obj.insert("message".into(), message.into());
+    escape_into(&mut out, &ts);
+    out.push_str(",\"level\":\"");
+    out.push_str(meta.level().as_str());
+    out.push_str("\",\"target\":");
+    escape_into(&mut out, meta.target());
+    out.push_str(",\"message\":");
+    escape_into(&mut out, &v.message);
     let f = current_frame();
     if f.trace_id != 0 {
-        obj.insert("trace_id".into(), format!("{:032x}", f.trace_id).into());
-        obj.insert("span_id".into(), format!("{:016x}", f.span_id).into());
+        let _ = write!(
+            out,
+            ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\"",
+            f.trace_id, f.span_id
+        );
     }
     // SAFETY: the frame's session pointer is alive while the frame is entered.
     if let Some(s) = unsafe { crate::context::session_from_ptr(f.session) } {
-        obj.insert(crate::vocab::CHAT_SESSION_ID.into(), s.id().into());
+        out.push_str(",\"");
+        out.push_str(crate::vocab::CHAT_SESSION_ID);
+        out.push_str("\":");
+        escape_into(&mut out, s.id());
     }
-    for (k, val) in fields {
-        obj.entry(k).or_insert(val);
-    }
-    serde_json::Value::Object(obj)
+    out.push_str(&v.rest);
+    out.push_str("}\n");
+    out
+}
+
+/// The JSON object for one event (the parsed form of [`event_line`]).
+pub fn event_json(event: &Event<'_>) -> serde_json::Value {
+    serde_json::from_str(&event_line(event)).unwrap_or(serde_json::Value::Null)
 }
 
 impl<S: Subscriber> Layer<S> for JsonLogLayer {
@@ -322,8 +374,7 @@ impl<S: Subscriber> Layer<S> for JsonLogLayer {
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut line = event_json(event).to_string();
-        line.push('\n');
+        let line = event_line(event);
         let out = match &self.out {
             Sink::Background(b) => {
                 b.push(line);

@@ -128,6 +128,7 @@ fn scan_phone(b: &[u8], start: usize) -> (usize, usize) {
 // ---- configured lists ----------------------------------------------------------------
 
 struct Lists {
+    record_headers: Vec<String>,
     headers: Vec<String>,
     fields: Vec<String>,
     scan: bool,
@@ -147,6 +148,7 @@ fn lists() -> std::sync::Arc<Lists> {
         .clone()
         .unwrap_or_else(|| {
             std::sync::Arc::new(Lists {
+                record_headers: Vec::new(),
                 headers: Vec::new(),
                 fields: Vec::new(),
                 scan: true,
@@ -157,6 +159,11 @@ fn lists() -> std::sync::Arc<Lists> {
 /// Sets the header and field lists (called by [`crate::init`]).
 pub fn configure(cfg: &crate::config::RedactionConfig) {
     let l = Lists {
+        record_headers: cfg
+            .record_request_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
         headers: cfg.headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
         fields: cfg.fields.iter().map(|h| h.to_ascii_lowercase()).collect(),
         scan: cfg.scan_free_text,
@@ -169,6 +176,17 @@ pub fn configure(cfg: &crate::config::RedactionConfig) {
 pub fn is_redacted_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     lists().headers.contains(&n) || crate::config::is_secret_header(&n)
+}
+
+/// Whether a request header is recorded on SERVER spans: it is in
+/// `redaction.record_request_headers`, or it is redacted (recorded as `[REDACTED]`,
+/// so its presence shows).
+pub fn is_recorded_request_header(name: &str) -> bool {
+    let l = lists();
+    l.record_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+        || l.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// The exportable form of a header value.

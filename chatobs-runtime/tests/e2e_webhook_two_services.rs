@@ -129,6 +129,14 @@ async fn webhook_to_reply_across_two_services() {
         .and_then(|v| v.as_str_array())
         .unwrap();
     assert_eq!(sig, ["[REDACTED]"]);
+    // Only the configured request headers are recorded (opt-in, per the HTTP conventions).
+    assert_eq!(
+        roots[0]
+            .attr("http.request.header.content-type")
+            .and_then(|v| v.as_str_array()),
+        Some(vec!["application/json"])
+    );
+    assert!(roots[0].attr("http.request.header.traceparent").is_none());
     // The agents' SERVER span is the child of the gateway's CLIENT span (traceparent crossed a socket).
     let agents_server = trace
         .iter()

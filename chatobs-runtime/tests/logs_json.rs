@@ -23,7 +23,13 @@ impl Write for Buf {
 #[chat_span(name = "agent.pqr.flow", role = "pqr", step = "intake")]
 fn intake(from: &str, text: &str) {
     tracing::info!(from, text, order = 42, "complaint received from {from}");
-    tracing::warn!(email = "ana@example.com", "escalating to ana@example.com");
+    tracing::warn!(
+        email = "ana@example.com",
+        note = "say \"hola\"\n\ttab",
+        ratio = 0.5,
+        urgent = true,
+        "escalating to ana@example.com"
+    );
 }
 
 #[test]
@@ -56,6 +62,12 @@ fn json_lines_have_context_and_no_pii() {
     assert_eq!(lines[0]["message"], "complaint received from [REDACTED]");
     assert_eq!(lines[1]["email"], "[REDACTED]");
     assert_eq!(lines[1]["message"], "escalating to [REDACTED]");
+    assert_eq!(
+        lines[1]["note"], "say \"hola\"\n\ttab",
+        "escaped and read back"
+    );
+    assert_eq!(lines[1]["ratio"], 0.5);
+    assert_eq!(lines[1]["urgent"], true);
     for needle in [
         "573001234567",
         "300 123 4567",

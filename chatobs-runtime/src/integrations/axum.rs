@@ -210,7 +210,11 @@ fn req_info(
         let n = name.as_str();
         // `baggage` may carry anything a caller put there: the session it carries is
         // taken through the context (bounded, validated), the rest is not exported.
-        if n == "host" || n == "user-agent" || n == "baggage" {
+        if n == "host"
+            || n == "user-agent"
+            || n == "baggage"
+            || !crate::redact::is_recorded_request_header(n)
+        {
             continue;
         }
         let v = value.to_str().unwrap_or("[binary]");
