@@ -259,13 +259,18 @@ fn alerts_for(fired: &[chatobs_runtime::alerts::Alert], session: &str) -> Vec<St
         .iter()
         .filter(|a| a.session_id.as_deref() == Some(session))
         .map(|a| {
+            let on = match (&a.role, &a.span_id) {
+                (Some(role), _) => format!("role {role}"),
+                (None, Some(span)) => format!("span {span}"),
+                (None, None) => "the conversation".to_owned(),
+            };
             format!(
-                "{} ({}): ${} > ${} on {}",
+                "{} ({}): ${} > ${} (exceeded by ${}) on {on}",
                 a.rule,
                 a.severity,
                 a.value.normalize(),
                 a.threshold.normalize(),
-                a.role.as_deref().unwrap_or("-")
+                a.exceeded_by.normalize()
             )
         })
         .collect()
