@@ -1250,7 +1250,7 @@ pub fn record_provider(p: &dyn Display) -> bool {
 /// |---|---|---|
 /// | `step` | anything `Display` | `conversation.step` |
 /// | `tag` | anything `Display` (appends) | `tag.tags`, `logfire.tags` |
-/// | `template_category` | `marketing` \| `utility` \| `authentication` \| `service` | `template_category` |
+/// | `template_category` | `marketing` \| `utility` \| `authentication` \| `service`, or a [`crate::TemplateCategory`] value in parentheses | `template_category` |
 /// | `role` | a [`crate::Role`] | `agent.role` |
 /// | `model` | anything `Display` | `gen_ai.request.model` |
 /// | `response_model` | anything `Display` | `gen_ai.response.model` |
@@ -1266,6 +1266,8 @@ pub fn record_provider(p: &dyn Display) -> bool {
 ///     record!(step = step);
 ///     record!(tag = "routed");
 ///     record!(template_category = marketing);
+///     let decided = chatobs_runtime::TemplateCategory::Utility;
+///     record!(template_category = (decided)); // a value known only at run time
 ///     step
 /// }
 /// # decide("buy");
@@ -1279,8 +1281,9 @@ macro_rules! record {
     (template_category = utility) => { $crate::__private::record_category($crate::vocab::TemplateCategory::Utility) };
     (template_category = authentication) => { $crate::__private::record_category($crate::vocab::TemplateCategory::Authentication) };
     (template_category = service) => { $crate::__private::record_category($crate::vocab::TemplateCategory::Service) };
+    (template_category = ($v:expr)) => { $crate::__private::record_category($v) };
     (template_category = $other:tt) => {
-        ::core::compile_error!(::core::concat!("unknown template_category `", ::core::stringify!($other), "`: expected one of marketing, utility, authentication, service"))
+        ::core::compile_error!(::core::concat!("unknown template_category `", ::core::stringify!($other), "`: expected one of marketing, utility, authentication, service, or a TemplateCategory value in parentheses"))
     };
     (role = $v:expr) => { $crate::__private::record_role($v) };
     (model = $v:expr) => { $crate::__private::record_model(&$v) };

@@ -82,7 +82,9 @@ fn with_capture(phone: &str, order: u32, text: &str) -> usize {
 fn record_later(intent: &str) -> bool {
     let r = record!(step = format!("routed-{intent}"));
     record!(tag = "late-tag");
-    record!(template_category = utility);
+    record!(template_category = marketing);
+    let decided = chatobs_runtime::TemplateCategory::Utility;
+    record!(template_category = (decided));
     r
 }
 

@@ -430,12 +430,7 @@ async fn send_whatsapp(
         Some(c) => json!({"messaging_product": "whatsapp", "to": to, "type": "template",
                           "template": {"name": body, "language": {"code": "es"}, "category": c.as_str()}}),
     };
-    match template {
-        Some(TemplateCategory::Marketing) => record!(template_category = marketing),
-        Some(TemplateCategory::Utility) => record!(template_category = utility),
-        Some(TemplateCategory::Authentication) => record!(template_category = authentication),
-        Some(TemplateCategory::Service) | None => record!(template_category = service),
-    };
+    record!(template_category = (template.unwrap_or(TemplateCategory::Service)));
     let v: serde_json::Value = gw
         .http
         .post(format!(
