@@ -670,14 +670,18 @@ impl Config {
 
 /// Header names that carry credentials.
 pub fn is_secret_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == "authorization"
-        || n == "proxy-authorization"
-        || n == "cookie"
-        || n.contains("api-key")
-        || n.contains("api_key")
-        || n.contains("token")
-        || n.contains("secret")
+    let has = |needle: &str| {
+        name.as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+        || name.eq_ignore_ascii_case("cookie")
+        || has("api-key")
+        || has("api_key")
+        || has("token")
+        || has("secret")
 }
 
 fn percent_decode_lossy(s: &str) -> String {

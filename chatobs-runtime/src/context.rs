@@ -34,7 +34,8 @@ pub(crate) struct SessionInner {
     id: Box<str>,
     started: SystemTime,
     extensions: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
-    pub(crate) end_hook: OnceLock<crate::span::SessionEndHook>,
+    /// Run when each span of this session ends, with its state.
+    pub(crate) end_hook: OnceLock<(crate::span::SessionEndHook, Arc<dyn Any + Send + Sync>)>,
 }
 
 impl std::fmt::Debug for ChatSession {
@@ -50,7 +51,9 @@ impl PartialEq for ChatSession {
 }
 impl Eq for ChatSession {}
 
-static SESSION_KEY: RwLock<Option<Arc<[u8]>>> = RwLock::new(None);
+/// The session key, as an HMAC state with the key already absorbed (each
+/// hash then clones it instead of hashing the key again).
+static SESSION_KEY: RwLock<Option<Arc<Hmac<Sha256>>>> = RwLock::new(None);
 static EPHEMERAL_WARNED: OnceLock<()> = OnceLock::new();
 
 /// Sets the key used to hash user identities into session ids. [`crate::init`]
@@ -68,11 +71,19 @@ pub fn set_session_key(key: &[u8]) -> Result<(), crate::Error> {
             ),
         });
     }
-    *SESSION_KEY.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::from(key));
+    *SESSION_KEY.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(keyed_mac(key)));
     Ok(())
 }
 
-fn session_key() -> Arc<[u8]> {
+fn keyed_mac(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; new_from_slice cannot fail for Hmac<Sha256>.
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable_hmac(),
+    }
+}
+
+fn session_key() -> Arc<Hmac<Sha256>> {
     if let Some(k) = SESSION_KEY
         .read()
         .unwrap_or_else(|e| e.into_inner())
@@ -84,8 +95,8 @@ fn session_key() -> Arc<[u8]> {
     if let Some(k) = slot.as_ref() {
         return k.clone();
     }
-    let key: Arc<[u8]> = match std::env::var(SESSION_KEY_ENV) {
-        Ok(v) if v.len() >= 16 => Arc::from(v.as_bytes()),
+    let key: Arc<Hmac<Sha256>> = match std::env::var(SESSION_KEY_ENV) {
+        Ok(v) if v.len() >= 16 => Arc::new(keyed_mac(v.as_bytes())),
         _ => {
             EPHEMERAL_WARNED.get_or_init(|| {
                 tracing::warn!(
@@ -97,7 +108,7 @@ fn session_key() -> Arc<[u8]> {
             for chunk in k.chunks_mut(8) {
                 chunk.copy_from_slice(&crate::ids::new_span_id().0.to_le_bytes());
             }
-            Arc::from(&k[..])
+            Arc::new(keyed_mac(&k))
         }
     };
     *slot = Some(key.clone());
@@ -106,12 +117,7 @@ fn session_key() -> Arc<[u8]> {
 
 /// `cs_` + 32 hex characters of HMAC-SHA256 over `parts` with the session key.
 pub(crate) fn keyed_hash(parts: &[&str]) -> String {
-    let key = session_key();
-    // HMAC accepts keys of any length; new_from_slice cannot fail for Hmac<Sha256>.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(&key) {
-        Ok(m) => m,
-        Err(_) => unreachable_hmac(),
-    };
+    let mut mac = Hmac::clone(&session_key());
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             mac.update(&[0x1f]);
@@ -119,7 +125,14 @@ pub(crate) fn keyed_hash(parts: &[&str]) -> String {
         mac.update(p.as_bytes());
     }
     let out = mac.finalize().into_bytes();
-    format!("cs_{}", hex::encode(&out[..16]))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(35);
+    id.push_str("cs_");
+    for b in &out[..16] {
+        id.push(HEX[(b >> 4) as usize] as char);
+        id.push(HEX[(b & 15) as usize] as char);
+    }
+    id
 }
 
 #[cold]
@@ -221,8 +234,14 @@ impl ChatSession {
 
     /// Sets the hook run when each span of this session ends (the first call wins).
     #[allow(dead_code)] // used by the cost ledger
-    pub(crate) fn set_end_hook(&self, hook: crate::span::SessionEndHook) {
-        let _ = self.0.end_hook.set(hook);
+    pub(crate) fn set_end_hook(
+        &self,
+        hook: crate::span::SessionEndHook,
+        state: impl FnOnce() -> Arc<dyn Any + Send + Sync>,
+    ) {
+        if self.0.end_hook.get().is_none() {
+            let _ = self.0.end_hook.set((hook, state()));
+        }
     }
 
     /// The value of type `T` attached to this session, if one was created.

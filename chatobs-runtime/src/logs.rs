@@ -50,6 +50,10 @@ enum Sink {
 /// full the line is dropped and counted ([`dropped`]).
 struct Background {
     queue: crossbeam_queue::ArrayQueue<String>,
+    /// Written lines' buffers, cleared and handed back to the logging
+    /// threads to write the next line into: the writer never frees a
+    /// bot's memory (with glibc's malloc that takes the bot's arena lock).
+    spare: crossbeam_queue::ArrayQueue<String>,
     dropped: AtomicU64,
     writer: OnceLock<std::thread::Thread>,
     /// Flush requests and completions (generation counters).
@@ -58,6 +62,9 @@ struct Background {
 }
 
 const WAKE_AT: usize = 256;
+/// Spare line buffers kept, and the largest one kept.
+const SPARE_MAX: usize = 256;
+const SPARE_BYTES: usize = 4096;
 
 static BACKGROUND: OnceLock<Arc<Background>> = OnceLock::new();
 
@@ -65,6 +72,7 @@ impl Background {
     fn start(out: LogOutput, capacity: usize) -> Result<Arc<Background>, crate::Error> {
         let bg = Arc::new(Background {
             queue: crossbeam_queue::ArrayQueue::new(capacity.max(1)),
+            spare: crossbeam_queue::ArrayQueue::new(SPARE_MAX),
             dropped: AtomicU64::new(0),
             writer: OnceLock::new(),
             flush: Mutex::new((0, 0)),
@@ -82,9 +90,13 @@ impl Background {
                 loop {
                     let wanted = me.flush.lock().unwrap_or_else(|e| e.into_inner()).0;
                     let mut wrote = false;
-                    while let Some(line) = me.queue.pop() {
+                    while let Some(mut line) = me.queue.pop() {
                         let _ = w.write_all(line.as_bytes());
                         wrote = true;
+                        if line.capacity() <= SPARE_BYTES {
+                            line.clear();
+                            let _ = me.spare.push(line);
+                        }
                     }
                     if wrote {
                         let _ = w.flush();
@@ -295,41 +307,57 @@ impl Visit for LineVisitor {
 
 /// Appends `s` as a JSON string literal.
 fn escape_into(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Runs of characters that need no escape are copied whole.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(esc);
         }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
 /// The JSON line for one event, newline included (what [`JsonLogLayer`]
 /// writes): written directly, with no intermediate map.
 pub fn event_line(event: &Event<'_>) -> String {
+    let mut out = String::new();
+    write_event_line(event, &mut out);
+    out
+}
+
+/// Appends the JSON line for one event to `out`.
+fn write_event_line(event: &Event<'_>, out: &mut String) {
     let meta = event.metadata();
     let mut v = LineVisitor::default();
     event.record(&mut v);
-    let mut out = String::with_capacity(160 + v.message.len() + v.rest.len());
+    out.reserve(160 + v.message.len() + v.rest.len());
     out.push_str("{\"timestamp\":");
     let ts = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    escape_into(&mut out, &ts);
+    escape_into(out, &ts);
     out.push_str(",\"level\":\"");
     out.push_str(meta.level().as_str());
     out.push_str("\",\"target\":");
-    escape_into(&mut out, meta.target());
+    escape_into(out, meta.target());
     out.push_str(",\"message\":");
-    escape_into(&mut out, &v.message);
+    escape_into(out, &v.message);
     let f = current_frame();
     if f.trace_id != 0 {
         let _ = write!(
@@ -343,11 +371,10 @@ pub fn event_line(event: &Event<'_>) -> String {
         out.push_str(",\"");
         out.push_str(crate::vocab::CHAT_SESSION_ID);
         out.push_str("\":");
-        escape_into(&mut out, s.id());
+        escape_into(out, s.id());
     }
     out.push_str(&v.rest);
     out.push_str("}\n");
-    out
 }
 
 /// The JSON object for one event (the parsed form of [`event_line`]).
@@ -374,19 +401,45 @@ impl<S: Subscriber> Layer<S> for JsonLogLayer {
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let line = event_line(event);
         let out = match &self.out {
             Sink::Background(b) => {
+                let mut line = b.spare.pop().unwrap_or_default();
+                write_event_line(event, &mut line);
                 b.push(line);
                 return;
             }
             Sink::Direct(out) => out,
         };
+        let line = event_line(event);
         let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = match &mut *out {
             LogOutput::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
             LogOutput::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
             LogOutput::Writer(w) => w.write_all(line.as_bytes()).and_then(|_| w.flush()),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escaped_strings_parse_back_to_themselves() {
+        let cases = [
+            "",
+            "plain text",
+            "quote \" backslash \\ slash /",
+            "lines\nand\r\ttabs",
+            "\u{0}\u{1}\u{1f} controls",
+            "ñandú 👍 \u{7f} after",
+            "\"",
+            "end\\",
+        ];
+        for c in cases {
+            let mut out = String::from("x");
+            super::escape_into(&mut out, c);
+            let back: String = serde_json::from_str(&out[1..]).unwrap();
+            assert_eq!(back, c, "{out}");
+            assert!(!out[1..].contains('\n'), "one line: {out}");
+        }
     }
 }

@@ -396,11 +396,16 @@ impl Worker {
             let mut batch = Vec::with_capacity(self.batch.min(self.sink.queue.len().max(1)));
             while batch.len() < self.batch {
                 match self.sink.queue.pop() {
-                    Some(r) => batch.push(r.into_finished()),
+                    Some(r) => {
+                        batch.push(r.to_finished());
+                        self.sink.give_back(r);
+                    }
                     None => break,
                 }
             }
             if batch.is_empty() {
+                // The bots have gone quiet: free what they did not take back.
+                self.sink.free_returned(usize::MAX);
                 return;
             }
             let full = batch.len() == self.batch;

@@ -174,8 +174,8 @@ pub fn configure(cfg: &crate::config::RedactionConfig) {
 /// Whether a header's value must never be exported (configured names, plus
 /// anything that looks like a credential).
 pub fn is_redacted_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    lists().headers.contains(&n) || crate::config::is_secret_header(&n)
+    lists().headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+        || crate::config::is_secret_header(name)
 }
 
 /// Whether a request header is recorded on SERVER spans: it is in
@@ -200,8 +200,8 @@ pub fn header_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
 
 /// Whether a log or capture field must never be exported.
 pub fn is_redacted_field(name: &str) -> bool {
-    let n = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
-    lists().fields.contains(&n)
+    let n = name.rsplit('.').next().unwrap_or(name);
+    lists().fields.iter().any(|f| f.eq_ignore_ascii_case(n))
 }
 
 /// Free text as it may be exported: scanned for phone numbers and e-mail

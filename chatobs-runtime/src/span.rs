@@ -246,7 +246,13 @@ impl Sampler {
 /// Where finished records go: a bounded queue drained by the pipeline's
 /// export thread. Installed by [`crate::init`] (and the test kit).
 pub(crate) struct Sink {
-    pub queue: ArrayQueue<Record>,
+    /// Finished records (boxed: the queue moves a pointer, not the record).
+    pub queue: ArrayQueue<Box<Record>>,
+    /// Records the export thread has read, handed back to the bot threads,
+    /// which reuse them for their next spans (box and vectors included) or
+    /// free them: the export thread never frees a bot's memory (with glibc's
+    /// malloc that takes the bot's arena lock, and the bot then waits on it).
+    pub returned: ArrayQueue<Box<Record>>,
     pub dropped: AtomicU64,
     pub sampler: Sampler,
     pub wake_at: usize,
@@ -259,6 +265,7 @@ impl Sink {
         let capacity = capacity.max(1);
         Sink {
             queue: ArrayQueue::new(capacity),
+            returned: ArrayQueue::new(capacity.min(RETURNED_MAX)),
             dropped: AtomicU64::new(0),
             sampler,
             wake_at: batch.clamp(1, capacity),
@@ -267,7 +274,64 @@ impl Sink {
         }
     }
 
-    fn push(&self, rec: Record) {
+    /// Hands a record the export thread has read back to the bot threads
+    /// (dropped here when they are not taking them back fast enough).
+    pub(crate) fn give_back(&self, rec: Box<Record>) {
+        let _ = self.returned.push(rec);
+    }
+
+    /// The boxed record of a new span: a record the export thread handed
+    /// back, overwritten (its attribute and event vectors cleared, their
+    /// room kept), or a new box. In a steady state a span allocates nothing.
+    fn record(&self, r: Record) -> Box<Record> {
+        Self::record_in(self.returned.pop(), r)
+    }
+
+    fn record_in(old: Option<Box<Record>>, mut r: Record) -> Box<Record> {
+        let Some(mut old) = old else {
+            if r.attrs.capacity() == 0 {
+                r.attrs.reserve(8);
+            }
+            return Box::new(r);
+        };
+        if r.attrs.capacity() == 0 && old.attrs.capacity() <= 64 {
+            r.attrs = std::mem::take(&mut old.attrs);
+            r.attrs.clear();
+        }
+        if r.events.capacity() == 0 && old.events.capacity() <= 16 {
+            r.events = std::mem::take(&mut old.events);
+            r.events.clear();
+        }
+        *old = r;
+        old
+    }
+
+    /// A returned record for a span being built, with its attribute vector
+    /// taken out (cleared) for the builder to fill.
+    fn spare(&self) -> (Option<Box<Record>>, Vec<KeyValue>) {
+        match self.returned.pop() {
+            Some(mut r) if r.attrs.capacity() <= 64 => {
+                let mut v = std::mem::take(&mut r.attrs);
+                v.clear();
+                (Some(r), v)
+            }
+            _ => (None, Vec::new()),
+        }
+    }
+
+    /// Frees what the export thread handed back (called where spans end,
+    /// so the queue never grows; and by the export thread itself when the
+    /// bot threads have gone quiet).
+    pub(crate) fn free_returned(&self, at_most: usize) {
+        for _ in 0..at_most {
+            match self.returned.pop() {
+                Some(r) => drop(r),
+                None => return,
+            }
+        }
+    }
+
+    fn push(&self, rec: Box<Record>) {
         if self.closed.load(Ordering::Relaxed) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -286,6 +350,9 @@ impl Sink {
         }
     }
 }
+
+/// At most this many read records wait to be freed on a bot thread.
+const RETURNED_MAX: usize = 1024;
 
 static SINK: AtomicPtr<Sink> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -349,8 +416,10 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Spells out every attribute (runs on the export thread).
-    pub(crate) fn into_finished(self) -> FinishedSpan {
+    /// Spells out every attribute (runs on the export thread). Copies
+    /// rather than moves: the record goes back to a bot thread to be freed
+    /// (see [`Sink::returned`]), and the copy is the export thread's own memory.
+    pub(crate) fn to_finished(&self) -> FinishedSpan {
         let mut attributes: Vec<KeyValue> = Vec::with_capacity(12 + self.attrs.len());
         if let Some(r) = self.role {
             attributes.push((
@@ -358,8 +427,11 @@ impl Record {
                 Value::Str(Cow::Borrowed(r.as_str())),
             ));
         }
-        if let Some(s) = self.step {
-            attributes.push((Cow::Borrowed(vocab::CONVERSATION_STEP), Value::Str(s)));
+        if let Some(s) = &self.step {
+            attributes.push((
+                Cow::Borrowed(vocab::CONVERSATION_STEP),
+                Value::Str(s.clone()),
+            ));
         }
         if let Some(c) = self.category {
             attributes.push((
@@ -378,7 +450,7 @@ impl Record {
                 .tags
                 .iter()
                 .map(|t| Cow::Borrowed(*t))
-                .chain(self.extra_tags)
+                .chain(self.extra_tags.iter().cloned())
                 .collect();
             attributes.push((
                 Cow::Borrowed(vocab::TAG_TAGS),
@@ -419,9 +491,9 @@ impl Record {
                 Value::Str(Cow::Borrowed(p)),
             ));
         }
-        attributes.extend(self.attrs);
+        attributes.extend(self.attrs.iter().cloned());
         FinishedSpan {
-            name: self.name,
+            name: self.name.clone(),
             kind: self.otel_kind,
             trace_id: TraceId(self.trace_id),
             span_id: SpanId(self.span_id),
@@ -429,10 +501,10 @@ impl Record {
             parent_remote: self.parent_remote,
             start: self.start,
             end: self.end,
-            status: self.status,
+            status: self.status.clone(),
             attributes,
-            events: self.events,
-            links: self.links,
+            events: self.events.clone(),
+            links: self.links.clone(),
         }
     }
 
@@ -448,21 +520,22 @@ impl Record {
 /// Spans captured by the test kit, by capture token.
 pub(crate) static CAPTURED: Mutex<Option<HashMap<u64, Vec<FinishedSpan>>>> = Mutex::new(None);
 
-/// A hook run when a span of a session ends (the cost ledger writes the
-/// conversation's running total with it). Set once per session.
-pub(crate) type SessionEndHook = fn(&ChatSession, &mut Vec<KeyValue>);
+/// A hook run when a span of a session ends, with the state it was set
+/// with (the cost ledger writes the conversation's running total with it).
+/// Set once per session.
+pub(crate) type SessionEndHook = fn(&(dyn std::any::Any + Send + Sync), &mut Vec<KeyValue>);
 
-fn finish(mut rec: Record, session: Option<ChatSession>) {
+fn finish(mut rec: Box<Record>, session: Option<ChatSession>) {
     rec.end = SystemTime::now();
     if let Some(s) = &session {
-        if let Some(hook) = s.0.end_hook.get() {
-            hook(s, &mut rec.attrs);
+        if let Some((hook, state)) = s.0.end_hook.get() {
+            hook(&**state, &mut rec.attrs);
         }
     }
     rec.session = session;
     if rec.capture != 0 {
         let token = rec.capture;
-        let span = rec.into_finished();
+        let span = rec.to_finished();
         let mut map = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = map.as_mut().and_then(|m| m.get_mut(&token)) {
             v.push(span);
@@ -633,13 +706,13 @@ impl ChatSpan {
     }
 
     fn rec_mut(&mut self) -> Option<&mut Record> {
-        self.live.as_deref_mut().and_then(|l| l.rec.as_mut())
+        self.live.as_deref_mut().and_then(|l| l.rec.as_deref_mut())
     }
 }
 
 /// The state of a started span.
 pub(crate) struct Live {
-    rec: Option<Record>,
+    rec: Option<Box<Record>>,
     trace_id: u128,
     span_id: u64,
     flags: u8,
@@ -698,7 +771,7 @@ impl Live {
         if let Some(sink) = sink {
             let ids = span.init_ids(sink, &parent);
             if ids {
-                span.rec = Some(Record {
+                span.rec = Some(sink.record(Record {
                     name: Cow::Borrowed(site.name),
                     otel_kind: if matches!(site.kind, Some(SpanKind::Llm)) {
                         OtelKind::Client
@@ -726,7 +799,7 @@ impl Live {
                     links: Vec::new(),
                     capture: parent.capture,
                     sink,
-                });
+                }));
             }
         }
         span.session = session;
@@ -782,7 +855,7 @@ impl Live {
             record: self
                 .rec
                 .as_mut()
-                .map_or(std::ptr::null_mut(), |r| r as *mut Record),
+                .map_or(std::ptr::null_mut(), |r| &mut **r as *mut Record),
             capture: self.capture,
         }
     }
@@ -1029,11 +1102,23 @@ pub struct SpanBuilder {
     session: Option<ChatSession>,
     attrs: Vec<KeyValue>,
     links: Vec<Link>,
+    spare: Spare,
+}
+
+/// A record handed back by the export thread, kept by a [`SpanBuilder`] for
+/// its span (so building one allocates nothing in a steady state).
+struct Spare(Option<Box<Record>>);
+
+impl Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Spare")
+    }
 }
 
 impl SpanBuilder {
     /// A span called `name`.
     pub fn new(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+        let (spare, attrs) = current_sink().map_or((None, Vec::new()), Sink::spare);
         SpanBuilder {
             name: name.into(),
             kind: OtelKind::Internal,
@@ -1044,8 +1129,9 @@ impl SpanBuilder {
             step: None,
             parent: None,
             session: None,
-            attrs: Vec::new(),
+            attrs,
             links: Vec::new(),
+            spare: Spare(spare),
         }
     }
     /// OpenTelemetry span kind.
@@ -1094,6 +1180,11 @@ impl SpanBuilder {
         self.attrs.push((key.into(), value.into()));
         self
     }
+    /// Several attributes.
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.attrs.extend(attributes);
+        self
+    }
     /// A link to another span.
     pub fn link(mut self, trace_id: TraceId, span_id: SpanId, attributes: Vec<KeyValue>) -> Self {
         self.links.push(Link {
@@ -1125,31 +1216,34 @@ impl SpanBuilder {
             .or_else(|| self.parent.as_ref().and_then(|c| c.session.clone()))
             .or_else(|| unsafe { session_from_ptr(current_frame().session) });
         if span.init_ids(sink, &parent) {
-            span.rec = Some(Record {
-                name: self.name,
-                otel_kind: self.kind,
-                trace_id: span.trace_id,
-                span_id: span.span_id,
-                parent_span_id: parent.span_id,
-                parent_remote: parent.flags & FLAG_REMOTE != 0,
-                start: SystemTime::now(),
-                end: SystemTime::UNIX_EPOCH,
-                role: self.role,
-                chat_kind: self.chat_kind,
-                category: self.category,
-                tags: self.tags,
-                extra_tags: Vec::new(),
-                model: None,
-                provider: None,
-                step: self.step,
-                session: None,
-                status: Status::Unset,
-                attrs: self.attrs,
-                events: Vec::new(),
-                links: self.links,
-                capture: parent.capture,
-                sink,
-            });
+            span.rec = Some(Sink::record_in(
+                self.spare.0,
+                Record {
+                    name: self.name,
+                    otel_kind: self.kind,
+                    trace_id: span.trace_id,
+                    span_id: span.span_id,
+                    parent_span_id: parent.span_id,
+                    parent_remote: parent.flags & FLAG_REMOTE != 0,
+                    start: SystemTime::now(),
+                    end: SystemTime::UNIX_EPOCH,
+                    role: self.role,
+                    chat_kind: self.chat_kind,
+                    category: self.category,
+                    tags: self.tags,
+                    extra_tags: Vec::new(),
+                    model: None,
+                    provider: None,
+                    step: self.step,
+                    session: None,
+                    status: Status::Unset,
+                    attrs: self.attrs,
+                    events: Vec::new(),
+                    links: self.links,
+                    capture: parent.capture,
+                    sink,
+                },
+            ));
         }
         span.session = session;
         ChatSpan { live: Some(span) }

@@ -152,7 +152,7 @@ fn registry_get(id: &str) -> Arc<Ledger> {
 pub(crate) fn ledger_of(session: &ChatSession) -> Arc<Ledger> {
     let link = session.extension::<LedgerLink>();
     let l = link.0.get_or_init(|| registry_get(session.id())).clone();
-    session.set_end_hook(end_hook);
+    session.set_end_hook(end_hook, || l.clone());
     l
 }
 
@@ -164,14 +164,17 @@ pub(crate) fn forget(session: &ChatSession) {
         .remove(session.id());
 }
 
-fn end_hook(session: &ChatSession, attrs: &mut Vec<KeyValue>) {
-    let Some(link) = session.get_extension::<LedgerLink>() else {
+fn end_hook(state: &(dyn std::any::Any + Send + Sync), attrs: &mut Vec<KeyValue>) {
+    let Some(l) = state.downcast_ref::<Ledger>() else {
         return;
     };
-    let Some(l) = link.0.get() else { return };
-    let t = l.totals();
+    let t = l
+        .totals
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .attributes();
     attrs.reserve(5);
-    for (k, v) in t.attributes() {
+    for (k, v) in t {
         match attrs.iter_mut().find(|(x, _)| *x == k) {
             Some(slot) => slot.1 = v,
             None => attrs.push((k, v)),

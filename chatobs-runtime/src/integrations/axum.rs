@@ -169,7 +169,11 @@ fn req_info(
     attrs.push((vocab::HTTP_ROUTE.into(), Value::from(route.to_owned())));
     attrs.push((
         vocab::URL_SCHEME.into(),
-        uri.scheme_str().unwrap_or("http").to_owned().into(),
+        match uri.scheme_str() {
+            None | Some("http") => Value::from("http"),
+            Some("https") => Value::from("https"),
+            Some(other) => Value::from(other.to_owned()),
+        },
     ));
     attrs.push((
         vocab::URL_PATH.into(),
@@ -217,9 +221,16 @@ fn req_info(
         {
             continue;
         }
-        let v = value.to_str().unwrap_or("[binary]");
-        let v = crate::redact::truncate(&crate::redact::header_value(n, v), 256);
-        attrs.push((header_key(n), Value::StrArray(vec![Cow::Owned(v)])));
+        let v = if crate::redact::is_redacted_header(n) {
+            Cow::Borrowed(crate::redact::REDACTED)
+        } else {
+            let v = value.to_str().unwrap_or("[binary]");
+            Cow::Owned(crate::redact::truncate(
+                &crate::redact::redact_free_text(v),
+                256,
+            ))
+        };
+        attrs.push((header_key(n), Value::StrArray(vec![v])));
     }
     if let Some(s) = super::current_service() {
         attrs.push((vocab::CHAT_SERVICE_NAME.into(), s.into()));
@@ -234,8 +245,12 @@ fn req_info(
 }
 
 impl ReqInfo {
+    /// A SERVER span with the request's attributes and `extra`; `last` moves
+    /// the request's attributes into it instead of copying them (the last
+    /// message of a batch, or the only span of a request).
     fn span(
-        &self,
+        &mut self,
+        last: bool,
         session: Option<crate::ChatSession>,
         extra: Vec<(Cow<'static, str>, Value)>,
     ) -> ChatSpan {
@@ -246,10 +261,12 @@ impl ReqInfo {
         if let Some(s) = session {
             b = b.session(s);
         }
-        for (k, v) in self.attrs.iter().cloned().chain(extra) {
-            b = b.attribute(k, v);
+        if last {
+            b = b.attributes(std::mem::take(&mut self.attrs));
+        } else {
+            b = b.attributes(self.attrs.iter().cloned());
         }
-        b.start()
+        b.attributes(extra).start()
     }
 }
 
@@ -301,8 +318,8 @@ async fn server_layer(State(opts): State<ServerOptions>, req: Request, next: Nex
         let t0 = Instant::now();
         let method = req.method().as_str().to_owned();
         let mut span = if crate::span::is_installed() {
-            let info = req_info(&method, req.uri(), req.version(), req.headers(), &route);
-            info.span(None, Vec::new())
+            let mut info = req_info(&method, req.uri(), req.version(), req.headers(), &route);
+            info.span(true, None, Vec::new())
         } else {
             ChatSpan::none()
         };
@@ -544,8 +561,8 @@ async fn verify(State(st): State<Arc<Inner>>, req: Request) -> Response {
             _ => (StatusCode::FORBIDDEN, "verification failed".to_owned(), Some("verify_token_invalid")),
         };
         if crate::span::is_installed() {
-            let info = req_info(req.method().as_str(), req.uri(), req.version(), req.headers(), &route);
-            let mut span = info.span(None, Vec::new());
+            let mut info = req_info(req.method().as_str(), req.uri(), req.version(), req.headers(), &route);
+            let mut span = info.span(true, None, Vec::new());
             set_status(&mut span, status.as_u16(), err);
         }
         http_metrics::record_server_request("GET", &route, status.as_u16(), t0.elapsed());
@@ -582,7 +599,7 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     let route = st.cfg.path.as_str();
     let (parts, body) = req.into_parts();
     let installed = crate::span::is_installed();
-    let info = installed.then(|| {
+    let mut info = installed.then(|| {
         req_info(
             parts.method.as_str(),
             &parts.uri,
@@ -591,9 +608,9 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
             route,
         )
     });
-    let refuse = |status: StatusCode, err: &'static str, reason: String| {
-        if let Some(info) = &info {
-            let mut span = info.span(None, Vec::new());
+    let mut refuse = |status: StatusCode, err: &'static str, reason: String| {
+        if let Some(info) = &mut info {
+            let mut span = info.span(true, None, Vec::new());
             set_status(&mut span, status.as_u16(), Some(err));
             span.in_scope(|| tracing::warn!(target: "chatobs::webhook", status = status.as_u16(), error_type = err, "webhook request refused"));
         }
@@ -654,11 +671,12 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     let n_st = batch.statuses.len();
     let mut jobs: Vec<(Context, Job)> = Vec::with_capacity(n_msg + n_st);
     let count = (n_msg + n_st) as i64;
-    for msg in batch.messages {
-        let ctx = if let Some(info) = &info {
+    for (i, msg) in batch.messages.into_iter().enumerate() {
+        let ctx = if let Some(info) = &mut info {
             let mut extra = message_attrs(&msg);
             extra.push((vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()));
-            let mut span = info.span(Some(msg.session().clone()), extra);
+            let last = i + 1 == n_msg && n_st == 0;
+            let mut span = info.span(last, Some(msg.session().clone()), extra);
             set_status(&mut span, 200, None);
             span.in_scope(|| accept_message(&st, &msg));
             span.context()
@@ -671,8 +689,8 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
         };
         jobs.push((ctx, Job::Message(msg)));
     }
-    for status in batch.statuses {
-        let ctx = if let Some(info) = &info {
+    for (i, status) in batch.statuses.into_iter().enumerate() {
+        let ctx = if let Some(info) = &mut info {
             let extra = vec![
                 (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
                 (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
@@ -686,7 +704,7 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
                 ),
                 (vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()),
             ];
-            let mut span = info.span(Some(status.session().clone()), extra);
+            let mut span = info.span(i + 1 == n_st, Some(status.session().clone()), extra);
             set_status(&mut span, 200, None);
             span.context()
         } else {

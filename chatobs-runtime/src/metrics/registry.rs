@@ -123,7 +123,7 @@ pub struct Family {
     /// Units per 1.0 of the exported value (1 for counts, 10^12 for USD).
     pub scale: u64,
     bounds: RwLock<Arc<[f64]>>,
-    series: RwLock<HashMap<Box<[String]>, Series>>,
+    series: RwLock<HashMap<Key, Series>>,
     max_series: AtomicU64,
     overflowed: AtomicU64,
 }
@@ -196,7 +196,7 @@ impl Family {
             return Some(s);
         }
         let over = map.len() as u64 >= self.max_series.load(Ordering::Relaxed);
-        let key: Box<[String]> = if over {
+        let key: Key = Key(if over {
             // Bounded: past the limit every new label set lands in one series.
             self.overflowed.fetch_add(1, Ordering::Relaxed);
             self.labels
@@ -205,7 +205,7 @@ impl Family {
                 .collect()
         } else {
             values.iter().map(|v| (*v).to_owned()).collect()
-        };
+        });
         let bounds = self.bounds();
         let s = map.entry(key).or_insert_with(|| match self.kind {
             Kind::Histogram => Series::Hist(Arc::new(Hist::new(bounds))),
@@ -236,12 +236,12 @@ impl Family {
     /// Every series: label values and value (scalars) or the histogram.
     pub fn visit(&self, mut f: impl FnMut(&[String], SeriesView<'_>)) {
         let map = self.series.read().unwrap_or_else(|e| e.into_inner());
-        let mut keys: Vec<&Box<[String]>> = map.keys().collect();
-        keys.sort();
-        for k in keys {
-            match &map[k] {
-                Series::Scalar(c) => f(k, SeriesView::Scalar(c.get())),
-                Series::Hist(h) => f(k, SeriesView::Hist(h)),
+        let mut series: Vec<(&Key, &Series)> = map.iter().collect();
+        series.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+        for (k, s) in series {
+            match s {
+                Series::Scalar(c) => f(&k.0, SeriesView::Scalar(c.get())),
+                Series::Hist(h) => f(&k.0, SeriesView::Hist(h)),
             }
         }
     }
@@ -305,13 +305,79 @@ pub enum SeriesView<'a> {
     Hist(&'a Hist),
 }
 
-fn find(map: &HashMap<Box<[String]>, Series>, values: &[&str]) -> Option<SeriesRef> {
-    // The key is built for the lookup (a few short strings per record).
-    let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-    map.get(key.as_slice()).map(|s| match s {
-        Series::Scalar(c) => SeriesRef::Scalar(c.clone()),
-        Series::Hist(h) => SeriesRef::Hist(h.clone()),
-    })
+fn find(map: &HashMap<Key, Series>, values: &[&str]) -> Option<SeriesRef> {
+    map.get(&Lookup(values) as &dyn LabelValues)
+        .map(|s| match s {
+            Series::Scalar(c) => SeriesRef::Scalar(c.clone()),
+            Series::Hist(h) => SeriesRef::Hist(h.clone()),
+        })
+}
+
+/// A series' label values as stored.
+struct Key(Box<[String]>);
+
+// Hash and equality go through `dyn LabelValues`, the same code a lookup uses.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self as &dyn LabelValues).hash(h);
+    }
+}
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        (self as &dyn LabelValues) == (other as &dyn LabelValues)
+    }
+}
+impl Eq for Key {}
+
+/// Label values as looked up: borrowed, so recording a metric allocates nothing.
+struct Lookup<'a>(&'a [&'a str]);
+
+/// What [`Key`] and [`Lookup`] share, so a map keyed by `Key` can be
+/// searched with a `Lookup` (both hash and compare as their values).
+trait LabelValues {
+    fn len(&self) -> usize;
+    fn at(&self, i: usize) -> &str;
+}
+
+impl LabelValues for Key {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn at(&self, i: usize) -> &str {
+        &self.0[i]
+    }
+}
+
+impl LabelValues for Lookup<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn at(&self, i: usize) -> &str {
+        self.0[i]
+    }
+}
+
+impl std::hash::Hash for dyn LabelValues + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // As `[String]` hashes: the length, then each value.
+        h.write_usize(self.len());
+        for i in 0..self.len() {
+            self.at(i).hash(h);
+        }
+    }
+}
+
+impl PartialEq for dyn LabelValues + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && (0..self.len()).all(|i| self.at(i) == other.at(i))
+    }
+}
+impl Eq for dyn LabelValues + '_ {}
+
+impl<'a> std::borrow::Borrow<dyn LabelValues + 'a> for Key {
+    fn borrow(&self) -> &(dyn LabelValues + 'a) {
+        self
+    }
 }
 
 /// `1.0` as `1`, `0.05` as `0.05`: the `le` spelling Prometheus' own clients use,
@@ -386,5 +452,26 @@ pub fn label_value(v: &str) -> &str {
     match v.char_indices().nth(128) {
         Some((i, _)) => &v[..i],
         None => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_lookups_find_owned_series() {
+        let f = Family::new("t_total", "t", Kind::Counter, &["a", "b"], 1, &[]);
+        let x = f.scalar(&["1", "2"]).unwrap();
+        let y = f.scalar(&["1", "2"]).unwrap();
+        assert!(Arc::ptr_eq(&x, &y), "the same series");
+        // Values that would collide if they were joined.
+        let z = f.scalar(&["12", ""]).unwrap();
+        assert!(!Arc::ptr_eq(&x, &z));
+        let w = f.scalar(&["", "12"]).unwrap();
+        assert!(!Arc::ptr_eq(&z, &w));
+        let mut seen = Vec::new();
+        f.visit(|v, _| seen.push(v.to_vec()));
+        assert_eq!(seen.len(), 3);
     }
 }
