@@ -12,7 +12,7 @@
 // rules checked, `whatsapp.send` priced with the WhatsApp rules, a log line
 // with a redacted field), waited for before the next iteration. With chatobs
 // installed (`init` with the `none` exporter: spans are built, queued and
-// converted on the export thread, just not written) that is six spans, the
+// copied on the export thread, just not written) that is six spans, the
 // cost, redaction, the HTTP metrics and the alert checks; without it, the
 // same binary and handler run with no pipeline installed.
 

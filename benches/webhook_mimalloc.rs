@@ -1,8 +1,8 @@
 // The webhook benchmark (benches/webhook.rs) with mimalloc as the global
-// allocator, in its own binary: with glibc's malloc, the spans' memory is
-// allocated on the bot's threads and freed on chatobs' export thread, and
-// glibc's arena locks make those cross-thread frees contend; mimalloc frees
-// across threads without a lock. Same code, same run shape, other allocator.
+// allocator, in its own binary: same code, same run shape, other allocator,
+// for users who weigh one. (chatobs no longer frees a bot's memory on its
+// own threads, the pattern glibc's arena locks made expensive; see
+// docs/benchmarks.md.)
 //
 //     cargo bench -p chatobs-runtime --bench webhook_mimalloc
 

@@ -372,6 +372,7 @@ impl Worker {
                             let _ = e.flush();
                             let _ = e.shutdown();
                         }
+                        self.sink.free_returned(usize::MAX);
                         let _ = ack.send(());
                         return;
                     }
@@ -381,6 +382,7 @@ impl Worker {
                         for e in &mut self.exporters {
                             let _ = e.shutdown();
                         }
+                        self.sink.free_returned(usize::MAX);
                         return;
                     }
                 }

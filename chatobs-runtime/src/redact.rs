@@ -136,24 +136,22 @@ struct Lists {
 
 static LISTS: std::sync::RwLock<Option<std::sync::Arc<Lists>>> = std::sync::RwLock::new(None);
 
-fn lists() -> std::sync::Arc<Lists> {
-    if let Some(l) = LISTS.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        return l.clone();
+/// Runs `f` on the configured lists (the defaults until [`configure`] runs),
+/// under the read lock: no reference count is touched.
+fn with_lists<R>(f: impl FnOnce(&Lists) -> R) -> R {
+    if let Some(l) = LISTS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        return f(l);
     }
-    let d = crate::Config::default();
-    configure(&d.redaction);
-    LISTS
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_else(|| {
-            std::sync::Arc::new(Lists {
-                record_headers: Vec::new(),
-                headers: Vec::new(),
-                fields: Vec::new(),
-                scan: true,
-            })
-        })
+    configure(&crate::Config::default().redaction);
+    match LISTS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        Some(l) => f(l),
+        None => f(&Lists {
+            record_headers: Vec::new(),
+            headers: Vec::new(),
+            fields: Vec::new(),
+            scan: true,
+        }),
+    }
 }
 
 /// Sets the header and field lists (called by [`crate::init`]).
@@ -174,7 +172,7 @@ pub fn configure(cfg: &crate::config::RedactionConfig) {
 /// Whether a header's value must never be exported (configured names, plus
 /// anything that looks like a credential).
 pub fn is_redacted_header(name: &str) -> bool {
-    lists().headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    with_lists(|l| l.headers.iter().any(|h| h.eq_ignore_ascii_case(name)))
         || crate::config::is_secret_header(name)
 }
 
@@ -182,11 +180,12 @@ pub fn is_redacted_header(name: &str) -> bool {
 /// `redaction.record_request_headers`, or it is redacted (recorded as `[REDACTED]`,
 /// so its presence shows).
 pub fn is_recorded_request_header(name: &str) -> bool {
-    let l = lists();
-    l.record_headers
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
-        || l.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    with_lists(|l| {
+        l.record_headers
+            .iter()
+            .chain(&l.headers)
+            .any(|h| h.eq_ignore_ascii_case(name))
+    })
 }
 
 /// The exportable form of a header value.
@@ -201,13 +200,13 @@ pub fn header_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
 /// Whether a log or capture field must never be exported.
 pub fn is_redacted_field(name: &str) -> bool {
     let n = name.rsplit('.').next().unwrap_or(name);
-    lists().fields.iter().any(|f| f.eq_ignore_ascii_case(n))
+    with_lists(|l| l.fields.iter().any(|f| f.eq_ignore_ascii_case(n)))
 }
 
 /// Free text as it may be exported: scanned for phone numbers and e-mail
 /// addresses unless `redaction.scan_free_text = false`.
 pub fn text(s: &str) -> Cow<'_, str> {
-    if lists().scan {
+    if with_lists(|l| l.scan) {
         redact_free_text(s)
     } else {
         Cow::Borrowed(s)

@@ -12,18 +12,22 @@
 //!   tracing's own callsite check (is any `tracing` subscriber interested?).
 //!   The attribute expressions (`step = ...`, `capture(...)`) are not even
 //!   evaluated.
-//! * **Installed**: the span is a plain struct on the caller's stack (or in
-//!   the async fn's state): ids from a per-thread wyrand, two `SystemTime`
-//!   reads, static data (name, role, kind, category, tags) copied by
-//!   reference from a `static` [`Site`] the macro generated. The sampler
-//!   decides before anything else is built. Entering is one thread-local
-//!   `Cell` swap per call (per poll for async fns).
-//! * **End**: the record is moved into a bounded lock-free queue
+//! * **Installed**: [`ChatSpan`] is one pointer to a small heap block: ids
+//!   from a per-thread wyrand, two `SystemTime` reads, static data (name,
+//!   role, kind, category, tags) copied by reference from a `static` [`Site`]
+//!   the macro generated. The sampler decides before anything else is built;
+//!   a sampled span's record is a box the export thread handed back (reused
+//!   with its attribute and event vectors), so in a steady state it
+//!   allocates nothing. Entering is one thread-local `Cell` swap per call
+//!   (per poll for async fns).
+//! * **End**: the boxed record is pushed onto a bounded lock-free queue
 //!   ([`crossbeam_queue::ArrayQueue`]); when the queue is full it is dropped
-//!   and counted (never blocks). A background thread turns records into
-//!   [`FinishedSpan`]s (string keys, session attributes, tags arrays) and
-//!   hands batches to the exporters. The conversion work the SDK does on the
-//!   caller's thread happens here off the request path.
+//!   and counted (never blocks). A background thread copies records into
+//!   [`FinishedSpan`]s (string keys, session attributes, tags arrays), hands
+//!   batches to the exporters and the records back to the bot threads: it
+//!   never frees a bot's memory, which with glibc's malloc would take the
+//!   bot's arena lock. The conversion work the SDK does on the caller's
+//!   thread happens here off the request path.
 //! * **Visible to `tracing`**: every `#[chat_span]` function also has a
 //!   `tracing` callsite. When a `tracing` subscriber of yours is interested
 //!   (a fmt layer, tokio-console, ...), a `tracing::Span` with the chat
@@ -319,9 +323,8 @@ impl Sink {
         }
     }
 
-    /// Frees what the export thread handed back (called where spans end,
-    /// so the queue never grows; and by the export thread itself when the
-    /// bot threads have gone quiet).
+    /// Frees records the bot threads did not take back (called by the export
+    /// thread when they have gone quiet, so nothing waits there for long).
     pub(crate) fn free_returned(&self, at_most: usize) {
         for _ in 0..at_most {
             match self.returned.pop() {
@@ -388,7 +391,7 @@ pub fn is_installed() -> bool {
 
 // ---- records ------------------------------------------------------------------------------
 
-/// A span while it runs and until the export thread converts it.
+/// A span while it runs and until the export thread has copied it.
 pub(crate) struct Record {
     pub name: Cow<'static, str>,
     pub otel_kind: OtelKind,
