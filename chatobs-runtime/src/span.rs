@@ -298,28 +298,25 @@ impl Sink {
             }
             return Box::new(r);
         };
-        if r.attrs.capacity() == 0 && old.attrs.capacity() <= 64 {
-            r.attrs = std::mem::take(&mut old.attrs);
-            r.attrs.clear();
+        if r.attrs.capacity() == 0 {
+            r.attrs = emptied(&mut old.attrs, 64);
         }
-        if r.events.capacity() == 0 && old.events.capacity() <= 16 {
-            r.events = std::mem::take(&mut old.events);
-            r.events.clear();
+        if r.events.capacity() == 0 {
+            r.events = emptied(&mut old.events, 16);
         }
         *old = r;
         old
     }
 
     /// A returned record for a span being built, with its attribute vector
-    /// taken out (cleared) for the builder to fill.
+    /// taken out (emptied) for the builder to fill.
     fn spare(&self) -> (Option<Box<Record>>, Vec<KeyValue>) {
         match self.returned.pop() {
-            Some(mut r) if r.attrs.capacity() <= 64 => {
-                let mut v = std::mem::take(&mut r.attrs);
-                v.clear();
+            Some(mut r) => {
+                let v = emptied(&mut r.attrs, 64);
                 (Some(r), v)
             }
-            _ => (None, Vec::new()),
+            None => (None, Vec::new()),
         }
     }
 
@@ -354,7 +351,18 @@ impl Sink {
     }
 }
 
-/// At most this many read records wait to be freed on a bot thread.
+/// `v`'s buffer, emptied, for reuse (a new empty vector when `v` has room
+/// for more than `max` items: one unusually large span does not pin memory).
+fn emptied<T>(v: &mut Vec<T>, max: usize) -> Vec<T> {
+    if v.capacity() > max {
+        return Vec::new();
+    }
+    let mut v = std::mem::take(v);
+    v.clear();
+    v
+}
+
+/// At most this many read records wait to be reused on a bot thread.
 const RETURNED_MAX: usize = 1024;
 
 static SINK: AtomicPtr<Sink> = AtomicPtr::new(std::ptr::null_mut());
