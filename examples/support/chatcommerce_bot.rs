@@ -53,6 +53,19 @@ fn err(e: impl std::fmt::Display) -> BotError {
     BotError(e.to_string())
 }
 
+/// Sends `req` (traceparent and baggage injected, CLIENT span), fails on a
+/// non-2xx status, and reads the JSON answer.
+async fn call<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T, BotError> {
+    req.send_traced()
+        .await
+        .map_err(err)?
+        .error_for_status()
+        .map_err(err)?
+        .json()
+        .await
+        .map_err(err)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Intent {
     Sales,
@@ -392,21 +405,15 @@ async fn decide(
     let turn = chatobs_runtime::ChatSession::current()
         .map(|s| cost::session_totals(&s).messages_inbound)
         .unwrap_or(1);
-    let reply: AgentReply = gw
-        .http
-        .post(format!("http://{}/agents/{agent}", gw.agents))
-        .json(&AgentRequest {
-            text: text.to_owned(),
-            turn,
-        })
-        .send_traced()
-        .await
-        .map_err(err)?
-        .error_for_status()
-        .map_err(err)?
-        .json()
-        .await
-        .map_err(err)?;
+    let reply: AgentReply = call(
+        gw.http
+            .post(format!("http://{}/agents/{agent}", gw.agents))
+            .json(&AgentRequest {
+                text: text.to_owned(),
+                turn,
+            }),
+    )
+    .await?;
     send_whatsapp(gw, &msg.wa_id, &reply.reply, None).await?;
     gw.evals
         .submit("readability", EvalInput::new(text, reply.reply.clone()));
@@ -431,22 +438,16 @@ async fn send_whatsapp(
                           "template": {"name": body, "language": {"code": "es"}, "category": c.as_str()}}),
     };
     record!(template_category = (template.unwrap_or(TemplateCategory::Service)));
-    let v: serde_json::Value = gw
-        .http
-        .post(format!(
-            "http://{}/v21.0/{PHONE_NUMBER_ID}/messages",
-            gw.graph
-        ))
-        .bearer_auth(GRAPH_TOKEN)
-        .json(&payload)
-        .send_traced()
-        .await
-        .map_err(err)?
-        .error_for_status()
-        .map_err(err)?
-        .json()
-        .await
-        .map_err(err)?;
+    let v: serde_json::Value = call(
+        gw.http
+            .post(format!(
+                "http://{}/v21.0/{PHONE_NUMBER_ID}/messages",
+                gw.graph
+            ))
+            .bearer_auth(GRAPH_TOKEN)
+            .json(&payload),
+    )
+    .await?;
     let wamid = v["messages"][0]["id"]
         .as_str()
         .ok_or_else(|| err("no wamid"))?
@@ -531,21 +532,15 @@ async fn gemini(
     if let Some(c) = cached {
         body["cachedContent"] = json!(c);
     }
-    let v: serde_json::Value = a
-        .http
-        .post(format!(
-            "http://{}/v1beta/models/{model}:generateContent?key={GEMINI_KEY}",
-            a.gemini
-        ))
-        .json(&body)
-        .send_traced()
-        .await
-        .map_err(err)?
-        .error_for_status()
-        .map_err(err)?
-        .json()
-        .await
-        .map_err(err)?;
+    let v: serde_json::Value = call(
+        a.http
+            .post(format!(
+                "http://{}/v1beta/models/{model}:generateContent?key={GEMINI_KEY}",
+                a.gemini
+            ))
+            .json(&body),
+    )
+    .await?;
     Ok(v["candidates"][0]["content"]["parts"][0]["text"]
         .as_str()
         .unwrap_or("")
