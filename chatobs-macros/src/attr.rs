@@ -1,17 +1,24 @@
-//! Parsing and validation of `#[chat_span(...)]` arguments into a typed model.
+//! Parsing of `#[chat_span(...)]` arguments into a typed model.
+//!
+//! This is the first of three passes (parse, then `validate.rs`, then
+//! `expand.rs`). Parsing turns each option's tokens into a typed value: a
+//! value of the wrong shape, a duplicate key or a value outside a closed set
+//! (taken from `chatobs_vocab`, the vocabulary the runtime writes) is a parse
+//! error. Rules that relate options to each other or to the annotated item are
+//! checked by `validate.rs`.
 //!
 //! Parsing never stops at the first problem: every option is parsed on its
 //! own, and each error is kept (at its token) so that one compile shows all
 //! the mistakes of an attribute at once.
 
+use chatobs_vocab::{Role, SpanKind, TemplateCategory};
 use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::discouraged::Speculative;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
+use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Token};
 
 /// Custom keywords: one per option of `#[chat_span]` (`crate` is Rust's own).
 pub(crate) mod kw {
@@ -46,45 +53,46 @@ pub(crate) const KEYS: &[&str] = &[
     "skip",
 ];
 
-/// The built-in roles: what `role = "..."` accepts.
-pub(crate) const BUILTIN_ROLES: &[&str] = &[
-    "classifier",
-    "orchestrator",
-    "sales",
-    "pqr",
-    "support",
-    "gateway",
-    "retriever",
-    "tool",
-    "evaluator",
-    "handoff",
-    "operator",
-];
+/// The built-in roles, as `role = "..."` accepts them: `chatobs_vocab`'s
+/// [`Role::BUILTIN`], in its order (the order error messages list them in).
+pub(crate) const BUILTIN_ROLES: [&str; Role::BUILTIN.len()] = {
+    let mut out = [""; Role::BUILTIN.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Role::BUILTIN[i].as_str();
+        i += 1;
+    }
+    out
+};
 
-/// WhatsApp template categories: (written value, `TemplateCategory` variant).
-pub(crate) const CATEGORIES: &[(&str, &str)] = &[
-    ("marketing", "Marketing"),
-    ("utility", "Utility"),
-    ("authentication", "Authentication"),
-    ("service", "Service"),
-];
+/// `(written value, variant name)` of every member of a `chatobs_vocab` closed
+/// set, in the order of its `ALL`.
+macro_rules! vocab_pairs {
+    ($set:ident, $written:ident) => {{
+        let mut out = [("", ""); $set::ALL.len()];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = ($set::ALL[i].$written(), $set::ALL[i].variant_name());
+            i += 1;
+        }
+        out
+    }};
+}
 
-/// OpenInference span kinds: (written value, `SpanKind` variant).
-pub(crate) const KINDS: &[(&str, &str)] = &[
-    ("llm", "Llm"),
-    ("chain", "Chain"),
-    ("agent", "Agent"),
-    ("tool", "Tool"),
-    ("evaluator", "Evaluator"),
-    ("retriever", "Retriever"),
-    ("embedding", "Embedding"),
-    ("guardrail", "Guardrail"),
-    ("reranker", "Reranker"),
-    ("prompt", "Prompt"),
-    ("unknown", "Unknown"),
-];
+/// WhatsApp template categories: (written value, `TemplateCategory` variant),
+/// from [`TemplateCategory::ALL`].
+pub(crate) const CATEGORIES: [(&str, &str); TemplateCategory::ALL.len()] =
+    vocab_pairs!(TemplateCategory, as_str);
 
-/// Levels: (written value, `tracing`-style constant).
+/// OpenInference span kinds: (written value, `SpanKind` variant), from
+/// [`SpanKind::ALL`].
+pub(crate) const KINDS: [(&str, &str); SpanKind::ALL.len()] = vocab_pairs!(SpanKind, written);
+
+/// How `kind = llm` is written (`model` and `provider` need it).
+pub(crate) const LLM_KIND: &str = SpanKind::Llm.written();
+
+/// Levels: (written value, `tracing`-style constant). Levels are `tracing`'s,
+/// not chatobs' vocabulary, so they are listed here.
 pub(crate) const LEVELS: &[(&str, &str)] = &[
     ("trace", "TRACE"),
     ("debug", "DEBUG"),
@@ -143,7 +151,8 @@ pub(crate) struct Args {
     pub level: Option<Opt<Choice>>,
     pub krate: Option<Opt<syn::Path>>,
     pub skip: Option<Opt<()>>,
-    /// Every problem found while parsing, each at its token.
+    /// Every problem found while parsing, each at its token (validation adds
+    /// its own after these: see `validate.rs`).
     pub errors: Vec<syn::Error>,
     /// The keys written so far (duplicate detection).
     seen: Vec<&'static str>,
@@ -162,66 +171,25 @@ impl Args {
         }
     }
 
-    /// The validation errors of this attribute, combined into one.
-    pub(crate) fn take_error(&mut self) -> Option<syn::Error> {
-        combine(std::mem::take(&mut self.errors))
+    /// Parses a method's own `#[chat_span]` / `#[chat_span(...)]` inside an
+    /// annotated impl block (`#[chat_span = ..]` is an error).
+    pub(crate) fn parse_attribute(attr: &Attribute) -> Args {
+        match &attr.meta {
+            syn::Meta::Path(_) => Args::default(),
+            syn::Meta::List(list) => Args::parse_tokens(list.tokens.clone()),
+            syn::Meta::NameValue(nv) => Args {
+                errors: vec![syn::Error::new(
+                    nv.eq_token.span,
+                    "write the options in parentheses: #[chat_span(step = \"pay\")]",
+                )],
+                ..Args::default()
+            },
+        }
     }
 
-    /// Checks the rules that need the whole attribute (not one option).
-    ///
-    /// `block` is the attribute of the enclosing `impl` block when this is a
-    /// method's own attribute: `kind` may then come from the block.
-    pub(crate) fn validate(&mut self, block: Option<&Args>) {
-        let effective_kind = self.kind.as_ref().or(block.and_then(|b| b.kind.as_ref()));
-        let is_llm = effective_kind.is_some_and(|k| k.value.written == "llm");
-        if !is_llm {
-            let found = match effective_kind {
-                Some(k) => format!("this span has `kind = {}`", k.value.written),
-                None => "this span sets no `kind`".to_string(),
-            };
-            for (key, opt) in [("model", &self.model), ("provider", &self.provider)] {
-                if let Some(opt) = opt {
-                    self.errors.push(syn::Error::new(
-                        opt.key,
-                        format!(
-                            "`{key}` is only allowed on LLM spans, and {found}: add `kind = llm` \
-                             (or remove `{key}`)"
-                        ),
-                    ));
-                }
-            }
-            // A method overriding the block's `kind = llm` while the block sets a model.
-            if let (Some(kind), Some(block)) = (&self.kind, block) {
-                let own = self.model.is_some() || self.provider.is_some();
-                if !own && (block.model.is_some() || block.provider.is_some()) {
-                    self.errors.push(syn::Error::new(
-                        kind.key,
-                        format!(
-                            "`kind = {}` on this method conflicts with `model`/`provider` set \
-                             on the impl block, which need `kind = llm`",
-                            kind.value.written
-                        ),
-                    ));
-                }
-            }
-        }
-        // (On a free fn or an impl block, `skip` itself is the error.)
-        if let (Some(skip), Some(_)) = (&self.skip, block) {
-            let others: Vec<&str> = self
-                .set_keys()
-                .into_iter()
-                .filter(|k| *k != "skip")
-                .collect();
-            if !others.is_empty() {
-                self.errors.push(syn::Error::new(
-                    skip.key,
-                    format!(
-                        "`skip` takes no other options (found: {}): a skipped method gets no span",
-                        others.join(", ")
-                    ),
-                ));
-            }
-        }
+    /// The parse errors, taken out (validation adds its own after them).
+    pub(crate) fn take_errors(&mut self) -> Vec<syn::Error> {
+        std::mem::take(&mut self.errors)
     }
 
     /// The keys present, in documentation order.
@@ -373,14 +341,14 @@ impl Args {
             "template_category",
             k,
             v,
-            CATEGORIES,
+            &CATEGORIES,
             "`template_category = marketing`"
         ));
         key!(kind, kind, |k, v| choice(
             "kind",
             k,
             v,
-            KINDS,
+            &KINDS,
             "`kind = chain`"
         ));
         key!(model, model, |k, v| lit_str(
@@ -537,7 +505,7 @@ fn parse_role(k: Span, v: Value) -> syn::Result<RoleArg> {
                     constant: Ident::new(&written.to_uppercase(), s.span()),
                 })
             } else {
-                let hint = match suggest(&written, BUILTIN_ROLES) {
+                let hint = match suggest(&written, &BUILTIN_ROLES) {
                     Some(r) => format!(": did you mean `{r}`?"),
                     None => ":".to_string(),
                 };
@@ -703,9 +671,12 @@ pub(crate) fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<sy
     Some(first)
 }
 
-/// Renders a type as compact text (for `<Type>.<method>` span names).
-pub(crate) fn compact(tokens: &impl ToTokens) -> String {
-    tokens.to_token_stream().to_string().replace(' ', "")
+/// Whether an attribute is `#[chat_span]` (or `#[some::path::chat_span]`).
+pub(crate) fn is_chat_span(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "chat_span")
 }
 
 #[cfg(test)]
@@ -713,14 +684,31 @@ mod tests {
     use super::*;
     use quote::quote;
 
+    /// The one parse error of `tokens`.
+    fn parse_error(tokens: TokenStream) -> String {
+        let args = Args::parse_tokens(tokens);
+        assert_eq!(args.errors.len(), 1, "expected one error");
+        args.errors[0].to_string()
+    }
+
+    /// The `role = "..."` error message listing the built-in roles, as the
+    /// ui snapshots (tests/ui/fail/role_*.stderr) spell it.
+    fn role_message(written: &str, hint: &str) -> String {
+        format!(
+            "unknown role `{written}`{hint} built-in roles are: classifier, orchestrator, sales, \
+             pqr, support, gateway, retriever, tool, evaluator, handoff, operator; declare your \
+             own with chatobs_runtime::roles! and pass it as a path"
+        )
+    }
+
     #[test]
     fn suggests_near_keys_and_values() {
         assert_eq!(suggest("nmae", KEYS), Some("name"));
         assert_eq!(suggest("tag", KEYS), Some("tags"));
         assert_eq!(suggest("category", KEYS), Some("template_category"));
         assert_eq!(suggest("colour", KEYS), None);
-        assert_eq!(suggest("salse", BUILTIN_ROLES), Some("sales"));
-        assert_eq!(suggest("lead_bot", BUILTIN_ROLES), None);
+        assert_eq!(suggest("salse", &BUILTIN_ROLES), Some("sales"));
+        assert_eq!(suggest("lead_bot", &BUILTIN_ROLES), None);
     }
 
     #[test]
@@ -740,10 +728,125 @@ mod tests {
     fn accepts_any_order() {
         let a = Args::parse_tokens(quote!(kind = llm, model = "m", role = "sales", crate = x));
         let b = Args::parse_tokens(quote!(crate = x, role = "sales", model = "m", kind = llm,));
-        for mut args in [a, b] {
-            args.validate(None);
+        for args in [a, b] {
             assert!(args.errors.is_empty());
             assert_eq!(args.set_keys(), ["role", "kind", "model", "crate"]);
         }
+    }
+
+    #[test]
+    fn builtin_roles_are_the_vocabularys() {
+        assert_eq!(BUILTIN_ROLES, Role::BUILTIN.map(Role::as_str));
+        for role in Role::BUILTIN {
+            let lit = LitStr::new(role.as_str(), Span::call_site());
+            let args = Args::parse_tokens(quote!(role = #lit));
+            assert!(args.errors.is_empty(), "role = {lit:?} is rejected");
+            match args.role.map(|r| r.value) {
+                Some(RoleArg::Builtin { constant }) => {
+                    assert_eq!(constant, role.as_str().to_uppercase())
+                }
+                _ => panic!("role = {lit:?} is not a built-in role"),
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_roles_outside_the_vocabulary() {
+        assert_eq!(
+            parse_error(quote!(role = "salse")),
+            role_message("salse", ": did you mean `sales`?")
+        );
+        assert_eq!(
+            parse_error(quote!(role = "Classifier")),
+            role_message("Classifier", ": did you mean `classifier`?")
+        );
+        assert_eq!(
+            parse_error(quote!(role = "lead_bot")),
+            role_message("lead_bot", ":")
+        );
+        // The message lists the vocabulary's roles, in its order.
+        let listed = Role::BUILTIN.map(Role::as_str).join(", ");
+        assert!(role_message("x", ":").contains(&format!("are: {listed};")));
+        // A built-in role written as a path.
+        assert_eq!(
+            parse_error(quote!(role = sales)),
+            "a built-in role is written as a string: `role = \"sales\"` (a path must name a \
+             `chatobs_runtime::Role` constant)"
+        );
+    }
+
+    #[test]
+    fn span_kinds_are_the_vocabularys() {
+        assert_eq!(
+            KINDS,
+            SpanKind::ALL.map(|k| (k.written(), k.variant_name()))
+        );
+        assert_eq!(LLM_KIND, "llm");
+        for kind in SpanKind::ALL {
+            let ident = Ident::new(kind.written(), Span::call_site());
+            let lit = LitStr::new(kind.written(), Span::call_site());
+            for tokens in [quote!(kind = #ident), quote!(kind = #lit)] {
+                let args = Args::parse_tokens(tokens.clone());
+                assert!(args.errors.is_empty(), "`{tokens}` is rejected");
+                let choice = args.kind.unwrap().value;
+                assert_eq!(choice.written, kind.written());
+                assert_eq!(choice.variant, kind.variant_name());
+            }
+        }
+        let listed = SpanKind::ALL.map(SpanKind::written).join(", ");
+        assert_eq!(
+            listed,
+            "llm, chain, agent, tool, evaluator, retriever, embedding, guardrail, reranker, \
+             prompt, unknown"
+        );
+        assert_eq!(
+            parse_error(quote!(kind = llmm)),
+            format!("unknown kind `llmm`: did you mean `llm`? expected one of: {listed}")
+        );
+        assert_eq!(
+            parse_error(quote!(kind = "workflow")),
+            format!("unknown kind `workflow`: expected one of: {listed}")
+        );
+        assert_eq!(
+            parse_error(quote!(kind = LLM)),
+            format!("unknown kind `LLM`: did you mean `llm`? expected one of: {listed}")
+        );
+    }
+
+    #[test]
+    fn template_categories_are_the_vocabularys() {
+        assert_eq!(
+            CATEGORIES,
+            TemplateCategory::ALL.map(|c| (c.as_str(), c.variant_name()))
+        );
+        for category in TemplateCategory::ALL {
+            let ident = Ident::new(category.as_str(), Span::call_site());
+            let lit = LitStr::new(category.as_str(), Span::call_site());
+            for tokens in [
+                quote!(template_category = #ident),
+                quote!(template_category = #lit),
+            ] {
+                let args = Args::parse_tokens(tokens.clone());
+                assert!(args.errors.is_empty(), "`{tokens}` is rejected");
+                let choice = args.category.unwrap().value;
+                assert_eq!(choice.written, category.as_str());
+                assert_eq!(choice.variant, category.variant_name());
+            }
+        }
+        let listed = TemplateCategory::ALL
+            .map(TemplateCategory::as_str)
+            .join(", ");
+        assert_eq!(listed, "marketing, utility, authentication, service");
+        assert_eq!(
+            parse_error(quote!(template_category = promotion)),
+            format!("unknown template_category `promotion`: expected one of: {listed}")
+        );
+        assert_eq!(
+            parse_error(quote!(template_category = "marketting")),
+            format!(
+                "unknown template_category `marketting`: did you mean `marketing`? expected one \
+                 of: {listed}"
+            )
+        );
     }
 }

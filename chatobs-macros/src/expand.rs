@@ -1,317 +1,59 @@
-//! Code generation: the function is rewritten in place, its signature tokens
-//! re-emitted unchanged, and its body wrapped in a few calls into
-//! `chatobs_runtime::__private` (see `docs/macro-contract.md`).
+//! Code generation, the last of three passes (parse in `attr.rs`, validate in
+//! `validate.rs`, then this): the function is rewritten in place, its
+//! signature tokens re-emitted unchanged, and its body wrapped in a few calls
+//! into `chatobs_runtime::__private` (see `docs/macro-contract.md`). Only
+//! valid attributes get here, and never with the `off` feature.
 
-use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
-use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
-    Attribute, Block, Expr, ExprAsync, FnArg, GenericArgument, Ident, ImplItem, Item, ItemImpl,
-    LitStr, Pat, PathArguments, ReturnType, Signature, Stmt, Type, TypeParamBound,
+    Attribute, Block, Expr, ExprAsync, GenericArgument, Ident, ImplItem, ItemImpl, LitStr,
+    PathArguments, ReturnType, Signature, Stmt, Type, TypeParamBound,
 };
 
-use crate::attr::{combine, compact, suggest, Args, RoleArg, StepArg};
+use crate::attr::{Args, RoleArg, StepArg};
 use crate::strip::strip_inner_attrs;
+use crate::validate::Target;
 
-/// Entry point of the attribute (when the `off` feature is not set).
-pub(crate) fn chat_span(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut args = Args::parse_tokens(args);
-    args.validate(None);
-    match syn::parse2::<Item>(item.clone()) {
-        Ok(Item::Fn(f)) => {
+/// Generates the code of a valid attribute; `item` is the item's tokens as
+/// written.
+pub(crate) fn expand(target: Target, item: TokenStream) -> TokenStream {
+    match target {
+        Target::Fn(f, args) => {
             let fun = FnRef {
                 attrs: &f.attrs,
                 prefix: f.vis.to_token_stream(),
                 sig: &f.sig,
                 block: &f.block,
             };
-            let mut errors = Vec::new();
-            errors.extend(args.take_error());
-            errors.extend(check_fn(&args, f.sig.clone()));
-            match combine(errors) {
-                Some(e) => with_errors(e, item),
-                None => {
-                    let name = match &args.name {
-                        Some(n) => n.value.value(),
-                        None => f.sig.ident.to_string(),
-                    };
-                    fun.expand(&args, &name)
-                }
-            }
+            let name = match &args.name {
+                Some(n) => n.value.value(),
+                None => f.sig.ident.to_string(),
+            };
+            fun.expand(&args, &name)
         }
-        Ok(Item::Impl(imp)) => expand_impl(args, imp, item),
-        // An item syn keeps as tokens (a trait method without a body, ...).
-        Ok(Item::Verbatim(_)) => passthrough(args, item, true),
-        Ok(other) => {
-            let mut errors: Vec<syn::Error> = args.take_error().into_iter().collect();
-            errors.push(syn::Error::new(
-                item_keyword_span(&other),
-                format!(
-                    "#[chat_span] applies to functions and impl blocks, not to {}",
-                    item_description(&other)
-                ),
-            ));
-            with_errors(combine(errors).unwrap(), item)
-        }
-        Err(_) => passthrough(args, item, false),
-    }
-}
-
-/// The item does not parse: keep the tokens (so editors keep working) and
-/// report only the attribute's own errors; rustc reports the syntax error.
-fn passthrough(mut args: Args, item: TokenStream, verbatim: bool) -> TokenStream {
-    let mut errors: Vec<syn::Error> = args.take_error().into_iter().collect();
-    if let Ok(f) = syn::parse2::<FnSignatureOnly>(item.clone()) {
-        errors.extend(check_fn(&args, f.sig));
-    } else if let Ok(f) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
-        errors.push(syn::Error::new(
-            f.sig.ident.span(),
-            "#[chat_span] needs a function body: put it on the implementations of this \
-             trait method (or give it a default body)",
-        ));
-    } else if verbatim {
-        errors.push(syn::Error::new(
-            item.clone()
-                .into_iter()
-                .next()
-                .map_or_else(Span::call_site, |t| t.span()),
-            "#[chat_span] applies to functions and impl blocks",
-        ));
-    }
-    match combine(errors) {
-        Some(e) => with_errors(e, strip_inner_attrs(item)),
-        None => strip_inner_attrs(item),
-    }
-}
-
-/// A function whose body is kept as raw tokens (it may not parse).
-struct FnSignatureOnly {
-    sig: Signature,
-}
-
-impl Parse for FnSignatureOnly {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        input.call(Attribute::parse_outer)?;
-        input.parse::<syn::Visibility>()?;
-        input.parse::<Option<syn::Token![default]>>()?;
-        let sig: Signature = input.parse()?;
-        match input.parse::<TokenTree>()? {
-            TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {}
-            other => return Err(syn::Error::new(other.span(), "expected a function body")),
-        }
-        Ok(FnSignatureOnly { sig })
-    }
-}
-
-fn with_errors(error: syn::Error, item: TokenStream) -> TokenStream {
-    let errors = error.to_compile_error();
-    quote!(#errors #item)
-}
-
-/// Errors about the function itself: `const fn`, captures of non-parameters.
-fn check_fn(args: &Args, sig: Signature) -> Vec<syn::Error> {
-    let mut errors = Vec::new();
-    // (Inside an annotated impl block, a skipped method never gets here.)
-    if let Some(skip) = &args.skip {
-        errors.push(syn::Error::new(
-            skip.key,
-            "`skip` only applies to a method inside an impl block annotated with \
-             #[chat_span]: without it, remove the attribute",
-        ));
-    }
-    if let Some(c) = &sig.constness {
-        errors.push(syn::Error::new(
-            c.span,
-            "#[chat_span] cannot instrument a `const fn`: a span is created at run time; \
-             remove `const` or the attribute",
-        ));
-    }
-    if let Some(capture) = &args.capture {
-        let params = param_names(&sig);
-        let allowed: Vec<&str> = params.iter().map(String::as_str).collect();
-        for name in &capture.value {
-            let written = name.to_string();
-            if !params.contains(&written) {
-                let hint = match suggest(&written, &allowed) {
-                    Some(s) => format!("did you mean `{s}`? "),
-                    None => String::new(),
-                };
-                let list = if params.is_empty() {
-                    "it has no parameters".to_string()
-                } else {
-                    format!("its parameters are: {}", params.join(", "))
-                };
-                errors.push(syn::Error::new(
-                    name.span(),
-                    format!(
-                        "`capture({written})`: `{written}` is not a parameter of `{}`: {hint}{list}",
-                        sig.ident
-                    ),
-                ));
-            }
-        }
-    }
-    errors
-}
-
-/// The names a function's parameters bind (`self` for a receiver).
-fn param_names(sig: &Signature) -> Vec<String> {
-    fn walk(pat: &Pat, out: &mut Vec<String>) {
-        match pat {
-            Pat::Ident(p) => {
-                out.push(p.ident.to_string());
-                if let Some((_, sub)) = &p.subpat {
-                    walk(sub, out);
-                }
-            }
-            Pat::Tuple(t) => t.elems.iter().for_each(|p| walk(p, out)),
-            Pat::TupleStruct(t) => t.elems.iter().for_each(|p| walk(p, out)),
-            Pat::Struct(s) => s.fields.iter().for_each(|f| walk(&f.pat, out)),
-            Pat::Slice(s) => s.elems.iter().for_each(|p| walk(p, out)),
-            Pat::Reference(r) => walk(&r.pat, out),
-            Pat::Paren(p) => walk(&p.pat, out),
-            Pat::Type(t) => walk(&t.pat, out),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    for arg in &sig.inputs {
-        match arg {
-            FnArg::Receiver(_) => out.push("self".to_string()),
-            FnArg::Typed(t) => walk(&t.pat, &mut out),
-        }
-    }
-    out
-}
-
-fn item_keyword_span(item: &Item) -> Span {
-    match item {
-        Item::Struct(i) => i.struct_token.span,
-        Item::Enum(i) => i.enum_token.span,
-        Item::Union(i) => i.union_token.span,
-        Item::Trait(i) => i.trait_token.span,
-        Item::Mod(i) => i.mod_token.span,
-        Item::Const(i) => i.const_token.span,
-        Item::Static(i) => i.static_token.span,
-        Item::Type(i) => i.type_token.span,
-        Item::Use(i) => i.use_token.span,
-        Item::ExternCrate(i) => i.extern_token.span,
-        Item::ForeignMod(i) => i.abi.extern_token.span,
-        other => other.span(),
-    }
-}
-
-fn item_description(item: &Item) -> &'static str {
-    match item {
-        Item::Struct(_) => "a struct",
-        Item::Enum(_) => "an enum",
-        Item::Union(_) => "a union",
-        Item::Trait(_) => "a trait definition (annotate the methods of its impls)",
-        Item::Mod(_) => "a module",
-        Item::Const(_) => "a const",
-        Item::Static(_) => "a static",
-        Item::Type(_) => "a type alias",
-        Item::Use(_) => "a use declaration",
-        Item::ExternCrate(_) => "an extern crate",
-        Item::ForeignMod(_) => "an extern block",
-        Item::Macro(_) => "a macro invocation",
-        _ => "this item",
+        Target::Impl(imp, methods) => expand_impl(&imp, &methods),
+        Target::Verbatim => strip_inner_attrs(item),
     }
 }
 
 // ---- impl blocks ---------------------------------------------------------------
 
-/// Whether an attribute is `#[chat_span]` (or `#[some::path::chat_span]`).
-fn is_chat_span(attr: &Attribute) -> bool {
-    attr.path()
-        .segments
-        .last()
-        .is_some_and(|s| s.ident == "chat_span")
-}
-
-fn expand_impl(mut block_args: Args, mut imp: ItemImpl, original: TokenStream) -> TokenStream {
-    let mut errors: Vec<syn::Error> = block_args.take_error().into_iter().collect();
-    let on_block =
-        |key: Option<Span>, what: &str| key.map(|span| syn::Error::new(span, what.to_string()));
-    errors.extend(on_block(
-        block_args.name.as_ref().map(|o| o.key),
-        "`name` cannot be set on an impl block: each method's span is named \
-         `<Type>.<method>`; set `name` in a method's own #[chat_span(...)]",
-    ));
-    errors.extend(on_block(
-        block_args.capture.as_ref().map(|o| o.key),
-        "`capture` names the parameters of one function: put it in a method's own \
-         #[chat_span(capture(...))]",
-    ));
-    errors.extend(on_block(
-        block_args.skip.as_ref().map(|o| o.key),
-        "`skip` applies to one method inside an annotated impl block; to instrument no \
-         method, remove the attribute from the impl block",
-    ));
-    // What methods inherit: `name`, `capture` and `skip` are per method (and
-    // already reported above when set on the block).
-    let inherited = block_args.inheritable();
+/// Rewrites the selected methods of an impl block (whose methods' own
+/// `#[chat_span]` validation took out), each named `<Type>.<method>` unless
+/// it sets `name`.
+fn expand_impl(imp: &ItemImpl, methods: &[(usize, Args)]) -> TokenStream {
     let type_name = type_name(&imp.self_ty);
-    let mut methods = Vec::new();
-    for (index, item) in imp.items.iter_mut().enumerate() {
-        let ImplItem::Fn(f) = item else { continue };
-        // Take the method's own #[chat_span(...)] attributes out.
-        let mut own = Vec::new();
-        f.attrs.retain(|a| {
-            let mine = is_chat_span(a);
-            if mine {
-                own.push(a.clone());
-            }
-            !mine
-        });
-        let mut method_args = Args::default();
-        for (i, attr) in own.iter().enumerate() {
-            if i > 0 {
-                errors.push(syn::Error::new(
-                    attr.path().span(),
-                    "a method takes one #[chat_span(...)]: merge the options into one",
-                ));
-                continue;
-            }
-            method_args = match &attr.meta {
-                syn::Meta::Path(_) => Args::default(),
-                syn::Meta::List(list) => Args::parse_tokens(list.tokens.clone()),
-                syn::Meta::NameValue(nv) => {
-                    errors.push(syn::Error::new(
-                        nv.eq_token.span,
-                        "write the options in parentheses: #[chat_span(step = \"pay\")]",
-                    ));
-                    Args::default()
-                }
-            };
-            method_args.validate(Some(&inherited));
-            errors.extend(method_args.take_error());
-        }
-        if method_args.skip.is_some() {
-            continue;
-        }
-        if f.sig.constness.is_some() && own.is_empty() {
-            // A const fn cannot carry a span; the block's attribute leaves it alone.
-            continue;
-        }
-        let effective = method_args.merged_over(&inherited);
-        errors.extend(check_fn(&effective, f.sig.clone()));
-        let name = match &effective.name {
-            Some(n) => n.value.value(),
-            None => format!("{type_name}.{}", f.sig.ident),
-        };
-        methods.push((index, effective, name));
-    }
-    if let Some(e) = combine(errors) {
-        return with_errors(e, strip_inner_attrs(original));
-    }
-    // Second pass: rewrite the selected methods.
     let mut out_items = Vec::new();
     for (index, item) in imp.items.iter().enumerate() {
         if let ImplItem::Fn(f) = item {
-            if let Some((_, args, name)) = methods.iter().find(|(i, _, _)| *i == index) {
+            if let Some((_, args)) = methods.iter().find(|(i, _)| *i == index) {
+                let name = match &args.name {
+                    Some(n) => n.value.value(),
+                    None => format!("{type_name}.{}", f.sig.ident),
+                };
                 let mut prefix = f.vis.to_token_stream();
                 f.defaultness.to_tokens(&mut prefix);
                 let fun = FnRef {
@@ -320,7 +62,7 @@ fn expand_impl(mut block_args: Args, mut imp: ItemImpl, original: TokenStream) -
                     sig: &f.sig,
                     block: &f.block,
                 };
-                out_items.push(fun.expand(args, name));
+                out_items.push(fun.expand(args, &name));
                 continue;
             }
         }
@@ -336,7 +78,7 @@ fn expand_impl(mut block_args: Args, mut imp: ItemImpl, original: TokenStream) -
         self_ty,
         brace_token,
         ..
-    } = &imp;
+    } = imp;
     let (bang, path, for_) = match trait_ {
         Some((b, p, f)) => (Some(b), Some(p), Some(f)),
         None => (None, None, None),
@@ -365,6 +107,11 @@ fn type_name(ty: &Type) -> String {
         Type::Group(g) => type_name(&g.elem),
         other => compact(other),
     }
+}
+
+/// Renders a type or path as compact text (`<Type>.<method>` span names, `Box::pin`).
+fn compact(tokens: &impl ToTokens) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
 }
 
 // ---- functions -----------------------------------------------------------------------

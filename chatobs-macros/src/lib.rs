@@ -2,19 +2,26 @@
 //!
 //! Use it through `chatobs_runtime::chat_span`: the expansion calls
 //! `chatobs_runtime::__private`, and the runtime pins this crate to its exact
-//! version. The crate is laid out like `tracing-attributes`: this file holds the
-//! entry point and the documentation, `attr.rs` parses and validates the
-//! arguments into a typed model, `expand.rs` generates the code.
+//! version. The crate works in three passes, like `serde_derive` and
+//! `thiserror`: `attr.rs` parses the arguments into a typed model (the closed
+//! sets come from `chatobs_vocab`, the vocabulary the runtime writes),
+//! `validate.rs` checks the whole model against the item and reports every
+//! error at its token, and `expand.rs` generates the code. This file holds the
+//! entry point and the documentation.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate proc_macro;
 
-#[cfg(not(feature = "off"))]
+use proc_macro2::TokenStream;
+use quote::quote;
+
 mod attr;
-#[cfg(not(feature = "off"))]
 mod expand;
 mod strip;
+#[cfg(test)]
+mod tests;
+mod validate;
 
 /// Instruments a function (or every method of an `impl` block) with a chat span.
 ///
@@ -221,23 +228,32 @@ mod strip;
 ///
 /// # Off switch
 ///
-/// With the runtime's `off` feature (this crate's `off`), the attribute returns
-/// the item unchanged (and strips `#[chat_span]` from the methods of an
-/// annotated impl block). Values used only by the attribute (a `session`, a
-/// `step` expression, a role constant) are then unused, so `dead_code` /
-/// `unused` lints may fire in that build.
+/// With the runtime's `off` feature (this crate's `off`), the attribute still
+/// checks its options (every error above is reported, at the same token), and
+/// then returns the item unchanged (and strips `#[chat_span]` from the methods
+/// of an annotated impl block): no code is generated. Values used only by the
+/// attribute (a `session`, a `step` expression, a role constant) are then
+/// unused, so `dead_code` / `unused` lints may fire in that build, and a role
+/// path is not resolved.
 #[proc_macro_attribute]
 pub fn chat_span(
     args: proc_macro::TokenStream,
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
-    #[cfg(feature = "off")]
-    {
-        let _ = args;
-        strip::strip_inner_attrs(item.into()).into()
-    }
-    #[cfg(not(feature = "off"))]
-    {
-        expand::chat_span(args.into(), item.into()).into()
+    chat_span_tokens(args.into(), item.into()).into()
+}
+
+/// What `#[chat_span]` does, on `proc_macro2` tokens: parse, validate, then
+/// expand (with the `off` feature, return the item instead). An invalid
+/// attribute yields its errors and the item, unexpanded, in both builds.
+fn chat_span_tokens(args: TokenStream, item: TokenStream) -> TokenStream {
+    match validate::validate(attr::Args::parse_tokens(args), &item) {
+        Err(errors) => {
+            let errors = errors.to_compile_error();
+            let item = strip::strip_inner_attrs(item);
+            quote!(#errors #item)
+        }
+        Ok(_) if cfg!(feature = "off") => strip::strip_inner_attrs(item),
+        Ok(target) => expand::expand(target, item),
     }
 }

@@ -1,11 +1,13 @@
 //! Token-level removal of `#[chat_span]` from the methods of an impl block:
-//! used when the block does not parse, and by the `off` feature (which must not
-//! depend on syn's full parse of the item).
+//! what the attribute returns when it does not expand the item (the item does
+//! not parse, the attribute has errors, or the `off` feature is on). It works
+//! on the tokens as written, so the item comes back unchanged otherwise.
 
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 
 /// Removes `#[chat_span(...)]` from the methods of an impl block, at the token
-/// level (used when the block does not parse and with the `off` feature).
+/// level. An item with a top-level `impl` and no top-level `fn` counts as an
+/// impl block; any other item (a function, ...) is returned as is.
 pub(crate) fn strip_inner_attrs(item: TokenStream) -> TokenStream {
     let mut tts: Vec<TokenTree> = item.into_iter().collect();
     let is_impl = tts

@@ -1,404 +1,172 @@
-//! Configuration: `config/observability.toml` defaults, your file, then the environment.
+//! Configuration: the sections of the parts this build compiled in, from
+//! their defaults, your file, then the environment.
 //!
 //! [`Config::load`] reads, in order (later wins):
-//! 1. the defaults shipped in `config/observability.toml` (compiled in);
+//! 1. each section's defaults, owned by the crate that reads it (documented,
+//!    with every key, in `config/observability.toml`, which a test keeps equal);
 //! 2. the file named by `CHATOBS_CONFIG`, else `config/observability.toml`
 //!    in the working directory if it exists (keys you leave out keep their defaults);
-//! 3. environment variables: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
-//!    `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
-//!    `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_TRACES_SAMPLER`,
-//!    `OTEL_TRACES_SAMPLER_ARG`, `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE`,
-//!    `CHATOBS_LOG_FORMAT`, `CHATOBS_LOG_OUTPUT`.
+//! 3. environment variables, each read by the section that owns it:
+//!    `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` (`[service]`);
+//!    `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE` (`[exporter]`);
+//!    `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` (`[sampling]`);
+//!    `CHATOBS_LOG_FORMAT`, `CHATOBS_LOG_OUTPUT` (`[logs]`);
+//!    `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+//!    `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_HEADERS` (`[otlp]`);
+//!    the judge, Phoenix and alert-sink variables (`[evals]`, `[alerts]`).
 //!
 //! Secrets are read only from the environment: the session key
-//! (`CHATOBS_SESSION_KEY`) and OTLP authentication headers
-//! (`OTEL_EXPORTER_OTLP_HEADERS`). A secret-looking header in a file is an error.
+//! (`CHATOBS_SESSION_KEY`), OTLP and webhook authentication headers. A
+//! secret-looking header in a file is an error.
 //!
-//! A bad file or value fails with the file, the key and the reason:
+//! Loading reports every error of a file and of the environment at once,
+//! each with the file, the key and the reason:
 //! ```text
 //! config/observability.toml: exporter.queue_size: must be between 1 and 1048576, got 0
 //! ```
+//!
+//! ```
+//! use chatobs_runtime::Config;
+//! let err = Config::from_toml_str(
+//!     "[exporter]\nqueue_size = 0\n[sampling]\nsampler = \"sometimes\"\n",
+//!     Some(std::path::Path::new("bot.toml")),
+//! ).unwrap_err();
+//! let text = err.to_string();
+//! assert!(text.contains("bot.toml: exporter.queue_size: must be between 1 and 1048576, got 0"));
+//! assert!(text.contains("bot.toml: sampling.sampler: unknown sampler \"sometimes\""));
+//! ```
 
-use crate::span::{RootSampler, Sampler};
 use crate::Error;
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use chatobs_core::config::{parse_table, section_from, Errors, Section};
 use std::path::{Path, PathBuf};
 
-/// The shipped defaults.
-pub const DEFAULTS_TOML: &str = include_str!("../../config/observability.toml");
+#[cfg(feature = "alerts")]
+pub use chatobs_alerts::{AlertsConfig, SloConfig};
+pub use chatobs_core::config::{
+    is_secret_header, ExporterConfig, ExporterKind, LogFormat, LogsConfig, RedactionConfig,
+    SamplingConfig, ServiceConfig, SessionConfig,
+};
+#[cfg(feature = "cost")]
+pub use chatobs_cost::CostConfig;
+#[cfg(feature = "evals")]
+pub use chatobs_evals::EvalsConfig;
+#[cfg(any(feature = "axum", feature = "reqwest"))]
+pub use chatobs_integrations::health::HealthConfig;
+#[cfg(feature = "metrics")]
+pub use chatobs_metrics::MetricsConfig;
+#[cfg(feature = "otlp")]
+pub use chatobs_otlp::{OtlpConfig, OtlpProtocol};
 
-/// Everything `init` needs.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// Calls `$m!(field, Type)` for each section compiled into this build, in
+/// the order of `config/observability.toml`. The one list of sections.
+macro_rules! for_each_section {
+    ($m:ident) => {
+        $m!(service, ServiceConfig);
+        $m!(exporter, ExporterConfig);
+        #[cfg(feature = "otlp")]
+        $m!(otlp, OtlpConfig);
+        $m!(sampling, SamplingConfig);
+        $m!(logs, LogsConfig);
+        $m!(redaction, RedactionConfig);
+        $m!(session, SessionConfig);
+        #[cfg(feature = "cost")]
+        $m!(cost, CostConfig);
+        #[cfg(any(feature = "axum", feature = "reqwest"))]
+        $m!(health, HealthConfig);
+        #[cfg(feature = "evals")]
+        $m!(evals, EvalsConfig);
+        #[cfg(feature = "alerts")]
+        $m!(alerts, AlertsConfig);
+        #[cfg(feature = "metrics")]
+        $m!(metrics, MetricsConfig);
+        #[cfg(feature = "alerts")]
+        $m!(slo, SloConfig);
+    };
+}
+
+/// Sections that exist but need a feature this build does not have.
+const OPTIONAL_SECTIONS: &[(&str, &str)] = &[
+    ("otlp", "otlp"),
+    ("cost", "cost"),
+    ("health", "axum` or `reqwest"),
+    ("evals", "evals"),
+    ("alerts", "alerts"),
+    ("metrics", "metrics"),
+    ("slo", "alerts"),
+];
+
+/// Everything `init` needs: one field per section compiled into this build.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
-    /// Resource attributes.
-    #[serde(default)]
+    /// `[service]`: resource attributes.
     pub service: ServiceConfig,
-    /// Span exporters and batching.
-    #[serde(default)]
+    /// `[exporter]`: span exporters and batching.
     pub exporter: ExporterConfig,
-    /// OTLP exporter.
-    #[serde(default)]
+    /// `[otlp]`: the OTLP exporter (feature `otlp`).
+    #[cfg(feature = "otlp")]
     pub otlp: OtlpConfig,
-    /// Head sampling.
-    #[serde(default)]
+    /// `[sampling]`: head sampling.
     pub sampling: SamplingConfig,
-    /// JSON logs.
-    #[serde(default)]
+    /// `[logs]`: JSON logs.
     pub logs: LogsConfig,
-    /// What never leaves the process.
-    #[serde(default)]
+    /// `[redaction]`: what never leaves the process.
     pub redaction: RedactionConfig,
-    /// Session ids.
-    #[serde(default)]
+    /// `[session]`: session ids.
     pub session: SessionConfig,
-    /// Cost telemetry (see [`crate::cost`]).
-    #[serde(default)]
+    /// `[cost]`: price files and state bounds (feature `cost`).
+    #[cfg(feature = "cost")]
     pub cost: CostConfig,
-    /// Online evaluations, the LLM judge, Phoenix annotations, feedback (see [`crate::evals`]).
-    #[serde(default)]
-    pub evals: crate::evals::EvalsConfig,
-    /// Budget rules, alert sinks, generated Prometheus rules (see [`crate::alerts`]).
-    #[serde(default)]
-    pub alerts: crate::alerts::AlertsConfig,
-    /// Metrics (see [`crate::metrics`]).
-    #[serde(default)]
-    pub metrics: crate::metrics::MetricsConfig,
-    /// Service level objectives of conversation turns (see [`crate::metrics::rules`]).
-    #[serde(default)]
-    pub slo: crate::metrics::SloConfig,
-    /// Readiness thresholds of `/health/ready` (see [`crate::integrations::health`]).
-    #[serde(default)]
-    pub health: crate::integrations::health::HealthConfig,
+    /// `[health]`: readiness thresholds of `/health/ready` (features `axum`, `reqwest`).
+    #[cfg(any(feature = "axum", feature = "reqwest"))]
+    pub health: HealthConfig,
+    /// `[evals]`: online evaluations, the LLM judge, Phoenix annotations, feedback (feature `evals`).
+    #[cfg(feature = "evals")]
+    pub evals: EvalsConfig,
+    /// `[alerts]`: budget rules, alert sinks, generated Prometheus rules (feature `alerts`).
+    #[cfg(feature = "alerts")]
+    pub alerts: AlertsConfig,
+    /// `[metrics]` (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub metrics: MetricsConfig,
+    /// `[slo]`: service level objectives of conversation turns (feature `alerts`).
+    #[cfg(feature = "alerts")]
+    pub slo: SloConfig,
     /// Where this configuration came from (not a key).
-    #[serde(skip)]
     pub source: Option<PathBuf>,
 }
 
-/// `[service]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServiceConfig {
-    /// `service.name`.
-    pub name: String,
-    /// `service.version`.
-    pub version: String,
-    /// `deployment.environment`.
-    pub environment: String,
-}
-
-impl Default for ServiceConfig {
-    fn default() -> Self {
-        ServiceConfig {
-            name: "chatobs-app".into(),
-            version: "0.0.0".into(),
-            environment: "development".into(),
-        }
-    }
-}
-
-/// Exporter kinds.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ExporterKind {
-    /// OTLP when an endpoint is configured, else the file.
-    Auto,
-    /// The embedded JSONL span file.
-    File,
-    /// One line per span on standard error.
-    Console,
-    /// OTLP (gRPC or HTTP/protobuf).
-    Otlp,
-    /// In memory, read back with [`crate::Guard::memory_spans`].
-    Memory,
-    /// Nothing (spans are still counted).
-    None,
-}
-
-impl ExporterKind {
-    fn parse(s: &str) -> Option<ExporterKind> {
-        Some(match s.trim() {
-            "auto" => ExporterKind::Auto,
-            "file" => ExporterKind::File,
-            "console" => ExporterKind::Console,
-            "otlp" => ExporterKind::Otlp,
-            "memory" => ExporterKind::Memory,
-            "none" => ExporterKind::None,
-            _ => return None,
-        })
-    }
-}
-
-/// `[exporter]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ExporterConfig {
-    /// Which exporters.
-    pub kinds: Vec<ExporterKind>,
-    /// JSONL span file.
-    pub file_path: PathBuf,
-    /// Bounded queue size.
-    pub queue_size: usize,
-    /// Spans per export call.
-    pub batch_size: usize,
-    /// Export at least this often.
-    pub scheduled_delay_ms: u64,
-    /// One export call's time limit.
-    pub export_timeout_ms: u64,
-    /// How long dropping the guard waits to flush.
-    pub shutdown_timeout_ms: u64,
-}
-
-impl Default for ExporterConfig {
-    fn default() -> Self {
-        ExporterConfig {
-            kinds: vec![ExporterKind::Auto],
-            file_path: PathBuf::from("target/chatobs/spans.jsonl"),
-            queue_size: 8192,
-            batch_size: 512,
-            scheduled_delay_ms: 500,
-            export_timeout_ms: 5000,
-            shutdown_timeout_ms: 5000,
-        }
-    }
-}
-
-/// OTLP protocol.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-pub enum OtlpProtocol {
-    /// gRPC (port 4317).
-    #[serde(rename = "grpc")]
-    Grpc,
-    /// HTTP with protobuf bodies (port 4318, path /v1/traces).
-    #[serde(rename = "http/protobuf")]
-    HttpProtobuf,
-}
-
-/// `[otlp]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct OtlpConfig {
-    /// Collector endpoint (empty: not configured).
-    pub endpoint: String,
-    /// Protocol.
-    pub protocol: OtlpProtocol,
-    /// Headers (non-secret from the file; secret ones from `OTEL_EXPORTER_OTLP_HEADERS`).
-    pub headers: BTreeMap<String, String>,
-}
-
-impl Default for OtlpConfig {
-    fn default() -> Self {
-        OtlpConfig {
-            endpoint: String::new(),
-            protocol: OtlpProtocol::Grpc,
-            headers: BTreeMap::new(),
-        }
-    }
-}
-
-/// `[sampling]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SamplingConfig {
-    /// Sampler name (OTEL_TRACES_SAMPLER values).
-    pub sampler: String,
-    /// Ratio for the ratio samplers.
-    pub ratio: f64,
-}
-
-impl Default for SamplingConfig {
-    fn default() -> Self {
-        SamplingConfig {
-            sampler: "parentbased_always_on".into(),
-            ratio: 1.0,
-        }
-    }
-}
-
-/// Log format.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// No log subscriber is installed.
-    Off,
-}
-
-/// `[logs]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogsConfig {
-    /// Format.
-    pub format: LogFormat,
-    /// `stderr`, `stdout` or a file path.
-    pub output: String,
-    /// Default filter (RUST_LOG overrides).
-    pub level: String,
-}
-
-impl Default for LogsConfig {
-    fn default() -> Self {
-        LogsConfig {
-            format: LogFormat::Json,
-            output: "stderr".into(),
-            level: "info".into(),
-        }
-    }
-}
-
-/// `[redaction]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RedactionConfig {
-    /// Header names never exported.
-    pub headers: Vec<String>,
-    /// Field names never exported.
-    pub fields: Vec<String>,
-    /// Scan free text for phone numbers and e-mail addresses.
-    pub scan_free_text: bool,
-    /// Request headers recorded on SERVER spans (`http.request.header.*`;
-    /// opt-in, as the HTTP semantic conventions say). Headers of `headers`
-    /// that are present are always recorded, as `[REDACTED]`.
-    pub record_request_headers: Vec<String>,
-}
-
-impl Default for RedactionConfig {
-    fn default() -> Self {
-        RedactionConfig {
-            headers: Vec::new(),
-            fields: Vec::new(),
-            scan_free_text: true,
-            record_request_headers: Vec::new(),
-        }
-    }
-}
-
-/// `[session]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SessionConfig {
-    /// Environment variable holding the session HMAC key.
-    pub key_env: String,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        SessionConfig {
-            key_env: crate::context::SESSION_KEY_ENV.into(),
-        }
-    }
-}
-
-/// `[cost]`: price tables, the billed-service rule, window state bounds.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct CostConfig {
-    /// Your LLM price files (format of `config/llm_prices.toml`), applied in
-    /// order over the shipped table: same model and provider replaces, others extend.
-    pub llm_price_files: Vec<PathBuf>,
-    /// Your WhatsApp rate files (format of `config/whatsapp_rates.toml`).
-    pub whatsapp_rate_files: Vec<PathBuf>,
-    /// Bill service (free-form) messages per message from the card's
-    /// `billed_service_from` day (reported for 2026-10-01), after the monthly
-    /// free allowance per business number.
-    pub billed_service_messages: bool,
-    /// Most (business, user) window states and conversation ledgers kept in memory.
-    pub state_max_entries: usize,
-    /// A window state or ledger with no activity for this many hours is dropped
-    /// (at least 72: a free entry point window lasts 72 hours).
-    pub state_ttl_hours: u64,
-}
-
-impl Default for CostConfig {
-    fn default() -> Self {
-        CostConfig {
-            llm_price_files: Vec::new(),
-            whatsapp_rate_files: Vec::new(),
-            billed_service_messages: false,
-            state_max_entries: 100_000,
-            state_ttl_hours: 96,
-        }
-    }
-}
-
-impl CostConfig {
-    /// Checks the bounds.
-    pub fn validate(&self) -> Result<(), Error> {
-        if !(1..=100_000_000).contains(&self.state_max_entries) {
-            return Err(Error::config(
-                None,
-                "cost.state_max_entries",
-                format!(
-                    "must be between 1 and 100000000, got {}",
-                    self.state_max_entries
-                ),
-            ));
-        }
-        if !(72..=24 * 400).contains(&self.state_ttl_hours) {
-            return Err(Error::config(
-                None,
-                "cost.state_ttl_hours",
-                format!(
-                    "must be between 72 (a free entry point window lasts 72 h) and 9600, got {}",
-                    self.state_ttl_hours
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The window state bounds.
-    pub fn state_bounds(&self) -> crate::cost::StateBounds {
-        crate::cost::StateBounds {
-            max_pairs: self.state_max_entries,
-            ttl_ms: i64::try_from(self.state_ttl_hours)
-                .unwrap_or(i64::MAX / 3_600_000)
-                .saturating_mul(3_600_000),
-        }
-    }
-}
-
 impl Default for Config {
-    /// The shipped defaults (without reading the environment).
+    /// Every section's defaults (without reading the environment).
     fn default() -> Self {
-        match Config::from_toml_str(DEFAULTS_TOML, None) {
-            Ok(c) => c,
-            // The shipped file is tested; fall back to the serde defaults if it were broken.
-            Err(_) => Config {
-                service: ServiceConfig::default(),
-                exporter: ExporterConfig::default(),
-                otlp: OtlpConfig::default(),
-                sampling: SamplingConfig::default(),
-                logs: LogsConfig::default(),
-                redaction: RedactionConfig::default(),
-                session: SessionConfig::default(),
-                cost: CostConfig::default(),
-                evals: crate::evals::EvalsConfig::default(),
-                alerts: crate::alerts::AlertsConfig::default(),
-                metrics: crate::metrics::MetricsConfig::default(),
-                slo: crate::metrics::SloConfig::default(),
-                health: crate::integrations::health::HealthConfig::default(),
-                source: None,
-            },
-        }
-    }
-}
-
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (k, v) in over {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(k, v);
-            }
+        Config {
+            service: Default::default(),
+            exporter: Default::default(),
+            #[cfg(feature = "otlp")]
+            otlp: Default::default(),
+            sampling: Default::default(),
+            logs: Default::default(),
+            redaction: Default::default(),
+            session: Default::default(),
+            #[cfg(feature = "cost")]
+            cost: Default::default(),
+            #[cfg(any(feature = "axum", feature = "reqwest"))]
+            health: Default::default(),
+            #[cfg(feature = "evals")]
+            evals: Default::default(),
+            #[cfg(feature = "alerts")]
+            alerts: Default::default(),
+            #[cfg(feature = "metrics")]
+            metrics: Default::default(),
+            #[cfg(feature = "alerts")]
+            slo: Default::default(),
+            source: None,
         }
     }
 }
 
 impl Config {
-    /// Loads defaults, the file (`CHATOBS_CONFIG` or `./config/observability.toml`) and the environment.
+    /// Loads the defaults, the file (`CHATOBS_CONFIG` or `./config/observability.toml`) and the environment.
     pub fn load() -> Result<Config, Error> {
         let path = match std::env::var_os("CHATOBS_CONFIG") {
             Some(p) => Some(PathBuf::from(p)),
@@ -424,240 +192,96 @@ impl Config {
         Config::from_toml_str(&text, Some(path))
     }
 
-    /// Parses TOML text overlaid on the shipped defaults (no environment).
+    /// Parses TOML text overlaid on the defaults (no environment). Every bad
+    /// key and every failed check is reported, not only the first.
     pub fn from_toml_str(text: &str, file: Option<&Path>) -> Result<Config, Error> {
-        let mut base: toml::Table = DEFAULTS_TOML.parse().map_err(|e: toml::de::Error| {
-            Error::config(None, "(shipped defaults)", e.to_string())
-        })?;
-        let over: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| toml_error(file, &e, text))?;
-        merge(&mut base, over);
-        let merged =
-            toml::to_string(&base).map_err(|e| Error::config(file, "(file)", e.to_string()))?;
-        let mut cfg: Config = toml::from_str(&merged).map_err(|e: toml::de::Error| {
-            // Re-parse the user's own text to point at its line when possible.
-            let err = toml::from_str::<Config>(text).err().unwrap_or(e);
-            toml_error(file, &err, text)
-        })?;
+        let mut table = parse_table(text, file)?;
+        let mut errs = Errors::new(file);
+        let mut cfg = Config::default();
+        macro_rules! read_section {
+            ($f:ident, $t:ty) => {
+                cfg.$f =
+                    section_from::<$t>(table.remove(<$t as Section>::KEY), Some(text), &mut errs);
+            };
+        }
+        for_each_section!(read_section);
+        for (key, _) in table {
+            match OPTIONAL_SECTIONS.iter().find(|(s, _)| *s == key) {
+                Some((_, feature)) => errs.push(
+                    key,
+                    format!("this section needs chatobs-runtime's `{feature}` feature, which this build does not have"),
+                ),
+                None => errs.push(
+                    key.clone(),
+                    format!("unknown section `{key}`, expected one of {}", Config::section_names().join(", ")),
+                ),
+            }
+        }
         cfg.source = file.map(Path::to_path_buf);
-        cfg.validate(file)?;
+        cfg.validate_into(&mut errs);
+        errs.into_result()?;
         Ok(cfg)
     }
 
-    /// Applies environment overrides from `get` (normally `std::env::var`).
+    /// Applies environment overrides from `get` (normally `std::env::var`),
+    /// each section reading its own variables, then checks every section.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
-        let set = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-        if let Some(v) = set(get("OTEL_SERVICE_NAME")) {
-            self.service.name = v;
-        }
-        if let Some(v) = set(get("OTEL_RESOURCE_ATTRIBUTES")) {
-            for pair in v.split(',') {
-                let Some((k, val)) = pair.split_once('=') else {
-                    return Err(Error::config(
-                        None,
-                        "OTEL_RESOURCE_ATTRIBUTES",
-                        format!("expected key=value pairs separated by commas, got {pair:?}"),
-                    ));
-                };
-                match k.trim() {
-                    "service.name" if get("OTEL_SERVICE_NAME").is_none() => {
-                        self.service.name = val.trim().into()
-                    }
-                    "service.version" => self.service.version = val.trim().into(),
-                    "deployment.environment" | "deployment.environment.name" => {
-                        self.service.environment = val.trim().into()
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if let Some(v) = set(get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-            .or_else(|| set(get("OTEL_EXPORTER_OTLP_ENDPOINT")))
-        {
-            self.otlp.endpoint = v;
-        }
-        if let Some(v) = set(get("OTEL_EXPORTER_OTLP_PROTOCOL")) {
-            self.otlp.protocol = match v.trim() {
-                "grpc" => OtlpProtocol::Grpc,
-                "http/protobuf" => OtlpProtocol::HttpProtobuf,
-                other => {
-                    return Err(Error::config(
-                        None,
-                        "OTEL_EXPORTER_OTLP_PROTOCOL",
-                        format!("{other:?} is not supported: use grpc or http/protobuf"),
-                    ))
-                }
+        let mut errs = Errors::new(None);
+        macro_rules! env_section {
+            ($f:ident, $t:ty) => {
+                Section::apply_env(&mut self.$f, &get, &mut errs);
             };
         }
-        if let Some(v) = set(get("OTEL_EXPORTER_OTLP_HEADERS")) {
-            for pair in v.split(',') {
-                let Some((k, val)) = pair.split_once('=') else {
-                    return Err(Error::config(
-                        None,
-                        "OTEL_EXPORTER_OTLP_HEADERS",
-                        "expected name=value pairs separated by commas (values are not shown here)",
-                    ));
-                };
-                let val = percent_decode_lossy(val.trim());
-                self.otlp.headers.insert(k.trim().to_ascii_lowercase(), val);
-            }
-        }
-        if let Some(v) = set(get("OTEL_TRACES_SAMPLER")) {
-            self.sampling.sampler = v.trim().to_owned();
-        }
-        if let Some(v) = set(get("OTEL_TRACES_SAMPLER_ARG")) {
-            self.sampling.ratio = v.trim().parse().map_err(|_| {
-                Error::config(
-                    None,
-                    "OTEL_TRACES_SAMPLER_ARG",
-                    format!("expected a number between 0 and 1, got {v:?}"),
-                )
-            })?;
-        }
-        if let Some(v) = set(get("CHATOBS_EXPORTER")) {
-            let mut kinds = Vec::new();
-            for k in v.split(',') {
-                kinds.push(ExporterKind::parse(k).ok_or_else(|| {
-                    Error::config(None, "CHATOBS_EXPORTER", format!("unknown exporter {k:?}: expected auto, file, console, otlp, memory or none"))
-                })?);
-            }
-            self.exporter.kinds = kinds;
-        }
-        if let Some(v) = set(get("CHATOBS_SPANS_FILE")) {
-            self.exporter.file_path = PathBuf::from(v);
-        }
-        if let Some(v) = set(get("CHATOBS_LOG_FORMAT")) {
-            self.logs.format = match v.trim() {
-                "json" => LogFormat::Json,
-                "off" => LogFormat::Off,
-                other => {
-                    return Err(Error::config(
-                        None,
-                        "CHATOBS_LOG_FORMAT",
-                        format!("{other:?}: expected json or off"),
-                    ))
-                }
-            };
-        }
-        if let Some(v) = set(get("CHATOBS_LOG_OUTPUT")) {
-            self.logs.output = v;
-        }
-        self.evals.apply_env(&get)?;
-        self.alerts.apply_env(&get)?;
-        self.validate(None)
+        for_each_section!(env_section);
+        self.validate_into(&mut errs);
+        errs.into_result()
     }
 
-    fn validate(&self, file: Option<&Path>) -> Result<(), Error> {
-        let e = |key: &str, reason: String| Err(Error::config(file, key, reason));
-        if self.service.name.trim().is_empty() {
-            return e("service.name", "must not be empty".into());
+    /// Checks every section, collecting all problems.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut errs = Errors::new(self.source.as_deref());
+        self.validate_into(&mut errs);
+        errs.into_result()
+    }
+
+    fn validate_into(&self, errs: &mut Errors) {
+        macro_rules! validate_section {
+            ($f:ident, $t:ty) => {
+                Section::validate(&self.$f, errs);
+            };
         }
-        if !(1..=1 << 20).contains(&self.exporter.queue_size) {
-            return e(
-                "exporter.queue_size",
-                format!(
-                    "must be between 1 and 1048576, got {}",
-                    self.exporter.queue_size
-                ),
-            );
+        for_each_section!(validate_section);
+    }
+
+    /// The names of the sections this build reads.
+    pub fn section_names() -> Vec<&'static str> {
+        let mut v = Vec::new();
+        macro_rules! name {
+            ($f:ident, $t:ty) => {
+                v.push(<$t as Section>::KEY);
+            };
         }
-        if self.exporter.batch_size == 0 || self.exporter.batch_size > self.exporter.queue_size {
-            return e(
-                "exporter.batch_size",
-                format!(
-                    "must be between 1 and exporter.queue_size ({}), got {}",
-                    self.exporter.queue_size, self.exporter.batch_size
-                ),
-            );
-        }
-        if self.exporter.scheduled_delay_ms == 0 {
-            return e("exporter.scheduled_delay_ms", "must be at least 1".into());
-        }
-        if self.exporter.export_timeout_ms == 0 {
-            return e("exporter.export_timeout_ms", "must be at least 1".into());
-        }
-        if self.exporter.kinds.is_empty() {
-            return e(
-                "exporter.kinds",
-                "list at least one exporter (use [\"none\"] to export nothing)".into(),
-            );
-        }
-        if file.is_some() {
-            for name in self.otlp.headers.keys() {
-                if is_secret_header(name) {
-                    return e(
-                        &format!("otlp.headers.{name}"),
-                        "secrets are read only from the environment: remove it from the file and set OTEL_EXPORTER_OTLP_HEADERS instead".into(),
-                    );
-                }
-            }
-        }
-        let ep = &self.otlp.endpoint;
-        if !(ep.is_empty() || ep.starts_with("http://") || ep.starts_with("https://")) {
-            return e(
-                "otlp.endpoint",
-                format!(
-                    "expected an http:// or https:// URL, got {:?}",
-                    self.otlp.endpoint
-                ),
-            );
-        }
-        self.sampler()
-            .map_err(|reason| Error::config(file, "sampling.sampler", reason))?;
-        self.cost.validate().map_err(|e| match e {
-            Error::Config { key, reason, .. } => Error::config(file, key, reason),
-            e => e,
-        })?;
-        for r in [
-            self.alerts.validate(file.is_some()),
-            self.metrics.validate(),
-            self.slo.validate(),
-        ] {
-            r.map_err(|e| match e {
-                Error::Config { key, reason, .. } => Error::config(file, key, reason),
-                e => e,
-            })?;
-        }
-        self.evals.validate().map_err(|e| match e {
-            Error::Config { key, reason, .. } => Error::config(file, key, reason),
-            e => e,
-        })?;
-        self.health.validate().map_err(|e| match e {
-            Error::Config { key, reason, .. } => Error::config(file, key, reason),
-            e => e,
-        })?;
-        Ok(())
+        for_each_section!(name);
+        v
     }
 
     /// The head sampler this configuration names.
-    pub fn sampler(&self) -> Result<Sampler, String> {
-        let r = self.sampling.ratio;
-        if !(0.0..=1.0).contains(&r) || r.is_nan() {
-            return Err(format!("sampling.ratio must be between 0 and 1, got {r}"));
-        }
-        Ok(match self.sampling.sampler.as_str() {
-            "always_on" => Sampler::AlwaysOn,
-            "always_off" => Sampler::AlwaysOff,
-            "traceidratio" => Sampler::TraceIdRatio(r),
-            "parentbased_always_on" => Sampler::ParentBased(RootSampler::AlwaysOn),
-            "parentbased_always_off" => Sampler::ParentBased(RootSampler::AlwaysOff),
-            "parentbased_traceidratio" => Sampler::ParentBased(RootSampler::TraceIdRatio(r)),
-            other => {
-                return Err(format!(
-                    "unknown sampler {other:?}: expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio"
-                ))
-            }
-        })
+    pub fn sampler(&self) -> Result<chatobs_core::span::Sampler, String> {
+        self.sampling.sampler()
     }
 
-    /// The exporters to install, with `auto` resolved.
+    /// The exporters to install, with `auto` resolved (OTLP when an endpoint
+    /// is configured and the `otlp` feature is on, else the file).
     pub fn resolved_exporters(&self) -> Vec<ExporterKind> {
+        #[cfg(feature = "otlp")]
+        let has_endpoint = !self.otlp.endpoint.is_empty();
+        #[cfg(not(feature = "otlp"))]
+        let has_endpoint = false;
         let mut out = Vec::new();
         for k in &self.exporter.kinds {
             let k = match k {
-                ExporterKind::Auto if self.otlp.endpoint.is_empty() => ExporterKind::File,
-                ExporterKind::Auto => ExporterKind::Otlp,
+                ExporterKind::Auto if has_endpoint => ExporterKind::Otlp,
+                ExporterKind::Auto => ExporterKind::File,
                 k => *k,
             };
             if !out.contains(&k) {
@@ -666,50 +290,4 @@ impl Config {
         }
         out
     }
-}
-
-/// Header names that carry credentials.
-pub fn is_secret_header(name: &str) -> bool {
-    let has = |needle: &str| {
-        name.as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-    };
-    name.eq_ignore_ascii_case("authorization")
-        || name.eq_ignore_ascii_case("proxy-authorization")
-        || name.eq_ignore_ascii_case("cookie")
-        || has("api-key")
-        || has("api_key")
-        || has("token")
-        || has("secret")
-}
-
-fn percent_decode_lossy(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 3 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn toml_error(file: Option<&Path>, e: &toml::de::Error, text: &str) -> Error {
-    let mut key = String::from("(file)");
-    let mut reason = e.message().to_string();
-    if let Some(span) = e.span() {
-        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-        let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
-        key = format!("line {line}");
-        reason = format!("{reason} (at `{snippet}`)");
-    }
-    Error::config(file, key, reason)
 }

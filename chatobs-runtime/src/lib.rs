@@ -32,6 +32,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## One crate, parts behind features
+//!
+//! This crate is the facade: it re-exports the macro and each part of
+//! chatobs, and holds the one place where they are wired together
+//! ([`init`]). See `docs/architecture.md` for the crates behind it.
+//!
+//! | feature | default | gives |
+//! |---|---|---|
+//! | (always) | | `#[chat_span]`, sessions and context, the span path, file/console/memory exporters, JSON logs, redaction, reports |
+//! | `tokio` | yes | [`spawn`], [`spawn_blocking`] |
+//! | `testing` | yes | [`testing::capture`] |
+//! | `cost` | yes | [`cost`]: LLM and WhatsApp pricing, the conversation ledger |
+//! | `alerts` | yes | [`alerts`]: budget and score alerts, sinks, Prometheus rules |
+//! | `evals` | yes | [`evals`]: evaluation pipeline, judge, readability, feedback, Phoenix annotations |
+//! | `metrics` | yes | [`metrics`]: Prometheus metrics |
+//! | `otlp` | yes | [`otlp`]: OTLP export of spans (and metrics) |
+//! | `axum`, `reqwest` | yes | [`integrations`]: WhatsApp webhook, health, propagation, GenAI HTTP |
+//! | `evals-tls` | no | HTTPS for the judge, Phoenix annotations and alert sinks |
+//! | `off` | no | `#[chat_span]` checks its arguments and compiles to nothing |
+//!
+//! With `default-features = false` nothing speaks HTTP or gRPC and no
+//! OpenTelemetry SDK is compiled.
+//!
 //! See the README for the option reference of `#[chat_span]`, the
 //! configuration keys, and the design notes on the span path.
 
@@ -39,32 +62,51 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod alerts;
 pub mod config;
-pub mod context;
-pub mod cost;
-mod error;
-pub mod evals;
-pub mod export;
-pub mod ids;
-pub mod integrations;
-pub mod logs;
+mod init;
+#[cfg(feature = "metrics")]
 pub mod metrics;
-pub mod model;
-pub mod pipeline;
-pub mod redact;
-pub mod report;
-pub mod span;
-pub mod testing;
-pub mod vocab;
 
+pub use chatobs_core::{context, current, export, ids, logs, model, redact, report};
+pub use chatobs_vocab as vocab;
+
+#[cfg(feature = "alerts")]
+pub use chatobs_alerts as alerts;
+#[cfg(feature = "testing")]
+pub use chatobs_core::testing;
+#[cfg(feature = "cost")]
+pub use chatobs_cost as cost;
+#[cfg(feature = "evals")]
+pub use chatobs_evals as evals;
+#[cfg(any(feature = "axum", feature = "reqwest"))]
+pub use chatobs_integrations as integrations;
+#[cfg(feature = "otlp")]
+pub use chatobs_otlp as otlp;
+
+/// The span path: manual spans, samplers (what `#[chat_span]` builds on).
+pub mod span {
+    pub use chatobs_core::span::{is_installed, ChatSpan, RootSampler, Sampler, SpanBuilder};
+}
+
+/// The span pipeline: [`init`](crate::init), the guard, counters, span observers.
+pub mod pipeline {
+    pub use crate::init::{init, init_with_exporters};
+    pub use chatobs_core::pipeline::{
+        set_span_observer, snapshot, Guard, PipelineSnapshot, PipelineStats, SpanObserver,
+    };
+}
+
+pub use chatobs_core::Error;
 pub use chatobs_macros::chat_span;
+pub use chatobs_vocab::roles;
 pub use config::Config;
-pub use context::{spawn, spawn_blocking, spawn_thread, ChatSession, Context};
-pub use error::Error;
+#[cfg(feature = "tokio")]
+pub use context::{spawn, spawn_blocking};
+pub use context::{spawn_thread, ChatSession, Context};
 pub use ids::{SpanId, TraceId};
+pub use init::{init, init_with_exporters};
 pub use model::{FinishedSpan, Value};
-pub use pipeline::{init, init_with_exporters, Guard};
+pub use pipeline::Guard;
 /// Exact decimal money (re-exported from `rust_decimal`).
 pub use rust_decimal::Decimal;
 pub use span::{is_installed, ChatSpan, SpanBuilder};
@@ -75,11 +117,110 @@ pub use vocab::{Role, SpanKind, TemplateCategory};
 pub mod __private {
     pub use crate::__chatobs_outcome as outcome;
     pub use crate::__chatobs_site as site;
-    pub use crate::span::{
+    pub use chatobs_core::span::{
         record_category, record_model, record_provider, record_response_model, record_role,
         record_step, record_step_static, record_tag, Builder, ChatSpan, Instrumented, NotResult,
         Outcome, ResultDebug, ResultDisplay, Site, SITE_FIELDS,
     };
     pub use tracing;
     pub use tracing_core;
+}
+
+/// Builds a `Site` in a `static` initializer (used by the macro).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chatobs_site {
+    (name: $name:expr, level: $level:ident, role: $role:expr, kind: $kind:expr, category: $cat:expr,
+     tags: $tags:expr, model: $model:expr, provider: $provider:expr $(,)?) => {{
+        static __CHATOBS_CALLSITE: $crate::__private::tracing_core::callsite::DefaultCallsite =
+            $crate::__private::tracing_core::callsite::DefaultCallsite::new(&__CHATOBS_META);
+        static __CHATOBS_META: $crate::__private::tracing_core::Metadata<'static> =
+            $crate::__private::tracing_core::Metadata::new(
+                $name,
+                "chatobs",
+                $crate::__private::tracing_core::Level::$level,
+                ::core::option::Option::Some(::core::file!()),
+                ::core::option::Option::Some(::core::line!()),
+                ::core::option::Option::Some(::core::module_path!()),
+                $crate::__private::tracing_core::field::FieldSet::new(
+                    $crate::__private::SITE_FIELDS,
+                    $crate::__private::tracing_core::callsite::Identifier(&__CHATOBS_CALLSITE),
+                ),
+                $crate::__private::tracing_core::metadata::Kind::SPAN,
+            );
+        $crate::__private::Site {
+            name: $name,
+            meta: &__CHATOBS_META,
+            callsite: &__CHATOBS_CALLSITE,
+            role: $role,
+            kind: $kind,
+            category: $cat,
+            tags: $tags,
+            model: $model,
+            provider: $provider,
+        }
+    }};
+}
+
+/// Computes the `Outcome` of a return value (autoref specialization: a
+/// `Result` with a `Display` error, a `Result` with a `Debug` error, anything else).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chatobs_outcome {
+    ($ret:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{NotResult as _, ResultDebug as _, ResultDisplay as _};
+        (&$ret).__chatobs_outcome()
+    }};
+}
+
+/// Sets a vocabulary attribute on the current span. The key is checked at
+/// compile time: only the keys below exist.
+///
+/// | key | value | exported as |
+/// |---|---|---|
+/// | `step` | anything `Display` | `conversation.step` |
+/// | `tag` | anything `Display` (appends) | `tag.tags`, `logfire.tags` |
+/// | `template_category` | `marketing` \| `utility` \| `authentication` \| `service`, or a [`crate::TemplateCategory`] value in parentheses | `template_category` |
+/// | `role` | a [`crate::Role`] | `agent.role` |
+/// | `model` | anything `Display` | `gen_ai.request.model` |
+/// | `response_model` | anything `Display` | `gen_ai.response.model` |
+/// | `provider` | anything `Display` | `gen_ai.provider.name` |
+///
+/// Returns whether a span was recording.
+///
+/// ```
+/// # use chatobs_runtime::{chat_span, record};
+/// #[chat_span(role = "orchestrator")]
+/// fn decide(intent: &str) -> &'static str {
+///     let step = if intent == "buy" { "sales" } else { "pqr" };
+///     record!(step = step);
+///     record!(tag = "routed");
+///     record!(template_category = marketing);
+///     let decided = chatobs_runtime::TemplateCategory::Utility;
+///     record!(template_category = (decided)); // a value known only at run time
+///     step
+/// }
+/// # decide("buy");
+/// ```
+#[macro_export]
+macro_rules! record {
+    (step = $v:literal) => { $crate::__private::record_step_static($v) };
+    (step = $v:expr) => { $crate::__private::record_step(&$v) };
+    (tag = $v:expr) => { $crate::__private::record_tag(&$v) };
+    (template_category = marketing) => { $crate::__private::record_category($crate::vocab::TemplateCategory::Marketing) };
+    (template_category = utility) => { $crate::__private::record_category($crate::vocab::TemplateCategory::Utility) };
+    (template_category = authentication) => { $crate::__private::record_category($crate::vocab::TemplateCategory::Authentication) };
+    (template_category = service) => { $crate::__private::record_category($crate::vocab::TemplateCategory::Service) };
+    (template_category = ($v:expr)) => { $crate::__private::record_category($v) };
+    (template_category = $other:tt) => {
+        ::core::compile_error!(::core::concat!("unknown template_category `", ::core::stringify!($other), "`: expected one of marketing, utility, authentication, service, or a TemplateCategory value in parentheses"))
+    };
+    (role = $v:expr) => { $crate::__private::record_role($v) };
+    (model = $v:expr) => { $crate::__private::record_model(&$v) };
+    (response_model = $v:expr) => { $crate::__private::record_response_model(&$v) };
+    (provider = $v:expr) => { $crate::__private::record_provider(&$v) };
+    ($other:ident = $v:expr) => {
+        ::core::compile_error!(::core::concat!("unknown key `", ::core::stringify!($other), "` for record!: expected one of step, tag, template_category, role, model, response_model, provider"))
+    };
 }

@@ -19,7 +19,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn engine(extra: &str) -> &'static AlertEngine {
     let cfg = Config::from_toml_str(extra, None).unwrap();
-    alerts::install(AlertEngine::from_config(&cfg).unwrap())
+    alerts::install(AlertEngine::from_config(&cfg.alerts, &cfg.service.name).unwrap())
 }
 
 /// gpt-4o output tokens cost $10 per million: `cents` cents is `cents * 1000` tokens.
@@ -373,7 +373,7 @@ url = "http://127.0.0.1:{port}"
         (k == "CHATOBS_ALERT_WEBHOOK_HEADERS").then(|| "authorization=Bearer s3cret".to_owned())
     })
     .unwrap();
-    let e = alerts::install(AlertEngine::from_config(&cfg).unwrap());
+    let e = alerts::install(AlertEngine::from_config(&cfg.alerts, &cfg.service.name).unwrap());
     let s = ChatSession::from_exported_id("conv-sinks").unwrap();
     s.in_scope(|| cost::record_llm_call(&call_costing_cents(7)).unwrap());
     assert!(e.wait_idle(Duration::from_secs(10)));

@@ -160,3 +160,71 @@ fn the_repository_config_file_is_valid() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/observability.toml");
     Config::from_file(&p).unwrap();
 }
+
+// `[evals]` read through the facade's `Config` (moved here from the evals crate, which no longer knows `Config`).
+
+#[test]
+fn evals_shipped_file_matches_the_defaults() {
+    let cfg = Config::default();
+    assert_eq!(cfg.evals, chatobs_runtime::evals::EvalsConfig::default());
+    assert_eq!(cfg.evals.concurrency, 4);
+}
+
+#[test]
+fn evals_file_env_and_bounds() {
+    let cfg = Config::from_toml_str(
+            "[evals]\nconcurrency = 8\nsample_rates = { toxicity = 0.25 }\n[evals.judge]\nmodel = \"m\"\n",
+            None,
+        )
+        .unwrap();
+    assert_eq!(cfg.evals.concurrency, 8);
+    assert_eq!(cfg.evals.sample_rate_of("toxicity"), 0.25);
+    assert_eq!(cfg.evals.sample_rate_of("readability"), 1.0);
+    assert_eq!(cfg.evals.judge.model, "m");
+    let err = Config::from_toml_str("[evals]\nconcurrency = 0\n", None).unwrap_err();
+    assert!(err.to_string().contains("evals.concurrency"), "{err}");
+    let err = Config::from_toml_str("[evals.readability]\nlanguage = \"fr\"\n", None).unwrap_err();
+    assert!(
+        err.to_string().contains("evals.readability.language"),
+        "{err}"
+    );
+    let mut cfg = Config::default();
+    cfg.apply_env(|k| match k {
+        "CHATOBS_JUDGE_BASE_URL" => Some("http://127.0.0.1:9/v1".into()),
+        "CHATOBS_EVALS_CONCURRENCY" => Some("2".into()),
+        "CHATOBS_PHOENIX_ENDPOINT" => Some("http://127.0.0.1:6006".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(cfg.evals.judge.base_url, "http://127.0.0.1:9/v1");
+    assert_eq!(cfg.evals.concurrency, 2);
+    assert!(cfg.evals.phoenix.enabled);
+}
+
+/// Each crate owns its section's defaults in code; `config/observability.toml`
+/// documents them and must say exactly the same.
+#[test]
+fn the_shipped_file_says_exactly_the_defaults_each_crate_owns() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/observability.toml");
+    let mut from_file = Config::from_file(&p).unwrap();
+    from_file.source = None;
+    assert_eq!(from_file, Config::default());
+}
+
+#[test]
+fn every_error_of_a_file_is_reported_at_once() {
+    let e = err_text(Config::from_toml_str(
+        "[exporter]\nqueue_size = 0\nbatch_sise = 3\n[sampling]\nsampler = \"sometimes\"\n[evals]\nconcurrency = 0\n[nonsense]\nx = 1\n",
+        Some(Path::new("obs.toml")),
+    ));
+    for part in [
+        "obs.toml: line 3: unknown field `batch_sise`",
+        "obs.toml: exporter.queue_size: must be between 1 and 1048576, got 0",
+        "obs.toml: sampling.sampler: unknown sampler \"sometimes\"",
+        "obs.toml: evals.concurrency: must be between 1 and 256, got 0",
+        "obs.toml: nonsense: unknown section `nonsense`",
+    ] {
+        assert!(e.contains(part), "missing {part:?} in:\n{e}");
+    }
+    assert!(e.starts_with("5 configuration errors:"), "{e}");
+}

@@ -1,0 +1,191 @@
+//! `init`: the one place where chatobs' parts are wired together.
+//!
+//! Each part owns its configuration and exposes hooks; only this module
+//! knows them all. In order, `init`:
+//! 1. sets the session key (from the variable `[session] key_env` names) and the redaction lists;
+//! 2. loads the price tables and rate cards (`[cost]`);
+//! 3. connects the hooks, once per process: evaluation results go to the
+//!    metrics *and* to the alert engine (score alerts fire with metrics on
+//!    or off), alert counters become metrics, metrics are mirrored over OTLP;
+//! 4. starts metrics (`[metrics]`) and the alert engine (`[alerts]`);
+//! 5. builds the exporters (`[exporter]`, `[otlp]`) and starts the span pipeline;
+//! 6. installs the JSON log subscriber (`[logs]`) unless the application has its own.
+//!
+//! Dropping the returned guard flushes the spans, then stops alerts, flushes
+//! the logs and pushes the last metrics.
+
+use crate::config::{Config, ExporterKind, LogFormat};
+use crate::Error;
+use chatobs_core::export::SpanExporter;
+use chatobs_core::pipeline::{self, ExporterFactory, Guard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Installs chatobs with `config`: the embedded default writes spans to
+/// `exporter.file_path` and JSON logs to standard error.
+///
+/// ```no_run
+/// let _guard = chatobs_runtime::init(chatobs_runtime::Config::load()?)?;
+/// # Ok::<(), chatobs_runtime::Error>(())
+/// ```
+pub fn init(config: Config) -> Result<Guard, Error> {
+    init_with_exporters(config, Vec::new())
+}
+
+/// [`init`] plus exporters of your own.
+pub fn init_with_exporters(
+    config: Config,
+    extra: Vec<Box<dyn SpanExporter>>,
+) -> Result<Guard, Error> {
+    if pipeline::snapshot().is_some() {
+        return Err(Error::AlreadyInitialized);
+    }
+    config
+        .sampler()
+        .map_err(|r| Error::config(config.source.as_deref(), "sampling.sampler", r))?;
+    if let Ok(k) = std::env::var(&config.session.key_env) {
+        if !k.is_empty() {
+            chatobs_core::context::set_session_key(k.as_bytes())?;
+        }
+    }
+    chatobs_core::redact::configure(&config.redaction);
+    #[cfg(feature = "cost")]
+    chatobs_cost::configure(&config.cost)?;
+    connect_hooks();
+    #[cfg(feature = "metrics")]
+    crate::metrics::install(&config)?;
+    #[cfg(feature = "alerts")]
+    if config.alerts.enabled {
+        chatobs_alerts::install(chatobs_alerts::AlertEngine::from_config(
+            &config.alerts,
+            &config.service.name,
+        )?);
+    }
+
+    let kinds = config.resolved_exporters();
+    let (mut factories, memory) =
+        pipeline::local_exporters(&kinds, &config.exporter, &config.service.name)?;
+    if kinds.contains(&ExporterKind::Otlp) {
+        factories.push(otlp_factory(&config)?);
+    }
+    factories.extend(extra.into_iter().map(pipeline::ready));
+    let mut guard = pipeline::start(&config.exporter, &config.sampling, factories, memory)?;
+
+    #[cfg(feature = "alerts")]
+    guard.on_shutdown(|| {
+        chatobs_alerts::uninstall();
+    });
+    guard.on_shutdown(|| {
+        chatobs_core::logs::flush(Duration::from_secs(2));
+    });
+    #[cfg(feature = "metrics")]
+    guard.on_shutdown(crate::metrics::shutdown);
+
+    static LOG_INSTALLED: AtomicBool = AtomicBool::new(false);
+    if config.logs.format == LogFormat::Json && !LOG_INSTALLED.swap(true, Ordering::AcqRel) {
+        // If the application installed its own subscriber, keep it: add
+        // `chatobs_runtime::logs::layer()` to it for JSON logs with chat context.
+        let _ = chatobs_core::logs::install_global(&config.logs);
+    }
+    Ok(guard)
+}
+
+#[cfg(feature = "otlp")]
+fn otlp_factory(config: &Config) -> Result<ExporterFactory, Error> {
+    let target = otlp_target(config);
+    Ok(Box::new(move || {
+        chatobs_otlp::OtlpExporter::new(&target).map(|e| Box::new(e) as Box<dyn SpanExporter>)
+    }))
+}
+
+#[cfg(not(feature = "otlp"))]
+fn otlp_factory(_: &Config) -> Result<ExporterFactory, Error> {
+    Err(Error::Exporter {
+        exporter: "otlp",
+        reason: "chatobs-runtime was built without the `otlp` feature".into(),
+    })
+}
+
+/// What the OTLP exporters need of `config`.
+#[cfg(feature = "otlp")]
+pub(crate) fn otlp_target(config: &Config) -> chatobs_otlp::OtlpTarget {
+    chatobs_otlp::OtlpTarget {
+        otlp: config.otlp.clone(),
+        service: config.service.clone(),
+        export_timeout: Duration::from_millis(config.exporter.export_timeout_ms),
+    }
+}
+
+/// Connects the parts' hooks (once per process; later calls do nothing).
+pub(crate) fn connect_hooks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(feature = "evals")]
+        chatobs_evals::pipeline::on_every_result(std::sync::Arc::new(eval_result));
+        #[cfg(all(feature = "metrics", feature = "alerts"))]
+        chatobs_metrics::add_source(Box::new(alert_counters));
+        #[cfg(all(feature = "metrics", feature = "otlp"))]
+        chatobs_metrics::set_mirror(&chatobs_otlp::metrics::OtlpMirror);
+    });
+}
+
+/// Each evaluation result: the score histogram or failure counter (when
+/// metrics are on) and the `eval_score` alert rules (whether or not metrics are on).
+#[cfg(feature = "evals")]
+pub(crate) fn eval_result(r: &chatobs_evals::EvalRecord) {
+    let score = match &r.result {
+        Ok(res) => Ok(res.score),
+        Err(_) => Err(()),
+    };
+    #[cfg(feature = "metrics")]
+    chatobs_metrics::observe_eval(&r.evaluator, score);
+    #[cfg(feature = "alerts")]
+    if let Ok(Some(s)) = score {
+        chatobs_alerts::observe_score(&r.evaluator, s, &r.target);
+    }
+    #[cfg(not(any(feature = "metrics", feature = "alerts")))]
+    let _ = score;
+}
+
+/// Copies the alert engine's counters into their metric families.
+#[cfg(all(feature = "metrics", feature = "alerts"))]
+fn alert_counters(m: &chatobs_metrics::Metrics) {
+    let Some(e) = chatobs_alerts::current() else {
+        return;
+    };
+    for r in e.rule_stats() {
+        if let Some(c) = m.alerts_fired.scalar(&[&r.rule, &r.severity]) {
+            c.set(r.fired);
+        }
+        if r.per_conversation {
+            if let Some(c) = m.over_budget.scalar(&[&r.rule]) {
+                c.set(r.fired);
+            }
+        }
+    }
+    for (sink, st) in e.sink_stats() {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        for (f, n) in [
+            (&m.alert_deliveries, get(&st.delivered)),
+            (&m.alert_failures, get(&st.failed)),
+            (&m.alerts_dropped, get(&st.dropped)),
+        ] {
+            if let Some(c) = f.scalar(&[sink]) {
+                c.set(n);
+            }
+        }
+    }
+}
+
+/// `(rule, fired)` of the installed alert engine, for the OTLP metrics mirror.
+#[cfg(all(feature = "otlp", feature = "metrics", feature = "alerts"))]
+pub(crate) fn alerts_fired() -> Vec<(String, u64)> {
+    chatobs_alerts::current()
+        .map(|e| {
+            e.rule_stats()
+                .into_iter()
+                .map(|r| (r.rule, r.fired))
+                .collect()
+        })
+        .unwrap_or_default()
+}

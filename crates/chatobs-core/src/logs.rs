@@ -1,0 +1,445 @@
+//! JSON logs with chat context.
+//!
+//! Every line is one JSON object: `timestamp`, `level`, `target`,
+//! `message`, the event's fields, and, inside a chat span or session,
+//! `trace_id`, `span_id` and `chat.session_id`. Fields named in
+//! `redaction.fields` (message text, phone numbers, secrets) are replaced by
+//! `[REDACTED]`, and free text is scanned for phone numbers and e-mail
+//! addresses, so `info!(text = %msg.text, "got message")` never writes the
+//! user's words.
+//!
+//! `chatobs_runtime::init` installs this as the global subscriber when none is set.
+//! If your application has its own subscriber, add [`layer`] to it.
+
+use crate::config::LogsConfig;
+use crate::context::current_frame;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::Layer;
+
+/// Where log lines go.
+pub enum LogOutput {
+    /// Standard error.
+    Stderr,
+    /// Standard output.
+    Stdout,
+    /// Any writer (a file, a buffer in tests).
+    Writer(Box<dyn Write + Send>),
+}
+
+/// The JSON log layer.
+pub struct JsonLogLayer {
+    out: Sink,
+}
+
+enum Sink {
+    /// Written on the logging thread (tests, small tools).
+    Direct(Mutex<LogOutput>),
+    /// Handed to a writer thread (what `init` installs).
+    Background(Arc<Background>),
+}
+
+/// A writer thread fed by a bounded lock-free queue: a bot never waits for a
+/// disk or a pipe, and is not woken for either. The writer wakes every
+/// 100 ms, or at once when 256 lines wait or on [`flush`]. When the queue is
+/// full the line is dropped and counted ([`dropped`]).
+struct Background {
+    queue: crossbeam_queue::ArrayQueue<String>,
+    /// Written lines' buffers, cleared and handed back to the logging
+    /// threads to write the next line into: the writer never frees a
+    /// bot's memory (with glibc's malloc that takes the bot's arena lock).
+    spare: crossbeam_queue::ArrayQueue<String>,
+    dropped: AtomicU64,
+    writer: OnceLock<std::thread::Thread>,
+    /// Flush requests and completions (generation counters).
+    flush: Mutex<(u64, u64)>,
+    flushed: std::sync::Condvar,
+}
+
+const WAKE_AT: usize = 256;
+/// Spare line buffers kept, and the largest one kept.
+const SPARE_MAX: usize = 256;
+const SPARE_BYTES: usize = 4096;
+
+static BACKGROUND: OnceLock<Arc<Background>> = OnceLock::new();
+
+impl Background {
+    fn start(out: LogOutput, capacity: usize) -> Result<Arc<Background>, crate::Error> {
+        let bg = Arc::new(Background {
+            queue: crossbeam_queue::ArrayQueue::new(capacity.max(1)),
+            spare: crossbeam_queue::ArrayQueue::new(SPARE_MAX),
+            dropped: AtomicU64::new(0),
+            writer: OnceLock::new(),
+            flush: Mutex::new((0, 0)),
+            flushed: std::sync::Condvar::new(),
+        });
+        let me = bg.clone();
+        let handle = std::thread::Builder::new()
+            .name("chatobs-logs".into())
+            .spawn(move || {
+                let mut w: Box<dyn Write> = match out {
+                    LogOutput::Stderr => Box::new(std::io::BufWriter::new(std::io::stderr())),
+                    LogOutput::Stdout => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                    LogOutput::Writer(w) => Box::new(std::io::BufWriter::new(w)),
+                };
+                loop {
+                    let wanted = me.flush.lock().unwrap_or_else(|e| e.into_inner()).0;
+                    let mut wrote = false;
+                    while let Some(mut line) = me.queue.pop() {
+                        let _ = w.write_all(line.as_bytes());
+                        wrote = true;
+                        if line.capacity() <= SPARE_BYTES {
+                            line.clear();
+                            let _ = me.spare.push(line);
+                        }
+                    }
+                    if wrote {
+                        let _ = w.flush();
+                    }
+                    {
+                        let mut f = me.flush.lock().unwrap_or_else(|e| e.into_inner());
+                        if f.1 < wanted {
+                            f.1 = wanted;
+                            me.flushed.notify_all();
+                        }
+                    }
+                    if me.queue.is_empty() {
+                        std::thread::park_timeout(std::time::Duration::from_millis(100));
+                    }
+                }
+            })
+            .map_err(|e| {
+                crate::Error::InvalidInput(format!("cannot start the log writer thread: {e}"))
+            })?;
+        let _ = bg.writer.set(handle.thread().clone());
+        Ok(bg)
+    }
+
+    fn push(&self, line: String) {
+        match self.queue.push(line) {
+            Ok(()) => {
+                if self.queue.len() == WAKE_AT {
+                    if let Some(t) = self.writer.get() {
+                        t.unpark();
+                    }
+                }
+            }
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Waits (at most `timeout`) until every log line written so far by the
+/// layer `init` installed has reached its output. [`crate::Guard`] calls it
+/// when dropped.
+pub fn flush(timeout: std::time::Duration) -> bool {
+    let Some(b) = BACKGROUND.get() else {
+        return true;
+    };
+    let mut f = b.flush.lock().unwrap_or_else(|e| e.into_inner());
+    f.0 += 1;
+    let target = f.0;
+    if let Some(t) = b.writer.get() {
+        t.unpark();
+    }
+    let (f, res) = b
+        .flushed
+        .wait_timeout_while(f, timeout, |f| f.1 < target)
+        .unwrap_or_else(|e| e.into_inner());
+    drop(f);
+    !res.timed_out()
+}
+
+/// Log lines dropped because the writer thread fell behind.
+pub fn dropped() -> u64 {
+    BACKGROUND
+        .get()
+        .map_or(0, |b| b.dropped.load(Ordering::Relaxed))
+}
+
+impl std::fmt::Debug for JsonLogLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonLogLayer")
+    }
+}
+
+/// A layer writing to standard error.
+pub fn layer() -> JsonLogLayer {
+    layer_to(LogOutput::Stderr)
+}
+
+/// A layer writing to `out`.
+pub fn layer_to(out: LogOutput) -> JsonLogLayer {
+    JsonLogLayer {
+        out: Sink::Direct(Mutex::new(out)),
+    }
+}
+
+/// Installs `registry + EnvFilter + JsonLogLayer` as the global subscriber.
+/// Fails (harmlessly) when the application already installed one.
+pub fn install_global(cfg: &LogsConfig) -> Result<(), crate::Error> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let out = match cfg.output.as_str() {
+        "stderr" => LogOutput::Stderr,
+        "stdout" => LogOutput::Stdout,
+        path => {
+            let p = std::path::Path::new(path);
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| crate::Error::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                })?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| crate::Error::Io {
+                    path: p.to_path_buf(),
+                    source: e,
+                })?;
+            LogOutput::Writer(Box::new(f))
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.level))
+        .map_err(|e| {
+            crate::Error::config(
+                None,
+                "logs.level",
+                format!("{e}: use EnvFilter syntax such as `info` or `info,my_bot=debug`"),
+            )
+        })?;
+    let bg = Background::start(out, 16 * 1024)?;
+    let layer = JsonLogLayer {
+        out: Sink::Background(bg.clone()),
+    };
+    let sub = tracing_subscriber::registry().with(filter).with(layer);
+    let installed = tracing::subscriber::set_global_default(sub);
+    if installed.is_ok() {
+        let _ = BACKGROUND.set(bg);
+    }
+    installed.map_err(|_| crate::Error::InvalidInput("a global tracing subscriber is already installed; add chatobs_runtime::logs::layer() to it".into()))
+}
+
+/// Collects an event's fields as JSON text: the message apart, the other
+/// fields as `,"name":value` pairs (redacted by name and by content).
+#[derive(Default)]
+struct LineVisitor {
+    message: String,
+    rest: String,
+}
+
+/// Keys the line itself writes; an event field of the same name is dropped.
+const RESERVED: [&str; 7] = [
+    "timestamp",
+    "level",
+    "target",
+    "message",
+    "trace_id",
+    "span_id",
+    "chat.session_id",
+];
+
+impl LineVisitor {
+    /// Starts a field; returns false when the field is skipped.
+    fn key(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if RESERVED.contains(&name) {
+            return false;
+        }
+        self.rest.push(',');
+        escape_into(&mut self.rest, name);
+        self.rest.push(':');
+        if crate::redact::is_redacted_field(name) {
+            escape_into(&mut self.rest, crate::redact::REDACTED);
+            return false;
+        }
+        true
+    }
+    fn text(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(&crate::redact::text(value));
+        } else if self.key(field) {
+            escape_into(&mut self.rest, &crate::redact::text(value));
+        }
+    }
+    fn raw(&mut self, field: &Field, value: std::fmt::Arguments<'_>) {
+        if self.key(field) {
+            let _ = self.rest.write_fmt(value);
+        }
+    }
+}
+
+impl Visit for LineVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let mut s = String::new();
+        let _ = write!(s, "{value:?}");
+        self.text(field, &s);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.raw(field, format_args!("{value}"));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.raw(field, format_args!("{value}"));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.raw(field, format_args!("{value}"));
+        } else {
+            self.raw(field, format_args!("null"));
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.raw(field, format_args!("{value}"));
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+fn escape_into(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    // Runs of characters that need no escape are copied whole.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// The JSON line for one event, newline included (what [`JsonLogLayer`]
+/// writes): written directly, with no intermediate map.
+pub fn event_line(event: &Event<'_>) -> String {
+    let mut out = String::new();
+    write_event_line(event, &mut out);
+    out
+}
+
+/// Appends the JSON line for one event to `out`.
+fn write_event_line(event: &Event<'_>, out: &mut String) {
+    let meta = event.metadata();
+    let mut v = LineVisitor::default();
+    event.record(&mut v);
+    out.reserve(160 + v.message.len() + v.rest.len());
+    out.push_str("{\"timestamp\":");
+    let ts = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    escape_into(out, &ts);
+    out.push_str(",\"level\":\"");
+    out.push_str(meta.level().as_str());
+    out.push_str("\",\"target\":");
+    escape_into(out, meta.target());
+    out.push_str(",\"message\":");
+    escape_into(out, &v.message);
+    let f = current_frame();
+    if f.trace_id != 0 {
+        let _ = write!(
+            out,
+            ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\"",
+            f.trace_id, f.span_id
+        );
+    }
+    // SAFETY: the frame's session pointer is alive while the frame is entered.
+    if let Some(s) = unsafe { crate::context::session_from_ptr(f.session) } {
+        out.push_str(",\"");
+        out.push_str(crate::vocab::CHAT_SESSION_ID);
+        out.push_str("\":");
+        escape_into(out, s.id());
+    }
+    out.push_str(&v.rest);
+    out.push_str("}\n");
+}
+
+/// The JSON object for one event (the parsed form of [`event_line`]).
+pub fn event_json(event: &Event<'_>) -> serde_json::Value {
+    serde_json::from_str(&event_line(event)).unwrap_or(serde_json::Value::Null)
+}
+
+impl<S: Subscriber> Layer<S> for JsonLogLayer {
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Spans are chatobs' business, not the log's: decline them so the
+        // registry never builds them on chatobs' account.
+        if meta.is_span() {
+            tracing::subscriber::Interest::never()
+        } else {
+            tracing::subscriber::Interest::always()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        meta.is_event()
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let out = match &self.out {
+            Sink::Background(b) => {
+                let mut line = b.spare.pop().unwrap_or_default();
+                write_event_line(event, &mut line);
+                b.push(line);
+                return;
+            }
+            Sink::Direct(out) => out,
+        };
+        let line = event_line(event);
+        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = match &mut *out {
+            LogOutput::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+            LogOutput::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
+            LogOutput::Writer(w) => w.write_all(line.as_bytes()).and_then(|_| w.flush()),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escaped_strings_parse_back_to_themselves() {
+        let cases = [
+            "",
+            "plain text",
+            "quote \" backslash \\ slash /",
+            "lines\nand\r\ttabs",
+            "\u{0}\u{1}\u{1f} controls",
+            "ñandú 👍 \u{7f} after",
+            "\"",
+            "end\\",
+        ];
+        for c in cases {
+            let mut out = String::from("x");
+            super::escape_into(&mut out, c);
+            let back: String = serde_json::from_str(&out[1..]).unwrap();
+            assert_eq!(back, c, "{out}");
+            assert!(!out[1..].contains('\n'), "one line: {out}");
+        }
+    }
+}

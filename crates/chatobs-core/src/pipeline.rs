@@ -1,0 +1,458 @@
+//! The span pipeline: [`start`] installs the span sink and the export thread
+//! that batches finished spans into the exporters; dropping the [`Guard`]
+//! flushes (bounded by `exporter.shutdown_timeout_ms`) and runs the shutdown
+//! hooks the facade added.
+
+use crate::config::{ExporterConfig, ExporterKind, SamplingConfig};
+use crate::export::memory::MemoryExporter;
+use crate::export::SpanExporter;
+use crate::model::FinishedSpan;
+use crate::span::{self, Sink};
+use crate::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Counters of the span pipeline (also behind readiness checks and metrics).
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Spans handed to exporters successfully.
+    pub exported: AtomicU64,
+    /// Spans in batches an exporter failed on.
+    pub export_failed: AtomicU64,
+    /// Unix milliseconds of the last successful export (0: none yet).
+    pub last_success_ms: AtomicU64,
+    /// Unix milliseconds of the first failure since the last success (0: not failing).
+    pub failing_since_ms: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl PipelineStats {
+    /// The last export error, if the exporters are failing now.
+    pub fn last_error(&self) -> Option<String> {
+        if self.failing_since_ms.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A point-in-time view of the pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineSnapshot {
+    /// Spans waiting in the queue.
+    pub queued: usize,
+    /// Queue capacity.
+    pub capacity: usize,
+    /// Spans dropped because the queue was full (or the pipeline closed).
+    pub dropped: u64,
+    /// Spans exported.
+    pub exported: u64,
+    /// Spans whose export failed.
+    pub export_failed: u64,
+    /// How long exports have been failing (None when they are not).
+    pub failing_for: Option<Duration>,
+}
+
+enum Ctl {
+    Flush(mpsc::SyncSender<()>),
+    Shutdown(mpsc::SyncSender<()>),
+}
+
+struct Shared {
+    sink: &'static Sink,
+    stats: Arc<PipelineStats>,
+    ctl: mpsc::Sender<Ctl>,
+    worker: std::thread::Thread,
+}
+
+static CURRENT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+/// A function that sees every batch of finished spans on the export thread,
+/// off the request path (chatobs' metrics use it for span durations and errors).
+pub type SpanObserver = fn(&[FinishedSpan]);
+static SPAN_OBSERVER: std::sync::OnceLock<SpanObserver> = std::sync::OnceLock::new();
+
+/// Sets the span observer (once per process; returns false if one was set).
+pub fn set_span_observer(observer: SpanObserver) -> bool {
+    SPAN_OBSERVER.set(observer).is_ok()
+}
+
+/// Keeps the pipeline installed; dropping it flushes (bounded by
+/// `exporter.shutdown_timeout_ms`) and uninstalls it.
+#[must_use = "dropping the guard shuts chatobs down"]
+pub struct Guard {
+    shared: Arc<Shared>,
+    memory: Option<MemoryExporter>,
+    shutdown_timeout: Duration,
+    on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("snapshot", &self.snapshot())
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Builds one exporter on the export thread (an exporter that needs a
+/// runtime or a connection is created where it runs).
+pub type ExporterFactory = Box<dyn FnOnce() -> Result<Box<dyn SpanExporter>, Error> + Send>;
+
+/// Wraps a ready exporter as a factory.
+pub fn ready(e: Box<dyn SpanExporter>) -> ExporterFactory {
+    Box::new(move || Ok(e))
+}
+
+/// Builds the file, console and memory exporters `kinds` names (the kinds
+/// that need another crate, `otlp`, and `auto`/`none` are skipped: the
+/// caller resolves them). Returns the factories and the memory exporter, if any.
+pub fn local_exporters(
+    kinds: &[ExporterKind],
+    exporter: &ExporterConfig,
+    service_name: &str,
+) -> Result<(Vec<ExporterFactory>, Option<MemoryExporter>), Error> {
+    let mut factories: Vec<ExporterFactory> = Vec::new();
+    let mut memory = None;
+    for kind in kinds {
+        match kind {
+            ExporterKind::File => {
+                let f = crate::export::file::FileExporter::open(&exporter.file_path, service_name)?;
+                factories.push(ready(Box::new(f)));
+            }
+            ExporterKind::Console => {
+                factories.push(ready(Box::new(crate::export::console::ConsoleExporter)))
+            }
+            ExporterKind::Memory => {
+                let m = MemoryExporter::new();
+                memory = Some(m.clone());
+                factories.push(ready(Box::new(m)));
+            }
+            ExporterKind::Otlp | ExporterKind::None | ExporterKind::Auto => {}
+        }
+    }
+    Ok((factories, memory))
+}
+
+/// Starts the span pipeline: installs the span sink with `sampling`'s
+/// sampler and the export thread that drains it into `exporters`, batched
+/// as `exporter` says. Dropping the returned guard flushes and uninstalls it.
+///
+/// This is the core's part of start-up; `chatobs_runtime::init` calls it
+/// after configuring the other parts, and most users call that instead.
+///
+/// ```
+/// use chatobs_core::config::{ExporterConfig, ExporterKind, SamplingConfig};
+/// let exporter = ExporterConfig::default();
+/// let (factories, memory) =
+///     chatobs_core::pipeline::local_exporters(&[ExporterKind::Memory], &exporter, "doc").unwrap();
+/// let guard = chatobs_core::pipeline::start(&exporter, &SamplingConfig::default(), factories, memory).unwrap();
+/// drop(chatobs_core::SpanBuilder::new("hello").start()); // ends it
+/// assert_eq!(guard.memory_spans().len(), 1);
+/// ```
+pub fn start(
+    exporter: &ExporterConfig,
+    sampling: &SamplingConfig,
+    factories: Vec<ExporterFactory>,
+    memory: Option<MemoryExporter>,
+) -> Result<Guard, Error> {
+    let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    if current.is_some() {
+        return Err(Error::AlreadyInitialized);
+    }
+    let sampler = sampling
+        .sampler()
+        .map_err(|r| Error::config(None, "sampling.sampler", r))?;
+    let sink: &'static Sink = Box::leak(Box::new(Sink::new(
+        exporter.queue_size,
+        sampler,
+        exporter.batch_size,
+    )));
+    let stats = Arc::new(PipelineStats::default());
+    let (ctl_tx, ctl_rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), Error>>(1);
+    let worker_stats = stats.clone();
+    let batch = exporter.batch_size;
+    let delay = Duration::from_millis(exporter.scheduled_delay_ms);
+    let handle = std::thread::Builder::new()
+        .name("chatobs-export".into())
+        .spawn(move || {
+            let mut exporters = Vec::new();
+            for f in factories {
+                match f() {
+                    Ok(e) => exporters.push(e),
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+            let _ = ready_tx.send(Ok(()));
+            Worker {
+                sink,
+                exporters,
+                stats: worker_stats,
+                batch,
+                delay,
+                ctl: ctl_rx,
+                last_log: None,
+            }
+            .run();
+        })
+        .map_err(|e| Error::Exporter {
+            exporter: "pipeline",
+            reason: format!("cannot start the export thread: {e}"),
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(Error::Exporter {
+                exporter: "pipeline",
+                reason: "the export thread stopped while starting".into(),
+            })
+        }
+    }
+    let _ = sink.worker.set(handle.thread().clone());
+    let shared = Arc::new(Shared {
+        sink,
+        stats,
+        ctl: ctl_tx,
+        worker: handle.thread().clone(),
+    });
+    span::install_sink(sink);
+    span::install_panic_hook();
+    *current = Some(shared.clone());
+    Ok(Guard {
+        shared,
+        memory,
+        shutdown_timeout: Duration::from_millis(exporter.shutdown_timeout_ms),
+        on_shutdown: Vec::new(),
+        done: false,
+    })
+}
+
+/// Counters of the installed pipeline, if any.
+pub fn snapshot() -> Option<PipelineSnapshot> {
+    CURRENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|s| snap(s))
+}
+
+fn snap(s: &Shared) -> PipelineSnapshot {
+    let since = s.stats.failing_since_ms.load(Ordering::Relaxed);
+    PipelineSnapshot {
+        queued: s.sink.queue.len(),
+        capacity: s.sink.queue.capacity(),
+        dropped: s.sink.dropped.load(Ordering::Relaxed),
+        exported: s.stats.exported.load(Ordering::Relaxed),
+        export_failed: s.stats.export_failed.load(Ordering::Relaxed),
+        failing_for: (since != 0).then(|| Duration::from_millis(now_ms().saturating_sub(since))),
+    }
+}
+
+impl Guard {
+    /// Exports everything queued so far and waits (at most `timeout`).
+    /// Returns false on timeout.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.shared.ctl.send(Ctl::Flush(tx)).is_err() {
+            return false;
+        }
+        self.shared.worker.unpark();
+        rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Counters: queued, dropped, exported, failing.
+    pub fn snapshot(&self) -> PipelineSnapshot {
+        snap(&self.shared)
+    }
+
+    /// Pipeline statistics (shared with readiness checks).
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Flushes and returns the spans of the `memory` exporter (empty when it is not configured).
+    pub fn memory_spans(&self) -> Vec<FinishedSpan> {
+        self.flush(Duration::from_secs(10));
+        self.memory.as_ref().map(|m| m.spans()).unwrap_or_default()
+    }
+
+    /// Runs `hook` when the guard shuts down, after the spans were flushed
+    /// (in the order the hooks were added). `chatobs_runtime::init` uses it to
+    /// stop alerts, flush logs and push the last metrics.
+    pub fn on_shutdown(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.on_shutdown.push(Box::new(hook));
+    }
+
+    /// Shuts down now (what dropping does), returning false if the export
+    /// thread did not finish within the shutdown timeout.
+    pub fn shutdown(mut self) -> bool {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> bool {
+        if self.done {
+            return true;
+        }
+        self.done = true;
+        span::uninstall_sink(self.shared.sink);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let ok = self.shared.ctl.send(Ctl::Shutdown(tx)).is_ok() && {
+            self.shared.worker.unpark();
+            rx.recv_timeout(self.shutdown_timeout).is_ok()
+        };
+        self.shared.sink.closed.store(true, Ordering::Release);
+        for hook in self.on_shutdown.drain(..) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook));
+        }
+        let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+        if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {
+            *cur = None;
+        }
+        ok
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.shutdown_inner();
+    }
+}
+
+struct Worker {
+    sink: &'static Sink,
+    exporters: Vec<Box<dyn SpanExporter>>,
+    stats: Arc<PipelineStats>,
+    batch: usize,
+    delay: Duration,
+    ctl: mpsc::Receiver<Ctl>,
+    last_log: Option<Instant>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            self.drain();
+            loop {
+                match self.ctl.try_recv() {
+                    Ok(Ctl::Flush(ack)) => {
+                        self.drain();
+                        for e in &mut self.exporters {
+                            let _ = e.flush();
+                        }
+                        let _ = ack.send(());
+                    }
+                    Ok(Ctl::Shutdown(ack)) => {
+                        // Spans that were running when the sink was uninstalled still land here.
+                        self.drain();
+                        for e in &mut self.exporters {
+                            let _ = e.flush();
+                            let _ = e.shutdown();
+                        }
+                        self.sink.free_returned(usize::MAX);
+                        let _ = ack.send(());
+                        return;
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        self.drain();
+                        for e in &mut self.exporters {
+                            let _ = e.shutdown();
+                        }
+                        self.sink.free_returned(usize::MAX);
+                        return;
+                    }
+                }
+            }
+            if self.sink.queue.len() < self.batch {
+                std::thread::park_timeout(self.delay);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            let mut batch = Vec::with_capacity(self.batch.min(self.sink.queue.len().max(1)));
+            while batch.len() < self.batch {
+                match self.sink.queue.pop() {
+                    Some(r) => {
+                        batch.push(r.to_finished());
+                        self.sink.give_back(r);
+                    }
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                // The bots have gone quiet: free what they did not take back.
+                self.sink.free_returned(usize::MAX);
+                return;
+            }
+            let full = batch.len() == self.batch;
+            self.export(&batch);
+            if !full {
+                return;
+            }
+        }
+    }
+
+    fn export(&mut self, batch: &[FinishedSpan]) {
+        if let Some(observe) = SPAN_OBSERVER.get() {
+            let _ = std::panic::catch_unwind(|| observe(batch));
+        }
+        let mut failed: Option<String> = None;
+        for e in &mut self.exporters {
+            if let Err(err) = e.export(batch) {
+                failed = Some(format!("{}: {err}", e.name()));
+            }
+        }
+        let n = batch.len() as u64;
+        match failed {
+            None => {
+                self.stats.exported.fetch_add(n, Ordering::Relaxed);
+                self.stats
+                    .last_success_ms
+                    .store(now_ms(), Ordering::Relaxed);
+                self.stats.failing_since_ms.store(0, Ordering::Relaxed);
+            }
+            Some(err) => {
+                self.stats.export_failed.fetch_add(n, Ordering::Relaxed);
+                let _ = self.stats.failing_since_ms.compare_exchange(
+                    0,
+                    now_ms(),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                // One log line per minute at most: a dead collector must not flood the logs.
+                if self
+                    .last_log
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+                {
+                    self.last_log = Some(Instant::now());
+                    tracing::warn!(target: "chatobs::export", spans = n, dropped_so_far = self.sink.dropped.load(Ordering::Relaxed), "span export failed: {err}");
+                }
+                *self
+                    .stats
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(err);
+            }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Redaction: personal data never reaches an exporter or a log unless a user opted in.
+//!
+//! Applied before anything is exported: error messages, captured arguments,
+//! log messages and fields, HTTP headers and URLs.
+
+use std::borrow::Cow;
+
+/// What replaces a redacted value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A short, redacted excerpt of user input for an error message.
+pub fn truncate_for_error(s: &str) -> String {
+    truncate(&redact_free_text(s), 64)
+}
+
+/// Replaces phone numbers (7 or more digits, optionally with `+`, spaces,
+/// dots, dashes or parentheses between them), e-mail addresses and
+/// bearer-token-like secrets in free text.
+pub fn redact_free_text(s: &str) -> Cow<'_, str> {
+    if !needs_scan(s) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        // e-mail: local@domain.tld
+        if b[i] == b'@' {
+            let start = scan_back(b, i, |c| c.is_ascii_alphanumeric() || b"._%+-".contains(&c));
+            let end = scan_fwd(b, i + 1, |c| {
+                c.is_ascii_alphanumeric() || b".-".contains(&c)
+            });
+            if start < i && end > i + 1 && s[i + 1..end].contains('.') && start >= last {
+                out.push_str(&s[last..start]);
+                out.push_str(REDACTED);
+                last = end;
+                i = end;
+                continue;
+            }
+        }
+        if b[i] == b'+' || b[i].is_ascii_digit() || b[i] == b'(' {
+            let (end, digits) = scan_phone(b, i);
+            if digits >= 7 && i >= last {
+                out.push_str(&s[last..i]);
+                out.push_str(REDACTED);
+                last = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if last == 0 {
+        return Cow::Borrowed(s);
+    }
+    out.push_str(&s[last..]);
+    Cow::Owned(out)
+}
+
+fn needs_scan(s: &str) -> bool {
+    let mut run = 0;
+    for c in s.bytes() {
+        if c == b'@' {
+            return true;
+        }
+        if c.is_ascii_digit() {
+            run += 1;
+            if run >= 7 {
+                return true;
+            }
+        } else if !matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+') {
+            run = 0;
+        }
+    }
+    false
+}
+
+fn scan_back(b: &[u8], i: usize, ok: impl Fn(u8) -> bool) -> usize {
+    let mut j = i;
+    while j > 0 && ok(b[j - 1]) {
+        j -= 1;
+    }
+    j
+}
+
+fn scan_fwd(b: &[u8], i: usize, ok: impl Fn(u8) -> bool) -> usize {
+    let mut j = i;
+    while j < b.len() && ok(b[j]) {
+        j += 1;
+    }
+    // do not swallow a trailing dot
+    while j > i && b[j - 1] == b'.' {
+        j -= 1;
+    }
+    j
+}
+
+fn scan_phone(b: &[u8], start: usize) -> (usize, usize) {
+    let mut j = start;
+    let mut digits = 0;
+    let mut end = start;
+    while j < b.len() {
+        let c = b[j];
+        if c.is_ascii_digit() {
+            digits += 1;
+            end = j + 1;
+        } else if !(matches!(c, b' ' | b'-' | b'.' | b'(' | b')') || (c == b'+' && j == start)) {
+            break;
+        }
+        j += 1;
+    }
+    (end, digits)
+}
+
+// ---- configured lists ----------------------------------------------------------------
+
+struct Lists {
+    record_headers: Vec<String>,
+    headers: Vec<String>,
+    fields: Vec<String>,
+    scan: bool,
+}
+
+static LISTS: std::sync::RwLock<Option<std::sync::Arc<Lists>>> = std::sync::RwLock::new(None);
+
+/// Runs `f` on the configured lists (the defaults until [`configure`] runs),
+/// under the read lock: no reference count is touched.
+fn with_lists<R>(f: impl FnOnce(&Lists) -> R) -> R {
+    if let Some(l) = LISTS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        return f(l);
+    }
+    configure(&crate::config::RedactionConfig::default());
+    match LISTS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
+        Some(l) => f(l),
+        None => f(&Lists {
+            record_headers: Vec::new(),
+            headers: Vec::new(),
+            fields: Vec::new(),
+            scan: true,
+        }),
+    }
+}
+
+/// Sets the header and field lists (called by `chatobs_runtime::init`).
+pub fn configure(cfg: &crate::config::RedactionConfig) {
+    let l = Lists {
+        record_headers: cfg
+            .record_request_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        headers: cfg.headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        fields: cfg.fields.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        scan: cfg.scan_free_text,
+    };
+    *LISTS.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(l));
+}
+
+/// Whether a header's value must never be exported (configured names, plus
+/// anything that looks like a credential).
+pub fn is_redacted_header(name: &str) -> bool {
+    with_lists(|l| l.headers.iter().any(|h| h.eq_ignore_ascii_case(name)))
+        || crate::config::is_secret_header(name)
+}
+
+/// Whether a request header is recorded on SERVER spans: it is in
+/// `redaction.record_request_headers`, or it is redacted (recorded as `[REDACTED]`,
+/// so its presence shows).
+pub fn is_recorded_request_header(name: &str) -> bool {
+    with_lists(|l| {
+        l.record_headers
+            .iter()
+            .chain(&l.headers)
+            .any(|h| h.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The exportable form of a header value.
+pub fn header_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
+    if is_redacted_header(name) {
+        Cow::Borrowed(REDACTED)
+    } else {
+        redact_free_text(value)
+    }
+}
+
+/// Whether a log or capture field must never be exported.
+pub fn is_redacted_field(name: &str) -> bool {
+    let n = name.rsplit('.').next().unwrap_or(name);
+    with_lists(|l| l.fields.iter().any(|f| f.eq_ignore_ascii_case(n)))
+}
+
+/// Free text as it may be exported: scanned for phone numbers and e-mail
+/// addresses unless `redaction.scan_free_text = false`.
+pub fn text(s: &str) -> Cow<'_, str> {
+    if with_lists(|l| l.scan) {
+        redact_free_text(s)
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// A URL as it may be exported: user info removed and the values of query
+/// parameters that look like credentials (`key`, `token`, `signature`, ...)
+/// replaced.
+pub fn url(u: &str) -> String {
+    let (base, query) = match u.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (u, None),
+    };
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('/') {
+            Some((auth, path)) => {
+                let host = auth.rsplit('@').next().unwrap_or(auth);
+                format!("{scheme}://{host}/{path}")
+            }
+            None => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+        },
+        None => base.to_owned(),
+    };
+    let base = redact_free_text(&base).into_owned();
+    match query {
+        None => base,
+        Some(q) => {
+            let parts: Vec<String> = q
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if is_secret_param(k) => format!("{k}={REDACTED}"),
+                    Some((k, v)) => format!("{k}={}", redact_free_text(v)),
+                    None => kv.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", parts.join("&"))
+        }
+    }
+}
+
+fn is_secret_param(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    [
+        "key",
+        "api_key",
+        "apikey",
+        "token",
+        "access_token",
+        "secret",
+        "signature",
+        "sig",
+        "password",
+        "hub.verify_token",
+        "code",
+    ]
+    .iter()
+    .any(|s| k == *s)
+        || k.contains("token")
+        || k.contains("secret")
+}

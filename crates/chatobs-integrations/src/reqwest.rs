@@ -1,0 +1,296 @@
+//! Outbound HTTP with reqwest: propagation, CLIENT spans and GenAI calls.
+//!
+//! [`SendTraced::send_traced`] replaces `RequestBuilder::send`:
+//! - a CLIENT span `{method}` with the HTTP client conventions
+//!   (`http.request.method`, `url.full` with user info and credential-like
+//!   query values such as `key=` redacted, `server.address`, `server.port`,
+//!   `http.response.status_code`, `error.type` for 4xx/5xx and transport errors);
+//! - `traceparent` and `baggage` (the session id) injected, so a service
+//!   behind [`super::axum::instrument`] continues the trace and the conversation;
+//! - a Gemini `generateContent` / `streamGenerateContent` or
+//!   OpenAI-compatible `/chat/completions` call becomes a GenAI span
+//!   `chat {model}`: the usage in the answer is read and priced (see
+//!   [`super::genai`]). The answer is read into memory to do so and handed
+//!   back as an ordinary `reqwest::Response`; a streamed answer read this way
+//!   records the time to the first chunk too. To consume a stream as it
+//!   arrives, use [`send_streaming`], which records the same while you read.
+//!
+//! ```no_run
+//! use chatobs_runtime::integrations::reqwest::SendTraced;
+//! # async fn run() -> Result<(), reqwest::Error> {
+//! let http = reqwest::Client::new();
+//! let answer = http
+//!     .post("http://127.0.0.1:8081/v1beta/models/gemini-1.5-flash:generateContent")
+//!     .json(&serde_json::json!({"contents": [{"parts": [{"text": "hola"}]}]}))
+//!     .send_traced()  // span `chat gemini-1.5-flash`, usage priced, traceparent sent
+//!     .await?;
+//! # let _ = answer; Ok(()) }
+//! ```
+
+use super::genai::{self, GenAiRequest, StreamUsage};
+use crate::model::{OtelKind, Value};
+use crate::span::{ChatSpan, SpanBuilder};
+use crate::vocab;
+use std::future::Future;
+use std::time::Instant;
+
+/// `send_traced()` for `reqwest::RequestBuilder`.
+pub trait SendTraced {
+    /// Sends the request inside a CLIENT span with the context propagated.
+    fn send_traced(self) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send;
+}
+
+impl SendTraced for reqwest::RequestBuilder {
+    fn send_traced(self) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send {
+        let (client, req) = self.build_split();
+        async move { execute(&client, req?).await }
+    }
+}
+
+/// Sends `req` with `client` (what [`SendTraced::send_traced`] does).
+pub async fn execute(
+    client: &reqwest::Client,
+    req: reqwest::Request,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let (mut span, genai, req) = start(req);
+    let t0 = Instant::now();
+    let res = client.execute(req).await;
+    let resp = match finish_head(&mut span, res) {
+        Ok(r) => r,
+        Err(e) => return Err(e),
+    };
+    let Some(g) = genai else {
+        return Ok(resp);
+    };
+    // Read the answer to find its usage, then hand it back unchanged.
+    let status = resp.status();
+    let version = resp.version();
+    let headers = resp.headers().clone();
+    let mut resp = resp;
+    let mut body = Vec::new();
+    let mut stream = StreamUsage::default();
+    let mut first: Option<f64> = None;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if first.is_none() {
+                    first = Some(t0.elapsed().as_secs_f64());
+                }
+                if g.stream {
+                    stream.push(&c);
+                }
+                body.extend_from_slice(&c);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let e = e.without_url();
+                span.set_attribute(vocab::ERROR_TYPE, "body");
+                span.set_error(&e);
+                return Err(e);
+            }
+        }
+    }
+    let parsed = if g.stream {
+        stream.finish()
+    } else {
+        genai::parse_response(&body)
+    };
+    span.set_attribute(vocab::HTTP_RESPONSE_BODY_SIZE, body.len() as u64);
+    span.in_scope(|| {
+        genai::record(&g, &parsed);
+        if g.stream {
+            if let Some(f) = first {
+                chatobs_core::current::set_attr(vocab::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, f);
+            }
+        }
+    });
+    drop(span);
+    let mut b = http::Response::builder().status(status).version(version);
+    if let Some(h) = b.headers_mut() {
+        *h = headers;
+    }
+    match b.body(body) {
+        Ok(r) => Ok(reqwest::Response::from(r)),
+        // Cannot happen (status and version came from a response); keep the body anyway.
+        Err(_) => Ok(reqwest::Response::from(http::Response::new(Vec::new()))),
+    }
+}
+
+/// A streamed LLM answer read chunk by chunk; the GenAI span ends (with the
+/// time to the first chunk and the final usage) when the stream ends or is dropped.
+#[derive(Debug)]
+pub struct GenAiStream {
+    resp: reqwest::Response,
+    span: ChatSpan,
+    genai: Option<GenAiRequest>,
+    usage: StreamUsage,
+    t0: Instant,
+    first: Option<f64>,
+    done: bool,
+}
+
+impl GenAiStream {
+    /// HTTP status.
+    pub fn status(&self) -> reqwest::StatusCode {
+        self.resp.status()
+    }
+    /// The next chunk of the answer (`None` at the end).
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, reqwest::Error> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.resp.chunk().await {
+            Ok(Some(c)) => {
+                if self.first.is_none() {
+                    self.first = Some(self.t0.elapsed().as_secs_f64());
+                }
+                self.usage.push(&c);
+                Ok(Some(c))
+            }
+            Ok(None) => {
+                self.end();
+                Ok(None)
+            }
+            Err(e) => {
+                let e = e.without_url();
+                self.span.set_attribute(vocab::ERROR_TYPE, "body");
+                self.span.set_error(&e);
+                self.end();
+                Err(e)
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let usage = std::mem::take(&mut self.usage).finish();
+        let first = self.first;
+        if let Some(g) = &self.genai {
+            self.span.in_scope(|| {
+                genai::record(g, &usage);
+                if let Some(f) = first {
+                    chatobs_core::current::set_attr(vocab::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, f);
+                }
+            });
+        }
+    }
+}
+
+impl Drop for GenAiStream {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Sends a request whose answer you want to read as it streams.
+pub async fn send_streaming(
+    builder: reqwest::RequestBuilder,
+) -> Result<GenAiStream, reqwest::Error> {
+    let (client, req) = builder.build_split();
+    let (mut span, genai, req) = start(req?);
+    let t0 = Instant::now();
+    let resp = finish_head(&mut span, client.execute(req).await)?;
+    Ok(GenAiStream {
+        resp,
+        span,
+        genai,
+        usage: StreamUsage::default(),
+        t0,
+        first: None,
+        done: false,
+    })
+}
+
+fn start(mut req: reqwest::Request) -> (ChatSpan, Option<GenAiRequest>, reqwest::Request) {
+    let method = req.method().as_str().to_owned();
+    let url = req.url().clone();
+    let genai = if chatobs_core::is_installed() {
+        genai::recognize(
+            &method,
+            url.as_str(),
+            req.body().and_then(reqwest::Body::as_bytes),
+        )
+    } else {
+        None
+    };
+    let name = match &genai {
+        Some(g) => g.span_name(),
+        None => super::http_metrics::method_label(&method).to_owned(),
+    };
+    let mut b = SpanBuilder::new(name)
+        .kind(OtelKind::Client)
+        .attribute(
+            vocab::HTTP_REQUEST_METHOD,
+            super::http_metrics::method_label(&method),
+        )
+        .attribute(vocab::URL_FULL, crate::redact::url(url.as_str()));
+    if let Some(h) = url.host_str() {
+        b = b.attribute(vocab::SERVER_ADDRESS, h.to_owned());
+    }
+    if let Some(p) = url.port_or_known_default() {
+        b = b.attribute(vocab::SERVER_PORT, i64::from(p));
+    }
+    if let Some(g) = &genai {
+        b = b
+            .attribute(vocab::GEN_AI_OPERATION_NAME, g.operation)
+            .attribute(vocab::GEN_AI_PROVIDER_NAME, g.provider)
+            .attribute(vocab::GEN_AI_REQUEST_MODEL, g.model.clone())
+            .attribute(vocab::OPENINFERENCE_SPAN_KIND, "LLM");
+        if g.stream {
+            b = b.attribute(vocab::GEN_AI_REQUEST_STREAM, true);
+        }
+    }
+    if let Some(s) = super::current_service() {
+        b = b.attribute(vocab::CHAT_SERVICE_NAME, s);
+    }
+    let span = b.start();
+    let ctx = if span.is_recording() {
+        span.context()
+    } else {
+        crate::Context::current()
+    };
+    let headers = req.headers_mut();
+    ctx.inject(|k, v| {
+        if let (Ok(name), Ok(val)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(&v),
+        ) {
+            headers.insert(name, val);
+        }
+    });
+    (span, genai, req)
+}
+
+fn finish_head(
+    span: &mut ChatSpan,
+    res: Result<reqwest::Response, reqwest::Error>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    match res {
+        Ok(r) => {
+            let code = r.status().as_u16();
+            span.set_attribute(vocab::HTTP_RESPONSE_STATUS_CODE, i64::from(code));
+            if code >= 400 {
+                span.set_attribute(vocab::ERROR_TYPE, Value::from(code.to_string()));
+                span.set_error(&format_args!("HTTP {code}"));
+            }
+            Ok(r)
+        }
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "request"
+            };
+            span.set_attribute(vocab::ERROR_TYPE, kind);
+            // Without the URL: it may carry a key.
+            let e = e.without_url();
+            span.set_error(&e);
+            Err(e)
+        }
+    }
+}

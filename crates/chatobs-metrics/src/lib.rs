@@ -1,0 +1,552 @@
+//! # Metrics: bounded counters and histograms, as Prometheus text and over OTLP
+//!
+//! [`install`] (which `chatobs_runtime::init` calls with `[metrics]`) starts recording:
+//! cost events ([`chatobs_cost::on_cost`]) give token usage and cost on the
+//! caller's thread, finished spans give durations and errors on the export
+//! thread (off the request path), [`observe_eval`] gives evaluation scores
+//! (the facade connects it to the evaluation pipeline), and the pipeline's
+//! and other parts' counters ([`add_source`]) are read when metrics are
+//! rendered. This crate knows neither alerts nor evaluations: the facade's
+//! `init` connects them. No label is ever a session id or a phone number; every metric
+//! keeps at most `metrics.max_series_per_metric` series (further label sets
+//! share one `_overflow` series, counted in `chatobs_metric_series_overflow_total`).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `gen_ai_client_token_usage` (`gen_ai.client.token.usage`) | histogram, buckets 1, 4, 16, ... 67108864 | `gen_ai_token_type`, `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model` |
+//! | `gen_ai_client_operation_duration_seconds` (`gen_ai.client.operation.duration`) | histogram, 0.01, 0.02, ... 81.92 | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model` |
+//! | `chatobs_llm_cost_usd_total` | counter | `gen_ai_provider_name`, `gen_ai_request_model` |
+//! | `chatobs_llm_call_cost_usd` | histogram, a bound at each per-call threshold | `gen_ai_provider_name`, `gen_ai_request_model` |
+//! | `chatobs_whatsapp_cost_usd_total`, `chatobs_whatsapp_messages_total` | counter | `market`, `category`, `pricing_type` |
+//! | `chatobs_whatsapp_cost_overestimate_usd_total` | counter (reconciliations that lowered the estimate) | `market`, `category`, `pricing_type` |
+//! | `chatobs_conversations_over_budget_total` | counter | `rule` |
+//! | `chatobs_span_duration_seconds` | histogram | `agent_role`, `conversation_step` |
+//! | `chatobs_spans_total`, `chatobs_span_errors_total` | counter | `agent_role` |
+//! | `chatobs_turns_total` / `chatobs_turn_duration_seconds` | counter / histogram | `outcome` / none |
+//! | `chatobs_alerts_fired_total` | counter | `rule`, `severity` |
+//! | `chatobs_alert_deliveries_total`, `chatobs_alert_sink_failures_total`, `chatobs_alerts_dropped_total` | counter | `sink` |
+//! | `chatobs_spans_dropped_total`, `chatobs_spans_exported_total`, `chatobs_span_export_failures_total`, `chatobs_span_queue_spans` | counter / gauge | none |
+//! | `chatobs_eval_score` / `chatobs_eval_failures_total` | histogram 0.1 ... 1 / counter | `evaluator` |
+//!
+//! Span metrics see the spans the sampler kept; cost metrics see every call.
+//!
+//! ```
+//! use chatobs_core::ChatSession;
+//! use chatobs_cost as cost;
+//! use chatobs_metrics as metrics;
+//! metrics::install(&metrics::MetricsConfig::default(), &Default::default()).unwrap();
+//! ChatSession::from_exported_id("doc-metrics").unwrap().in_scope(|| {
+//!     cost::record_llm_call(&cost::LlmCall::new("gpt-4o-mini").provider("openai")
+//!         .input_tokens(1000).output_tokens(200)).unwrap();
+//! });
+//! let text = metrics::render();
+//! assert!(text.contains(r#"chatobs_llm_cost_usd_total{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini"} 0.00027"#));
+//! assert!(!text.contains("doc-metrics")); // never a session id
+//! ```
+//!
+//! Serve it with the axum helper (feature `axum`): `app.merge(chatobs_metrics::router())`
+//! adds `GET /metrics`.
+
+pub mod config;
+pub mod registry;
+
+pub use config::{MetricsConfig, OtlpMetrics};
+
+use chatobs_core::model::{FinishedSpan, Status};
+use chatobs_core::vocab::{self as v, LABEL_NONE};
+use chatobs_cost::{CostEvent, CostEventKind};
+use registry::{label_value, Family, Kind};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once, OnceLock};
+
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Picodollars per dollar: USD counters add integers, so sums are exact.
+const PICO: u64 = 1_000_000_000_000;
+
+/// Buckets of `gen_ai.client.token.usage` (GenAI conventions).
+pub const TOKEN_BUCKETS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+/// Buckets of `gen_ai.client.operation.duration` (GenAI conventions).
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+/// Buckets of `chatobs_eval_score`.
+pub const SCORE_BUCKETS: [f64; 10] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+/// Default buckets of `chatobs_turn_duration_seconds` (the SLO bound is added).
+pub const TURN_BUCKETS: [f64; 11] = [0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 30.0, 60.0];
+
+const L_LLM: &[&str] = &[v::PL_PROVIDER, v::PL_MODEL];
+const L_TOKENS: &[&str] = &[
+    v::PL_TOKEN_TYPE,
+    v::PL_OPERATION,
+    v::PL_PROVIDER,
+    v::PL_MODEL,
+];
+const L_OP: &[&str] = &[v::PL_OPERATION, v::PL_PROVIDER, v::PL_MODEL];
+const L_WA: &[&str] = &[v::PL_MARKET, v::PL_CATEGORY, v::PL_PRICING_TYPE];
+
+/// Every chatobs metric family.
+pub struct Metrics {
+    /// `gen_ai_client_token_usage`.
+    pub token_usage: Family,
+    /// `gen_ai_client_operation_duration_seconds`.
+    pub operation_duration: Family,
+    /// `chatobs_llm_cost_usd_total`.
+    pub llm_cost: Family,
+    /// `chatobs_llm_call_cost_usd`.
+    pub call_cost: Family,
+    /// `chatobs_whatsapp_cost_usd_total`.
+    pub whatsapp_cost: Family,
+    /// `chatobs_whatsapp_cost_overestimate_usd_total`.
+    pub whatsapp_overestimate: Family,
+    /// `chatobs_whatsapp_messages_total`.
+    pub whatsapp_messages: Family,
+    /// `chatobs_span_duration_seconds`.
+    pub span_duration: Family,
+    /// `chatobs_spans_total`.
+    pub spans: Family,
+    /// `chatobs_span_errors_total`.
+    pub span_errors: Family,
+    /// `chatobs_turns_total`.
+    pub turns: Family,
+    /// `chatobs_turn_duration_seconds`.
+    pub turn_duration: Family,
+    /// `chatobs_eval_score`.
+    pub eval_score: Family,
+    /// `chatobs_eval_failures_total`.
+    pub eval_failures: Family,
+    // Read from their owners when rendered (sources, see `add_source`).
+    /// `chatobs_conversations_over_budget_total` (set by the alerts source).
+    pub over_budget: Family,
+    /// `chatobs_alerts_fired_total` (set by the alerts source).
+    pub alerts_fired: Family,
+    /// `chatobs_alert_deliveries_total` (set by the alerts source).
+    pub alert_deliveries: Family,
+    /// `chatobs_alert_sink_failures_total` (set by the alerts source).
+    pub alert_failures: Family,
+    /// `chatobs_alerts_dropped_total` (set by the alerts source).
+    pub alerts_dropped: Family,
+    spans_dropped: Family,
+    spans_exported: Family,
+    span_export_failures: Family,
+    span_queue: Family,
+    overflow: Family,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let d = MetricsConfig::default();
+        let c =
+            |name, help, labels, scale| Family::new(name, help, Kind::Counter, labels, scale, &[]);
+        let h = |name, help, labels, bounds: &[f64]| {
+            Family::new(name, help, Kind::Histogram, labels, 1, bounds)
+        };
+        Metrics {
+            token_usage: h(v::PROM_GEN_AI_TOKEN_USAGE, "Tokens used per LLM call (gen_ai.client.token.usage).", L_TOKENS, &TOKEN_BUCKETS),
+            operation_duration: h(v::PROM_GEN_AI_OPERATION_DURATION, "Duration of LLM calls, seconds (gen_ai.client.operation.duration).", L_OP, &DURATION_BUCKETS),
+            llm_cost: c(v::PROM_LLM_COST, "LLM spend in USD, by provider and model.", L_LLM, PICO),
+            call_cost: h(v::PROM_LLM_CALL_COST, "Cost of one LLM call in USD (a bucket bound at each per-call threshold).", L_LLM, &d.call_cost_buckets),
+            whatsapp_cost: c(v::PROM_WHATSAPP_COST, "WhatsApp spend in USD (estimates, plus reconciliations that raised them).", L_WA, PICO),
+            whatsapp_overestimate: c(v::PROM_WHATSAPP_OVERESTIMATE, "USD by which reconciliations lowered WhatsApp estimates (subtract from the spend).", L_WA, PICO),
+            whatsapp_messages: c(v::PROM_WHATSAPP_MESSAGES, "Outbound WhatsApp messages priced.", L_WA, 1),
+            span_duration: h(v::PROM_SPAN_DURATION, "Duration of chat spans, seconds, by role and step.", &[v::PL_ROLE, v::PL_STEP], &d.span_duration_buckets),
+            spans: c(v::PROM_SPANS, "Chat spans ended, by role.", &[v::PL_ROLE], 1),
+            span_errors: c(v::PROM_SPAN_ERRORS, "Chat spans ended in error, by role.", &[v::PL_ROLE], 1),
+            turns: c(v::PROM_TURNS, "Conversation turns (local root spans of a conversation), by outcome.", &[v::PL_OUTCOME], 1),
+            turn_duration: h(v::PROM_TURN_DURATION, "Duration of conversation turns, seconds.", &[], &TURN_BUCKETS),
+            eval_score: h(v::PROM_EVAL_SCORE, "Evaluation scores, by evaluator.", &[v::PL_EVALUATOR], &SCORE_BUCKETS),
+            eval_failures: c(v::PROM_EVAL_FAILURES, "Evaluations that failed, by evaluator.", &[v::PL_EVALUATOR], 1),
+            over_budget: c(v::PROM_CONVERSATIONS_OVER_BUDGET, "Conversations that crossed a per-conversation budget rule.", &[v::PL_RULE], 1),
+            alerts_fired: c(v::PROM_ALERTS_FIRED, "Alerts fired in process, by rule.", &[v::PL_RULE, v::PL_SEVERITY], 1),
+            alert_deliveries: c(v::PROM_ALERT_DELIVERIES, "Alerts delivered, by sink.", &[v::PL_SINK], 1),
+            alert_failures: c(v::PROM_ALERT_SINK_FAILURES, "Alerts a sink failed to take after every retry.", &[v::PL_SINK], 1),
+            alerts_dropped: c(v::PROM_ALERTS_DROPPED, "Alerts dropped because a sink's queue was full.", &[v::PL_SINK], 1),
+            spans_dropped: c(v::PROM_SPANS_DROPPED, "Spans dropped by the exporter (queue full or closed).", &[], 1),
+            spans_exported: c(v::PROM_SPANS_EXPORTED, "Spans exported.", &[], 1),
+            span_export_failures: c(v::PROM_SPAN_EXPORT_FAILURES, "Spans in batches an exporter failed on.", &[], 1),
+            span_queue: Family::new(v::PROM_SPAN_QUEUE, "Spans waiting in the export queue.", Kind::Gauge, &[], 1, &[]),
+            overflow: c(v::PROM_SERIES_OVERFLOW, "Records whose label set went to the _overflow series (the metric hit its series limit).", &[v::PL_METRIC], 1),
+        }
+    }
+
+    fn families(&self) -> [&Family; 24] {
+        [
+            &self.token_usage,
+            &self.operation_duration,
+            &self.llm_cost,
+            &self.call_cost,
+            &self.whatsapp_cost,
+            &self.whatsapp_overestimate,
+            &self.whatsapp_messages,
+            &self.over_budget,
+            &self.span_duration,
+            &self.spans,
+            &self.span_errors,
+            &self.turns,
+            &self.turn_duration,
+            &self.alerts_fired,
+            &self.alert_deliveries,
+            &self.alert_failures,
+            &self.alerts_dropped,
+            &self.spans_dropped,
+            &self.spans_exported,
+            &self.span_export_failures,
+            &self.span_queue,
+            &self.eval_score,
+            &self.eval_failures,
+            &self.overflow,
+        ]
+    }
+}
+
+/// The process-wide metrics.
+pub fn global() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(Metrics::new)
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Buckets with `extra` bounds merged in (sorted, deduplicated).
+pub fn with_bounds(base: &[f64], extra: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    let mut b: Vec<f64> = base
+        .iter()
+        .copied()
+        .chain(extra)
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
+    b.sort_by(|a, b| a.total_cmp(b));
+    b.dedup_by(|a, b| registry::format_float(*a) == registry::format_float(*b));
+    b
+}
+
+/// Extra bucket bounds other parts ask for, merged into the configured ones:
+/// a bound at each per-call cost threshold, at the p95 span-duration alert,
+/// at the turn latency SLO (so the generated rules can name a bucket exactly).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExtraBounds {
+    /// Bounds of `chatobs_llm_call_cost_usd`.
+    pub call_cost: Vec<f64>,
+    /// Bounds of `chatobs_span_duration_seconds`.
+    pub span_duration: Vec<f64>,
+    /// Bounds of `chatobs_turn_duration_seconds`.
+    pub turn_duration: Vec<f64>,
+}
+
+/// The bucket bounds of each configurable histogram:
+/// (call cost, span duration, turn duration).
+pub fn bounds_of(cfg: &MetricsConfig, extra: &ExtraBounds) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    (
+        with_bounds(&cfg.call_cost_buckets, extra.call_cost.iter().copied()),
+        with_bounds(
+            &cfg.span_duration_buckets,
+            extra.span_duration.iter().copied(),
+        ),
+        with_bounds(&TURN_BUCKETS, extra.turn_duration.iter().copied()),
+    )
+}
+
+/// Where the same measurements also go (the OTLP crate mirrors them as
+/// OpenTelemetry instruments). Called on the recording thread: keep it cheap.
+pub trait Mirror: Send + Sync + 'static {
+    /// One LLM call: operation, provider, model labels, tokens, cost in USD.
+    fn llm(&self, op: &str, provider: &str, model: &str, input: u64, output: u64, usd: f64);
+    /// One WhatsApp charge: market, category, pricing type labels, USD.
+    fn whatsapp(&self, labels: &[&str; 3], usd: f64);
+    /// One LLM span's duration: operation, provider, model labels.
+    fn operation(&self, labels: &[&str; 3], secs: f64);
+    /// One chat span: role, step, duration, whether it failed.
+    fn span(&self, role: &str, step: &str, secs: f64, error: bool);
+}
+
+static MIRROR: OnceLock<&'static dyn Mirror> = OnceLock::new();
+
+/// Sets the mirror (once per process; returns false if one was set).
+pub fn set_mirror(m: &'static dyn Mirror) -> bool {
+    MIRROR.set(m).is_ok()
+}
+
+#[inline]
+fn mirror(f: impl FnOnce(&dyn Mirror)) {
+    if let Some(m) = MIRROR.get() {
+        f(*m)
+    }
+}
+
+/// A source of counters another part owns, copied into its families each
+/// time metrics are rendered (the facade adds one for alerts).
+pub type Source = Box<dyn Fn(&Metrics) + Send + Sync>;
+static SOURCES: std::sync::RwLock<Vec<Source>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds a [`Source`], run before every [`render`].
+pub fn add_source(source: Source) {
+    SOURCES
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(source);
+}
+
+/// Starts recording with `cfg` and the `extra` bucket bounds: registers the
+/// cost listener and the span observer once; calling it again resets every series.
+pub fn install(cfg: &MetricsConfig, extra: &ExtraBounds) -> Result<(), chatobs_core::Error> {
+    cfg.validate()?;
+    if !cfg.enabled {
+        ENABLED.store(false, Ordering::Release);
+        return Ok(());
+    }
+    let m = global();
+    let max = cfg.max_series_per_metric;
+    let (call, span, turn) = bounds_of(cfg, extra);
+    for f in m.families() {
+        let b = if std::ptr::eq(f, &m.call_cost) {
+            Some(call.as_slice())
+        } else if std::ptr::eq(f, &m.span_duration) {
+            Some(span.as_slice())
+        } else if std::ptr::eq(f, &m.turn_duration) {
+            Some(turn.as_slice())
+        } else {
+            None
+        };
+        f.reset(b, max);
+    }
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        chatobs_cost::on_cost(Arc::new(|ev: &CostEvent<'_>| {
+            if ENABLED.load(Ordering::Relaxed) {
+                observe_cost(ev);
+            }
+        }));
+        chatobs_core::pipeline::set_span_observer(|batch| {
+            if ENABLED.load(Ordering::Relaxed) {
+                observe_spans(batch);
+            }
+        });
+    });
+    ENABLED.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Whether metrics are being recorded.
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Stops recording (the series stay until the next [`install`]).
+pub fn shutdown() {
+    ENABLED.store(false, Ordering::Release);
+}
+
+fn usd(d: Decimal) -> u64 {
+    (d * Decimal::from(PICO)).round().to_u64().unwrap_or(0)
+}
+
+/// Records one cost event (what the cost listener does).
+pub fn observe_cost(ev: &CostEvent<'_>) {
+    let m = global();
+    match &ev.kind {
+        CostEventKind::LlmCall {
+            operation,
+            provider,
+            model,
+            usage,
+            cost,
+        } => {
+            let p = label_value(provider.unwrap_or(LABEL_NONE));
+            let md = label_value(model);
+            let op = label_value(operation);
+            if let Some(h) = m.token_usage.hist(&["input", op, p, md]) {
+                h.observe(usage.input_tokens as f64);
+            }
+            if let Some(h) = m.token_usage.hist(&["output", op, p, md]) {
+                h.observe(usage.output_tokens as f64);
+            }
+            if let Some(c) = m.llm_cost.scalar(&[p, md]) {
+                c.add(usd(cost.total));
+            }
+            let total = cost.total.to_f64().unwrap_or(0.0);
+            if let Some(h) = m.call_cost.hist(&[p, md]) {
+                h.observe(total);
+            }
+            mirror(|x| x.llm(op, p, md, usage.input_tokens, usage.output_tokens, total));
+        }
+        CostEventKind::WhatsApp { charge } => {
+            let mk = label_value(charge.market.as_deref().unwrap_or(LABEL_NONE));
+            let l = [mk, charge.category.as_str(), charge.pricing_type.as_str()];
+            if let Some(c) = m.whatsapp_cost.scalar(&l) {
+                c.add(usd(charge.price));
+            }
+            if let Some(c) = m.whatsapp_messages.scalar(&l) {
+                c.add(1);
+            }
+            mirror(|x| x.whatsapp(&l, charge.price.to_f64().unwrap_or(0.0)));
+        }
+        CostEventKind::Reconciled { reconciliation: r } => {
+            let l = [
+                LABEL_NONE,
+                label_value(&r.meta_category),
+                label_value(r.meta_type.as_deref().unwrap_or(LABEL_NONE)),
+            ];
+            if r.difference > Decimal::ZERO {
+                if let Some(c) = m.whatsapp_cost.scalar(&l) {
+                    c.add(usd(r.difference));
+                }
+            } else if r.difference < Decimal::ZERO {
+                if let Some(c) = m.whatsapp_overestimate.scalar(&l) {
+                    c.add(usd(-r.difference));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Records a batch of finished spans (what the span observer does, on the export thread).
+pub fn observe_spans(batch: &[FinishedSpan]) {
+    let m = global();
+    for s in batch {
+        let role = label_value(s.attr_str(v::AGENT_ROLE).unwrap_or(LABEL_NONE));
+        let step = label_value(s.attr_str(v::CONVERSATION_STEP).unwrap_or(LABEL_NONE));
+        let secs = s.duration().as_secs_f64();
+        let error = matches!(s.status, Status::Error(_));
+        if let Some(h) = m.span_duration.hist(&[role, step]) {
+            h.observe(secs);
+        }
+        if let Some(c) = m.spans.scalar(&[role]) {
+            c.add(1);
+        }
+        if error {
+            if let Some(c) = m.span_errors.scalar(&[role]) {
+                c.add(1);
+            }
+        }
+        if let (Some(op), Some(model)) = (
+            s.attr_str(v::GEN_AI_OPERATION_NAME),
+            s.attr_str(v::GEN_AI_REQUEST_MODEL),
+        ) {
+            let p = label_value(s.attr_str(v::GEN_AI_PROVIDER_NAME).unwrap_or(LABEL_NONE));
+            let l = [label_value(op), p, label_value(model)];
+            if let Some(h) = m.operation_duration.hist(&l) {
+                h.observe(secs);
+            }
+            mirror(|x| x.operation(&l, secs));
+        }
+        let turn = s.session_id().is_some()
+            && (s.parent_span_id == chatobs_core::SpanId::INVALID || s.parent_remote);
+        if turn {
+            let outcome = if error { "error" } else { "ok" };
+            if let Some(c) = m.turns.scalar(&[outcome]) {
+                c.add(1);
+            }
+            if let Some(h) = m.turn_duration.hist(&[]) {
+                h.observe(secs);
+            }
+        }
+        mirror(|x| x.span(role, step, secs, error));
+    }
+}
+
+/// Records one evaluation result: its score in `chatobs_eval_score`, or a
+/// failure in `chatobs_eval_failures_total` (`score` is `Err(())`). The
+/// facade's evaluation hook calls it for each result.
+pub fn observe_eval(evaluator: &str, score: Result<Option<f64>, ()>) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let name = label_value(evaluator);
+    match score {
+        Ok(Some(score)) => {
+            if let Some(h) = global().eval_score.hist(&[name]) {
+                h.observe(score);
+            }
+        }
+        Ok(None) => {}
+        Err(()) => {
+            if let Some(c) = global().eval_failures.scalar(&[name]) {
+                c.add(1);
+            }
+        }
+    }
+}
+
+/// Copies the counters other parts own (pipeline, alerts) into their families.
+fn refresh() {
+    let m = global();
+    if let Some(s) = chatobs_core::pipeline::snapshot() {
+        let set = |f: &Family, n: u64| {
+            if let Some(c) = f.scalar(&[]) {
+                c.set(n);
+            }
+        };
+        set(&m.spans_dropped, s.dropped);
+        set(&m.spans_exported, s.exported);
+        set(&m.span_export_failures, s.export_failed);
+        set(&m.span_queue, s.queued as u64);
+    }
+    for source in SOURCES.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        source(m);
+    }
+    for f in m.families() {
+        if std::ptr::eq(f, &m.overflow) {
+            continue;
+        }
+        let n = f.overflowed();
+        if n > 0 {
+            if let Some(c) = m.overflow.scalar(&[f.name]) {
+                c.set(n);
+            }
+        }
+    }
+}
+
+/// Every metric in the Prometheus text format (version 0.0.4).
+pub fn render() -> String {
+    refresh();
+    let mut out = String::with_capacity(16 * 1024);
+    for f in global().families() {
+        f.encode(&mut out);
+    }
+    for source in TEXT_SOURCES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        out.push_str(&source());
+    }
+    out
+}
+
+static TEXT_SOURCES: std::sync::RwLock<Vec<fn() -> String>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds a family rendered elsewhere (in the Prometheus text format) to
+/// [`render`]: modules built on this one, such as the HTTP server metrics of
+/// the axum layer, register here so `/metrics` serves everything.
+pub fn register_text_source(source: fn() -> String) {
+    let mut v = TEXT_SOURCES.write().unwrap_or_else(|e| e.into_inner());
+    if !v.iter().any(|f| std::ptr::fn_addr_eq(*f, source)) {
+        v.push(source);
+    }
+}
+
+/// An axum router serving [`render`] at `GET /metrics`.
+#[cfg(feature = "axum")]
+pub fn router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    axum::Router::new().route("/metrics", axum::routing::get(handler))
+}
+
+/// The axum handler behind [`router`] (mount it on a path of your own).
+#[cfg(feature = "axum")]
+pub async fn handler() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render())
+}

@@ -1,0 +1,464 @@
+//! A small metric registry: counters and histograms with bounded label sets,
+//! atomics per series, Prometheus text out.
+
+pub use chatobs_core::vocab::format_float;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// What a family is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic counter.
+    Counter,
+    /// Value that goes up and down.
+    Gauge,
+    /// Histogram with fixed buckets.
+    Histogram,
+}
+
+/// One series of a counter or gauge. Values are kept as integers of
+/// `1 / scale` (USD counters use picodollars, so sums stay exact).
+#[derive(Debug, Default)]
+pub struct Scalar(AtomicU64);
+
+impl Scalar {
+    /// Adds `n` units.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Sets the value (gauges, and counters mirrored from another counter).
+    #[inline]
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+    /// The value in units.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One histogram series.
+#[derive(Debug)]
+pub struct Hist {
+    bounds: Arc<[f64]>,
+    buckets: Box<[AtomicU64]>,
+    count: AtomicU64,
+    sum_bits: AtomicU64,
+}
+
+impl Hist {
+    fn new(bounds: Arc<[f64]>) -> Hist {
+        let buckets = (0..bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Hist {
+            bounds,
+            buckets,
+            count: AtomicU64::new(0),
+            sum_bits: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+    /// Records one observation.
+    pub fn observe(&self, v: f64) {
+        if v.is_nan() {
+            return;
+        }
+        // Buckets are stored non-cumulative; `le` is inclusive.
+        let i = self.bounds.partition_point(|b| *b < v);
+        if let Some(b) = self.buckets.get(i) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut cur = self.sum_bits.load(Ordering::Relaxed);
+        loop {
+            let next = (f64::from_bits(cur) + v).to_bits();
+            match self.sum_bits.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+    }
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+    /// Sum of the observations.
+    pub fn sum(&self) -> f64 {
+        f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
+    }
+    /// Cumulative counts per bound (without `+Inf`, which is [`Hist::count`]).
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut acc = 0;
+        self.bounds
+            .iter()
+            .zip(self.buckets.iter())
+            .map(|(b, c)| {
+                acc += c.load(Ordering::Relaxed);
+                (*b, acc)
+            })
+            .collect()
+    }
+}
+
+enum Series {
+    Scalar(Arc<Scalar>),
+    Hist(Arc<Hist>),
+}
+
+/// A metric family: name, help, label names, series by label values.
+pub struct Family {
+    /// Prometheus name (counters end in `_total`).
+    pub name: &'static str,
+    /// `# HELP` text.
+    pub help: &'static str,
+    /// Kind.
+    pub kind: Kind,
+    /// Label names, in order.
+    pub labels: &'static [&'static str],
+    /// Units per 1.0 of the exported value (1 for counts, 10^12 for USD).
+    pub scale: u64,
+    bounds: RwLock<Arc<[f64]>>,
+    series: RwLock<HashMap<Key, Series>>,
+    max_series: AtomicU64,
+    overflowed: AtomicU64,
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family").field("name", &self.name).finish()
+    }
+}
+
+impl Family {
+    /// A family.
+    pub fn new(
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        labels: &'static [&'static str],
+        scale: u64,
+        bounds: &[f64],
+    ) -> Family {
+        Family {
+            name,
+            help,
+            kind,
+            labels,
+            scale: scale.max(1),
+            bounds: RwLock::new(bounds.into()),
+            series: RwLock::new(HashMap::new()),
+            max_series: AtomicU64::new(2000),
+            overflowed: AtomicU64::new(0),
+        }
+    }
+
+    /// Replaces the buckets and forgets every series.
+    pub fn reset(&self, bounds: Option<&[f64]>, max_series: usize) {
+        if let Some(b) = bounds {
+            *self.bounds.write().unwrap_or_else(|e| e.into_inner()) = b.into();
+        }
+        self.max_series.store(max_series as u64, Ordering::Relaxed);
+        self.series
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.overflowed.store(0, Ordering::Relaxed);
+    }
+
+    /// The histogram buckets.
+    pub fn bounds(&self) -> Arc<[f64]> {
+        self.bounds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Series folded into the overflow series so far.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    fn get_or_insert(&self, values: &[&str]) -> Option<SeriesRef> {
+        debug_assert_eq!(values.len(), self.labels.len());
+        {
+            let map = self.series.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = find(&map, values) {
+                return Some(s);
+            }
+        }
+        let mut map = self.series.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = find(&map, values) {
+            return Some(s);
+        }
+        let over = map.len() as u64 >= self.max_series.load(Ordering::Relaxed);
+        let key: Key = Key(if over {
+            // Bounded: past the limit every new label set lands in one series.
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
+            self.labels
+                .iter()
+                .map(|_| chatobs_core::vocab::LABEL_OVERFLOW.to_owned())
+                .collect()
+        } else {
+            values.iter().map(|v| (*v).to_owned()).collect()
+        });
+        let bounds = self.bounds();
+        let s = map.entry(key).or_insert_with(|| match self.kind {
+            Kind::Histogram => Series::Hist(Arc::new(Hist::new(bounds))),
+            _ => Series::Scalar(Arc::default()),
+        });
+        Some(match s {
+            Series::Scalar(c) => SeriesRef::Scalar(c.clone()),
+            Series::Hist(h) => SeriesRef::Hist(h.clone()),
+        })
+    }
+
+    /// The counter or gauge series with these label values.
+    pub fn scalar(&self, values: &[&str]) -> Option<Arc<Scalar>> {
+        match self.get_or_insert(values)? {
+            SeriesRef::Scalar(c) => Some(c),
+            SeriesRef::Hist(_) => None,
+        }
+    }
+
+    /// The histogram series with these label values.
+    pub fn hist(&self, values: &[&str]) -> Option<Arc<Hist>> {
+        match self.get_or_insert(values)? {
+            SeriesRef::Hist(h) => Some(h),
+            SeriesRef::Scalar(_) => None,
+        }
+    }
+
+    /// Every series: label values and value (scalars) or the histogram.
+    pub fn visit(&self, mut f: impl FnMut(&[String], SeriesView<'_>)) {
+        let map = self.series.read().unwrap_or_else(|e| e.into_inner());
+        let mut series: Vec<(&Key, &Series)> = map.iter().collect();
+        series.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+        for (k, s) in series {
+            match s {
+                Series::Scalar(c) => f(&k.0, SeriesView::Scalar(c.get())),
+                Series::Hist(h) => f(&k.0, SeriesView::Hist(h)),
+            }
+        }
+    }
+
+    /// Appends this family in the Prometheus text format (0.0.4).
+    pub fn encode(&self, out: &mut String) {
+        let mut header = false;
+        let mut head = |out: &mut String| {
+            if !header {
+                header = true;
+                let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
+                let kind = match self.kind {
+                    Kind::Counter => "counter",
+                    Kind::Gauge => "gauge",
+                    Kind::Histogram => "histogram",
+                };
+                let _ = writeln!(out, "# TYPE {} {kind}", self.name);
+            }
+        };
+        let scale = self.scale;
+        self.visit(|values, v| {
+            head(out);
+            match v {
+                SeriesView::Scalar(n) => {
+                    out.push_str(self.name);
+                    labels(out, self.labels, values, None);
+                    let _ = writeln!(out, " {}", scaled(n, scale));
+                }
+                SeriesView::Hist(h) => {
+                    for (b, c) in h.cumulative() {
+                        let _ = write!(out, "{}_bucket", self.name);
+                        labels(out, self.labels, values, Some(&format_float(b)));
+                        let _ = writeln!(out, " {c}");
+                    }
+                    let n = h.count();
+                    let _ = write!(out, "{}_bucket", self.name);
+                    labels(out, self.labels, values, Some("+Inf"));
+                    let _ = writeln!(out, " {n}");
+                    let _ = write!(out, "{}_sum", self.name);
+                    labels(out, self.labels, values, None);
+                    let _ = writeln!(out, " {}", format_float(h.sum()));
+                    let _ = write!(out, "{}_count", self.name);
+                    labels(out, self.labels, values, None);
+                    let _ = writeln!(out, " {n}");
+                }
+            }
+        });
+    }
+}
+
+enum SeriesRef {
+    Scalar(Arc<Scalar>),
+    Hist(Arc<Hist>),
+}
+
+/// A series' value while visiting.
+pub enum SeriesView<'a> {
+    /// Counter or gauge value, in units.
+    Scalar(u64),
+    /// A histogram.
+    Hist(&'a Hist),
+}
+
+fn find(map: &HashMap<Key, Series>, values: &[&str]) -> Option<SeriesRef> {
+    map.get(&Lookup(values) as &dyn LabelValues)
+        .map(|s| match s {
+            Series::Scalar(c) => SeriesRef::Scalar(c.clone()),
+            Series::Hist(h) => SeriesRef::Hist(h.clone()),
+        })
+}
+
+/// A series' label values as stored.
+struct Key(Box<[String]>);
+
+// Hash and equality go through `dyn LabelValues`, the same code a lookup uses.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self as &dyn LabelValues).hash(h);
+    }
+}
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        (self as &dyn LabelValues) == (other as &dyn LabelValues)
+    }
+}
+impl Eq for Key {}
+
+/// Label values as looked up: borrowed, so recording a metric allocates nothing.
+struct Lookup<'a>(&'a [&'a str]);
+
+/// What [`Key`] and [`Lookup`] share, so a map keyed by `Key` can be
+/// searched with a `Lookup` (both hash and compare as their values).
+trait LabelValues {
+    fn len(&self) -> usize;
+    fn at(&self, i: usize) -> &str;
+}
+
+impl LabelValues for Key {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn at(&self, i: usize) -> &str {
+        &self.0[i]
+    }
+}
+
+impl LabelValues for Lookup<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn at(&self, i: usize) -> &str {
+        self.0[i]
+    }
+}
+
+impl std::hash::Hash for dyn LabelValues + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // As `[String]` hashes: the length, then each value.
+        h.write_usize(self.len());
+        for i in 0..self.len() {
+            self.at(i).hash(h);
+        }
+    }
+}
+
+impl PartialEq for dyn LabelValues + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && (0..self.len()).all(|i| self.at(i) == other.at(i))
+    }
+}
+impl Eq for dyn LabelValues + '_ {}
+
+impl<'a> std::borrow::Borrow<dyn LabelValues + 'a> for Key {
+    fn borrow(&self) -> &(dyn LabelValues + 'a) {
+        self
+    }
+}
+
+/// An integer count of `1/scale` units as a decimal number.
+fn scaled(n: u64, scale: u64) -> String {
+    if scale == 1 {
+        return n.to_string();
+    }
+    rust_decimal::Decimal::from_i128_with_scale(n as i128, 0)
+        .checked_div(rust_decimal::Decimal::from(scale))
+        .map(|d| d.normalize().to_string())
+        .unwrap_or_else(|| format_float(n as f64 / scale as f64))
+}
+
+fn labels(out: &mut String, names: &[&str], values: &[String], le: Option<&str>) {
+    if names.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    for (n, v) in names.iter().zip(values) {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        let _ = write!(out, "{n}=\"{}\"", escape_label(v));
+    }
+    if let Some(le) = le {
+        if !first {
+            out.push(',');
+        }
+        let _ = write!(out, "le=\"{le}\"");
+    }
+    out.push('}');
+}
+
+fn escape_label(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// A bounded label value: at most 128 characters (longer values are cut).
+pub fn label_value(v: &str) -> &str {
+    if v.is_empty() {
+        return chatobs_core::vocab::LABEL_NONE;
+    }
+    match v.char_indices().nth(128) {
+        Some((i, _)) => &v[..i],
+        None => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_lookups_find_owned_series() {
+        let f = Family::new("t_total", "t", Kind::Counter, &["a", "b"], 1, &[]);
+        let x = f.scalar(&["1", "2"]).unwrap();
+        let y = f.scalar(&["1", "2"]).unwrap();
+        assert!(Arc::ptr_eq(&x, &y), "the same series");
+        // Values that would collide if they were joined.
+        let z = f.scalar(&["12", ""]).unwrap();
+        assert!(!Arc::ptr_eq(&x, &z));
+        let w = f.scalar(&["", "12"]).unwrap();
+        assert!(!Arc::ptr_eq(&z, &w));
+        let mut seen = Vec::new();
+        f.visit(|v, _| seen.push(v.to_vec()));
+        assert_eq!(seen.len(), 3);
+    }
+}
