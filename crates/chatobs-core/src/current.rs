@@ -13,6 +13,8 @@
 //!     span.in_scope(|| {
 //!         assert!(current::set_attr("lead.temperature", Value::from(0.8)));
 //!         assert!(current::add_event("cache.miss", Vec::new()));
+//!         // Re-entering from inside `with` gets nothing, never a second borrow.
+//!         current::with(|_outer| assert!(!current::set_attr("nested", Value::from(1_i64))));
 //!     });
 //!     drop(span); // ends it
 //! });

@@ -348,10 +348,9 @@ fn write_event_line(event: &Event<'_>, out: &mut String) {
     event.record(&mut v);
     out.reserve(160 + v.message.len() + v.rest.len());
     out.push_str("{\"timestamp\":");
-    let ts = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    escape_into(out, &ts);
+    out.push('"');
+    rfc3339_utc(std::time::SystemTime::now(), out);
+    out.push('"');
     out.push_str(",\"level\":\"");
     out.push_str(meta.level().as_str());
     out.push_str("\",\"target\":");
@@ -421,6 +420,29 @@ impl<S: Subscriber> Layer<S> for JsonLogLayer {
 }
 
 #[cfg(test)]
+mod rfc3339_tests {
+    use super::rfc3339_utc;
+    use std::time::{Duration, SystemTime};
+
+    fn at(secs: u64, micros: u64) -> String {
+        let mut s = String::new();
+        rfc3339_utc(
+            SystemTime::UNIX_EPOCH + Duration::from_micros(secs * 1_000_000 + micros),
+            &mut s,
+        );
+        s
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(951_782_400, 1), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(at(1_796_052_198, 123_456), "2026-11-30T15:23:18.123456Z");
+        assert_eq!(at(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     #[test]
     fn escaped_strings_parse_back_to_themselves() {
@@ -442,4 +464,32 @@ mod tests {
             assert!(!out[1..].contains('\n'), "one line: {out}");
         }
     }
+}
+
+/// Writes `t` as RFC 3339 in UTC with microseconds (`2026-11-30T15:23:18.123456Z`).
+/// (Days to a civil date: H. Hinnant's `civil_from_days`; a clock before
+/// 1970 is written as the epoch.)
+pub(crate) fn rfc3339_utc(t: std::time::SystemTime, out: &mut String) {
+    let d = t
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, sod) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        d.subsec_micros()
+    );
 }

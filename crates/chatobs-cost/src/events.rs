@@ -1,6 +1,6 @@
 //! Cost events: how budgets and metrics observe cost without cost knowing them.
 //!
-//! Every recording function of [`crate::cost`] ([`super::record_llm_call`],
+//! Every recording function of this crate ([`super::record_llm_call`],
 //! [`super::price_outbound`], [`super::reconcile`], [`super::close_session`])
 //! calls the registered listeners once, on the caller's thread, after the
 //! figures are on the span and in the conversation's ledger. With no

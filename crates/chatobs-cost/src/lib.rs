@@ -46,7 +46,7 @@
 //! ## LLM calls
 //!
 //! [`record_llm_call`] prices one call with the table ([`PriceTable`]:
-//! `config/llm_prices.toml` compiled in, your `[cost] llm_price_files` on
+//! `data/llm_prices.toml` of this crate compiled in, your `[cost] llm_price_files` on
 //! top), sets the GenAI attributes (`gen_ai.provider.name`,
 //! `gen_ai.request.model`, `gen_ai.usage.*`), the OpenInference mirrors
 //! (`llm.model_name`, `llm.provider`, `llm.token_count.*`), the cost
@@ -184,7 +184,7 @@ pub fn engine() -> Arc<CostEngine> {
 }
 
 /// Loads the `[cost]` configuration: price and rate files, the billed-service
-/// switch, the state bounds. [`crate::init`] should call this; the window
+/// switch, the state bounds. `chatobs_runtime::init` calls this; the window
 /// state of the previous engine is carried over.
 pub fn configure(cfg: &CostConfig) -> Result<(), Error> {
     let new = CostEngine::from_config(cfg)?;

@@ -1,6 +1,6 @@
 //! LLM pricing: the price table and the arithmetic of one call.
 //!
-//! Prices are read from TOML (`config/llm_prices.toml` is compiled in; your
+//! Prices are read from TOML (`data/llm_prices.toml` of this crate is compiled in; your
 //! files extend or override it, see [`PriceTable::merge_toml`]). Every number
 //! is a decimal string so it is exact, and carries its `source` and `date`.
 
@@ -274,7 +274,7 @@ impl FileModel {
 }
 
 impl PriceTable {
-    /// The shipped table (`config/llm_prices.toml`).
+    /// The shipped table (`data/llm_prices.toml` of this crate).
     pub fn shipped() -> PriceTable {
         static SHIPPED: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
         SHIPPED
@@ -291,7 +291,7 @@ impl PriceTable {
     }
 
     /// Adds the models of a TOML document in the format of
-    /// `config/llm_prices.toml`. An entry with the same name and provider as
+    /// `data/llm_prices.toml` of this crate. An entry with the same name and provider as
     /// an existing one replaces it; others are added.
     pub fn merge_toml(&mut self, text: &str, file: Option<&std::path::Path>) -> Result<(), Error> {
         let doc: FileDoc = toml::from_str(text).map_err(|e| {

@@ -44,9 +44,9 @@ pub mod whatsapp;
 // The crates this one builds on, under the names the modules use.
 #[cfg(test)]
 use chatobs_core::testing;
-use chatobs_core::{
-    context, ids, model, pipeline, redact, span, vocab, ChatSession, Context, Error, Role,
-};
+use chatobs_core::{context, ids, model, pipeline, redact, span, vocab, Context, Error};
+#[cfg(feature = "axum")]
+use chatobs_core::{ChatSession, Role};
 use chatobs_cost as cost;
 #[cfg(feature = "evals")]
 use chatobs_evals as evals;

@@ -8,7 +8,7 @@
 //!   the CONSUMER span that continues the producer's trace and session.
 //! * Bot handoffs: [`handoff`] records a `handoff.{from}_to_{to}` span with
 //!   `chat.handoff.from|to|reason|confidence`; run the receiving bot inside
-//!   it (or send its [`crate::ChatSpan::context`] along) and its spans join
+//!   it (or send its [`chatobs_core::ChatSpan::context`] along) and its spans join
 //!   the same trace and conversation.
 //! * Domain events: [`EventMetadata`] (serde) carries trace id, span id,
 //!   correlation id (the session) and causation id (the event that caused

@@ -1,84 +1,27 @@
-//! axum: the WhatsApp webhook, SERVER spans, HTTP server metrics, health routes.
-//!
-//! ```no_run
-//! use axum::{routing::post, Router};
-//! use chatobs_runtime::integrations::axum::{health_router, instrument, ServerOptions, WebhookConfig, WhatsAppWebhook};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let _guard = chatobs_runtime::init(chatobs_runtime::Config::load()?)?;
-//! // WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN come from the environment.
-//! let webhook = WhatsAppWebhook::new(WebhookConfig::from_env())
-//!     .on_message(|msg| async move {
-//!         // Runs after Meta got its 200, inside the message's SERVER span
-//!         // context and conversation: #[chat_span] functions and logs here carry both.
-//!         tracing::info!(kind = msg.content.type_name(), "message received");
-//!     });
-//! let app = instrument(Router::new().route("/orders", post(|| async { "ok" })), ServerOptions::default())
-//!     .merge(webhook.router())
-//!     .merge(health_router(chatobs_runtime::integrations::health::HealthConfig::default()));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).await?;
-//! # Ok(()) }
-//! ```
-//!
-//! # The webhook
-//!
-//! `GET /webhook/whatsapp` answers Meta's verification handshake
-//! (`hub.mode=subscribe`, `hub.verify_token` compared in constant time with
-//! `WHATSAPP_VERIFY_TOKEN`, `hub.challenge` echoed) or 403.
-//!
-//! `POST /webhook/whatsapp`, in this order: a declared or actual body above
-//! `max_body_bytes` is refused with 413 before it is read whole; the
-//! `X-Hub-Signature-256` of the raw body is checked against
-//! `WHATSAPP_APP_SECRET` in constant time (401 when missing or wrong); the
-//! body is parsed (400 with the reason, for example `malformed JSON: syntax
-//! error at line 1 column 12`, which never quotes the body). Then Meta gets
-//! its 200 at once and the batch is processed in a background task. A
-//! refused request leaves one SERVER span and one log line with the status
-//! and `error.type`, and nothing of the body.
-//!
-//! For each inbound message: a SERVER span `POST /webhook/whatsapp` with the
-//! HTTP server attributes (`http.request.method`, `http.route`, `url.path`,
-//! `server.address`, `http.response.status_code`, request headers under
-//! `http.request.header.*` with `Authorization`, `Cookie`,
-//! `X-Hub-Signature-256` and the configured `redaction.headers` written as
-//! `[REDACTED]`), the messaging attributes (`messaging.system`,
-//! `messaging.message.id`, `messaging.whatsapp.message.type`, ...; never
-//! the text, caption, coordinates or numbers), the conversation
-//! ([`crate::ChatSession::for_whatsapp`]), a `traceparent` sent by the
-//! caller continued, the message recorded for the customer service window
-//! ([`crate::cost::record_inbound`]) and a 👍 / 👎 reaction turned into
-//! user feedback when a [`FeedbackRecorder`] is attached. Your `on_message`
-//! handler then runs in that span's context and conversation.
-//!
-//! For each status callback: a SERVER span, then a `whatsapp.status` span
-//! in which Meta's `pricing` is reconciled with the estimate registered in
-//! [`WhatsAppWebhook::outbound`] when the message was sent
-//! ([`crate::cost::reconcile`]); a `failed` status records Meta's error code
-//! and title and marks that span as an error; your `on_status` handler runs inside it.
+//! The WhatsApp Cloud API webhook: GET handshake, POST batches, inbound
+//! messages and status callbacks (see the [module docs](super)).
 
-use super::health::{self, HealthConfig};
-use super::http_metrics;
-use super::whatsapp::{
-    self, InboundMessage, OutboundRegistry, StatusUpdate, APP_SECRET_ENV, SIGNATURE_HEADER,
-    VERIFY_TOKEN_ENV,
-};
+use super::server::{req_info, set_status, WEBHOOK_ROUTES};
 use crate::context::Context;
 #[cfg(feature = "evals")]
 use crate::evals::{Feedback, FeedbackRecorder, Thumb};
-use crate::model::{OtelKind, Value};
-use crate::span::{ChatSpan, SpanBuilder};
+use crate::http_metrics;
+use crate::model::Value;
+use crate::span::SpanBuilder;
 use crate::vocab;
+use crate::whatsapp::{
+    self, InboundMessage, OutboundRegistry, StatusUpdate, APP_SECRET_ENV, SIGNATURE_HEADER,
+    VERIFY_TOKEN_ENV,
+};
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The route of the webhook.
@@ -87,278 +30,6 @@ pub const WEBHOOK_PATH: &str = "/webhook/whatsapp";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 
 type BoxFut = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-static WEBHOOK_ROUTES: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-fn is_webhook_route(route: &str) -> bool {
-    WEBHOOK_ROUTES
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|r| r == route)
-}
-
-// ---- request attributes ------------------------------------------------------------
-
-struct ReqInfo {
-    method: &'static str,
-    route: String,
-    attrs: Vec<(Cow<'static, str>, Value)>,
-    parent: Context,
-}
-
-/// `http.request.header.<name>`, interned: header names repeat, so each
-/// key is allocated once (at most 256 names are kept; others are built per use).
-fn header_key(name: &str) -> Cow<'static, str> {
-    static KEYS: std::sync::OnceLock<
-        std::sync::RwLock<std::collections::HashMap<String, &'static str>>,
-    > = std::sync::OnceLock::new();
-    let keys = KEYS.get_or_init(Default::default);
-    if let Some(k) = keys.read().unwrap_or_else(|e| e.into_inner()).get(name) {
-        return Cow::Borrowed(k);
-    }
-    let key = format!("{}{name}", vocab::HTTP_REQUEST_HEADER_PREFIX);
-    let mut w = keys.write().unwrap_or_else(|e| e.into_inner());
-    if w.len() >= 256 {
-        return Cow::Owned(key);
-    }
-    let leaked: &'static str = Box::leak(key.into_boxed_str());
-    w.insert(name.to_owned(), leaked);
-    Cow::Borrowed(leaked)
-}
-
-/// `{method} {route template}`, interned (both are bounded sets: at most
-/// 256 names are kept, others are built per use).
-fn span_name(method: &'static str, route: &str) -> Cow<'static, str> {
-    type Names =
-        std::collections::HashMap<&'static str, std::collections::HashMap<String, &'static str>>;
-    static NAMES: std::sync::OnceLock<std::sync::RwLock<(usize, Names)>> =
-        std::sync::OnceLock::new();
-    let names = NAMES.get_or_init(Default::default);
-    if let Some(k) = names
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .1
-        .get(method)
-        .and_then(|m| m.get(route))
-    {
-        return Cow::Borrowed(k);
-    }
-    let name = format!("{method} {route}");
-    let mut w = names.write().unwrap_or_else(|e| e.into_inner());
-    if w.0 >= 256 {
-        return Cow::Owned(name);
-    }
-    let leaked: &'static str = Box::leak(name.into_boxed_str());
-    w.0 += 1;
-    w.1.entry(method)
-        .or_default()
-        .insert(route.to_owned(), leaked);
-    Cow::Borrowed(leaked)
-}
-
-fn req_info(
-    method: &str,
-    uri: &axum::http::Uri,
-    version: axum::http::Version,
-    headers: &HeaderMap,
-    route: &str,
-) -> ReqInfo {
-    let method = http_metrics::method_label(method);
-    let mut attrs: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(12 + headers.len());
-    attrs.push((vocab::HTTP_REQUEST_METHOD.into(), method.into()));
-    attrs.push((vocab::HTTP_ROUTE.into(), Value::from(route.to_owned())));
-    attrs.push((
-        vocab::URL_SCHEME.into(),
-        match uri.scheme_str() {
-            None | Some("http") => Value::from("http"),
-            Some("https") => Value::from("https"),
-            Some(other) => Value::from(other.to_owned()),
-        },
-    ));
-    attrs.push((
-        vocab::URL_PATH.into(),
-        Value::from(crate::redact::text(uri.path()).into_owned()),
-    ));
-    if let Some(q) = uri.query() {
-        let red = crate::redact::url(&format!("/?{q}"));
-        let q = red.split_once('?').map_or("", |(_, q)| q).to_owned();
-        attrs.push((vocab::URL_QUERY.into(), q.into()));
-    }
-    if let Some(host) = headers.get("host").and_then(|h| h.to_str().ok()) {
-        let (h, p) = match host.rsplit_once(':') {
-            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, p.parse::<i64>().ok()),
-            _ => (host, None),
-        };
-        attrs.push((vocab::SERVER_ADDRESS.into(), h.to_owned().into()));
-        if let Some(p) = p {
-            attrs.push((vocab::SERVER_PORT.into(), p.into()));
-        }
-    }
-    let v = match version {
-        axum::http::Version::HTTP_10 => "1.0",
-        axum::http::Version::HTTP_11 => "1.1",
-        axum::http::Version::HTTP_2 => "2",
-        axum::http::Version::HTTP_3 => "3",
-        _ => "",
-    };
-    if !v.is_empty() {
-        attrs.push((vocab::NETWORK_PROTOCOL_VERSION.into(), v.into()));
-    }
-    if let Some(ua) = headers.get("user-agent").and_then(|h| h.to_str().ok()) {
-        attrs.push((
-            vocab::USER_AGENT_ORIGINAL.into(),
-            Value::from(crate::redact::truncate(&crate::redact::text(ua), 256)),
-        ));
-    }
-    for (name, value) in headers {
-        let n = name.as_str();
-        // `baggage` may carry anything a caller put there: the session it carries is
-        // taken through the context (bounded, validated), the rest is not exported.
-        if n == "host"
-            || n == "user-agent"
-            || n == "baggage"
-            || !crate::redact::is_recorded_request_header(n)
-        {
-            continue;
-        }
-        let v = if crate::redact::is_redacted_header(n) {
-            Cow::Borrowed(crate::redact::REDACTED)
-        } else {
-            let v = value.to_str().unwrap_or("[binary]");
-            Cow::Owned(crate::redact::truncate(
-                &crate::redact::redact_free_text(v),
-                256,
-            ))
-        };
-        attrs.push((header_key(n), Value::StrArray(vec![v])));
-    }
-    if let Some(s) = super::current_service() {
-        attrs.push((vocab::CHAT_SERVICE_NAME.into(), s.into()));
-    }
-    let parent = Context::extract(|k| headers.get(k).and_then(|v| v.to_str().ok()));
-    ReqInfo {
-        method,
-        route: route.to_owned(),
-        attrs,
-        parent,
-    }
-}
-
-impl ReqInfo {
-    /// A SERVER span with the request's attributes and `extra`; `last` moves
-    /// the request's attributes into it instead of copying them (the last
-    /// message of a batch, or the only span of a request).
-    fn span(
-        &mut self,
-        last: bool,
-        session: Option<crate::ChatSession>,
-        extra: Vec<(Cow<'static, str>, Value)>,
-    ) -> ChatSpan {
-        let mut b = SpanBuilder::new(span_name(self.method, &self.route)).kind(OtelKind::Server);
-        if self.parent.has_span() || self.parent.session.is_some() {
-            b = b.parent(self.parent.clone());
-        }
-        if let Some(s) = session {
-            b = b.session(s);
-        }
-        if last {
-            b = b.attributes(std::mem::take(&mut self.attrs));
-        } else {
-            b = b.attributes(self.attrs.iter().cloned());
-        }
-        b.attributes(extra).start()
-    }
-}
-
-fn set_status(span: &mut ChatSpan, status: u16, error_type: Option<&'static str>) {
-    span.set_attribute(vocab::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
-    if let Some(e) = error_type {
-        span.set_attribute(vocab::ERROR_TYPE, e);
-    } else if status >= 500 {
-        span.set_attribute(vocab::ERROR_TYPE, Value::from(status.to_string()));
-    }
-    if status >= 500 {
-        span.set_error(&format_args!("HTTP {status}"));
-    }
-}
-
-// ---- generic server layer ------------------------------------------------------------
-
-/// Options of [`instrument`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ServerOptions {
-    /// Written as `chat.service.name` on the SERVER spans and on CLIENT
-    /// spans made while handling (when several services share a process).
-    pub service: Option<&'static str>,
-}
-
-/// Instruments every route of `router` (call it after adding them): a
-/// SERVER span `{method} {route template}` per request that continues the
-/// caller's `traceparent` and conversation (`baggage`), redacted request
-/// headers, `http.response.status_code`, and the HTTP server metrics.
-pub fn instrument<S: Clone + Send + Sync + 'static>(
-    router: Router<S>,
-    opts: ServerOptions,
-) -> Router<S> {
-    if !router.has_routes() {
-        return router;
-    }
-    router.route_layer(axum::middleware::from_fn_with_state(opts, server_layer))
-}
-
-async fn server_layer(State(opts): State<ServerOptions>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "_OTHER".to_owned(), |m| m.as_str().to_owned());
-    if is_webhook_route(&route) {
-        return next.run(req).await;
-    }
-    super::with_service(opts.service, async move {
-        let t0 = Instant::now();
-        let method = req.method().as_str().to_owned();
-        let mut span = if chatobs_core::is_installed() {
-            let mut info = req_info(&method, req.uri(), req.version(), req.headers(), &route);
-            info.span(true, None, Vec::new())
-        } else {
-            ChatSpan::none()
-        };
-        let resp = span.in_future(next.run(req)).await;
-        let status = resp.status().as_u16();
-        set_status(&mut span, status, None);
-        drop(span);
-        http_metrics::record_server_request(&method, &route, status, t0.elapsed());
-        resp
-    })
-    .await
-}
-
-// ---- health ------------------------------------------------------------------------------
-
-/// `/health` (liveness) and `/health/ready` (readiness), see [`super::health`].
-pub fn health_router<S: Clone + Send + Sync + 'static>(cfg: HealthConfig) -> Router<S> {
-    let cfg = Arc::new(cfg);
-    Router::new()
-        .route(
-            "/health",
-            axum::routing::get(|| async { axum::Json(health::liveness_json()) }),
-        )
-        .route(
-            "/health/ready",
-            axum::routing::get(move || {
-                let cfg = cfg.clone();
-                async move {
-                    let r = health::readiness(&cfg);
-                    let code = StatusCode::from_u16(r.status_code())
-                        .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                    (code, axum::Json(r.to_json()))
-                }
-            }),
-        )
-}
-
-// ---- webhook -------------------------------------------------------------------------------
 
 /// Webhook settings. Secrets come from the environment only.
 #[derive(Clone)]
@@ -542,7 +213,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 async fn verify(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let t0 = Instant::now();
     let route = st.cfg.path.clone();
-    super::with_service(st.cfg.service, async move {
+    crate::with_service(st.cfg.service, async move {
         let q = req.uri().query().unwrap_or("");
         let mut mode = None;
         let mut token = None;
@@ -595,7 +266,7 @@ async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, Sta
 
 async fn receive(State(st): State<Arc<Inner>>, req: Request) -> Response {
     let svc = st.cfg.service;
-    super::with_service(svc, receive_inner(st, req)).await
+    crate::with_service(svc, receive_inner(st, req)).await
 }
 
 async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
@@ -715,8 +386,8 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     }
     http_metrics::record_server_request("POST", route, 200, t0.elapsed());
     if !jobs.is_empty() {
-        let svc = super::current_service();
-        tokio::spawn(super::with_service(svc, process(st.clone(), jobs)));
+        let svc = crate::current_service();
+        tokio::spawn(crate::with_service(svc, process(st.clone(), jobs)));
     }
     (
         StatusCode::OK,
@@ -823,7 +494,7 @@ async fn process(st: Arc<Inner>, jobs: Vec<(Context, Job)>) {
     for (ctx, job) in jobs {
         // One task per job so a panicking handler loses only its message; in order.
         let st2 = st.clone();
-        let svc = super::current_service();
+        let svc = crate::current_service();
         let fut = async move {
             match job {
                 Job::Message(m) => {
@@ -834,7 +505,7 @@ async fn process(st: Arc<Inner>, jobs: Vec<(Context, Job)>) {
                 Job::Status(s) => status_job(&st2, s).await,
             }
         };
-        let h = tokio::spawn(super::with_service(svc, ctx.wrap(fut)));
+        let h = tokio::spawn(crate::with_service(svc, ctx.wrap(fut)));
         if let Err(e) = h.await {
             if e.is_panic() {
                 tracing::error!(target: "chatobs::webhook", "webhook handler panicked");

@@ -1,0 +1,145 @@
+//! W3C trace context and baggage: the `traceparent` and `baggage` headers
+//! that carry the current span and session to other services
+//! ([`Context::inject`], [`Context::extract`]).
+
+use super::scope::Context;
+use super::session::ChatSession;
+use crate::ids::{SpanId, TraceId};
+use std::collections::HashMap;
+
+/// The W3C `traceparent` header name.
+pub const TRACEPARENT: &str = "traceparent";
+/// The W3C `baggage` header name.
+pub const BAGGAGE: &str = "baggage";
+/// The baggage key that carries the session id between services.
+pub const BAGGAGE_SESSION_KEY: &str = "chat.session_id";
+/// W3C baggage limits: total bytes and entries.
+pub const BAGGAGE_MAX_BYTES: usize = 8192;
+/// W3C baggage limit on the number of entries.
+pub const BAGGAGE_MAX_ENTRIES: usize = 180;
+
+impl Context {
+    /// The `traceparent` value for this context (`None` when there is no span).
+    pub fn traceparent(&self) -> Option<String> {
+        if !self.has_span() {
+            return None;
+        }
+        Some(format!(
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id.0, self.span_id.0, self.sampled as u8
+        ))
+    }
+
+    /// Writes `traceparent` and `baggage` (with the session id) into a
+    /// carrier: HTTP headers, a message's string map.
+    pub fn inject(&self, mut set: impl FnMut(&str, String)) {
+        if let Some(tp) = self.traceparent() {
+            set(TRACEPARENT, tp);
+        }
+        if let Some(s) = &self.session {
+            set(BAGGAGE, format!("{BAGGAGE_SESSION_KEY}={}", s.id()));
+        }
+    }
+
+    /// Writes into a `HashMap<String, String>` (message queues).
+    pub fn inject_map(&self, map: &mut HashMap<String, String>) {
+        self.inject(|k, v| {
+            map.insert(k.to_owned(), v);
+        });
+    }
+
+    /// Reads `traceparent` and `baggage` from a carrier. Malformed values are
+    /// ignored (the result then has no span or no session), never an error:
+    /// input from the network must not fail a conversation.
+    pub fn extract<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Context {
+        let mut ctx = Context::default();
+        if let Some((t, s, sampled)) = get(TRACEPARENT).and_then(parse_traceparent) {
+            ctx.trace_id = t;
+            ctx.span_id = s;
+            ctx.sampled = sampled;
+            ctx.remote = true;
+        }
+        if let Some(id) = get(BAGGAGE).and_then(|b| baggage_get(b, BAGGAGE_SESSION_KEY)) {
+            if let Ok(s) = ChatSession::from_exported_id(&id) {
+                ctx.session = Some(s);
+            }
+        }
+        ctx
+    }
+
+    /// Reads from a `HashMap<String, String>` (message queues).
+    pub fn extract_map(map: &HashMap<String, String>) -> Context {
+        Context::extract(|k| map.get(k).map(String::as_str))
+    }
+}
+
+/// Parses a W3C `traceparent` (version 00, or a later version's first four fields).
+pub fn parse_traceparent(v: &str) -> Option<(TraceId, SpanId, bool)> {
+    let v = v.trim();
+    let mut parts = v.split('-');
+    let version = parts.next()?;
+    let trace = parts.next()?;
+    let span = parts.next()?;
+    let flags = parts.next()?;
+    if version.len() != 2 || version == "ff" || !version.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    if version == "00" && parts.next().is_some() {
+        return None;
+    }
+    if flags.len() != 2
+        || !trace
+            .bytes()
+            .chain(span.bytes())
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some((
+        TraceId::from_hex(trace)?,
+        SpanId::from_hex(span)?,
+        flags & 1 == 1,
+    ))
+}
+
+/// Looks up `key` in a W3C baggage header, within the W3C limits (8192 bytes,
+/// 180 entries). Oversized or malformed baggage yields `None`.
+pub fn baggage_get(header: &str, key: &str) -> Option<String> {
+    if header.len() > BAGGAGE_MAX_BYTES {
+        return None;
+    }
+    for (n, member) in header.split(',').enumerate() {
+        if n >= BAGGAGE_MAX_ENTRIES {
+            return None;
+        }
+        let kv = member.split(';').next()?.trim();
+        let (k, v) = kv.split_once('=')?;
+        if k.trim() == key {
+            let v = v.trim();
+            return if v.is_empty() {
+                None
+            } else {
+                Some(percent_decode(v)?)
+            };
+        }
+    }
+    None
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}

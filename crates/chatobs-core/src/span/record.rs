@@ -1,0 +1,171 @@
+//! The record of a span: what a live span fills while it runs, what
+//! [`finish`] hands to the sink (or to the test kit's [`CAPTURED`] map), and
+//! its conversion to a [`FinishedSpan`] on the export thread.
+
+use super::sink::Sink;
+use crate::context::ChatSession;
+use crate::ids::{SpanId, TraceId};
+use crate::model::{Event, FinishedSpan, KeyValue, Link, OtelKind, Status, Value};
+use crate::vocab::{self, Role, SpanKind, TemplateCategory};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// A span while it runs and until the export thread has copied it.
+pub(crate) struct Record {
+    pub name: Cow<'static, str>,
+    pub otel_kind: OtelKind,
+    pub trace_id: u128,
+    pub span_id: u64,
+    pub parent_span_id: u64,
+    pub parent_remote: bool,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub role: Option<Role>,
+    pub chat_kind: Option<SpanKind>,
+    pub category: Option<TemplateCategory>,
+    pub tags: &'static [&'static str],
+    pub extra_tags: Vec<Cow<'static, str>>,
+    pub model: Option<&'static str>,
+    pub provider: Option<&'static str>,
+    pub step: Option<Cow<'static, str>>,
+    pub session: Option<ChatSession>,
+    pub status: Status,
+    pub attrs: Vec<KeyValue>,
+    pub events: Vec<Event>,
+    pub links: Vec<Link>,
+    pub capture: u64,
+    pub sink: &'static Sink,
+}
+
+impl Record {
+    /// Spells out every attribute (runs on the export thread). Copies
+    /// rather than moves: the record goes back to a bot thread to be freed
+    /// (see [`Sink::returned`]), and the copy is the export thread's own memory.
+    pub(crate) fn to_finished(&self) -> FinishedSpan {
+        let mut attributes: Vec<KeyValue> = Vec::with_capacity(12 + self.attrs.len());
+        if let Some(r) = self.role {
+            attributes.push((
+                Cow::Borrowed(vocab::AGENT_ROLE),
+                Value::Str(Cow::Borrowed(r.as_str())),
+            ));
+        }
+        if let Some(s) = &self.step {
+            attributes.push((
+                Cow::Borrowed(vocab::CONVERSATION_STEP),
+                Value::Str(s.clone()),
+            ));
+        }
+        if let Some(c) = self.category {
+            attributes.push((
+                Cow::Borrowed(vocab::TEMPLATE_CATEGORY),
+                Value::Str(Cow::Borrowed(c.as_str())),
+            ));
+        }
+        if let Some(k) = self.chat_kind {
+            attributes.push((
+                Cow::Borrowed(vocab::OPENINFERENCE_SPAN_KIND),
+                Value::Str(Cow::Borrowed(k.as_str())),
+            ));
+        }
+        if !self.tags.is_empty() || !self.extra_tags.is_empty() {
+            let tags: Vec<Cow<'static, str>> = self
+                .tags
+                .iter()
+                .map(|t| Cow::Borrowed(*t))
+                .chain(self.extra_tags.iter().cloned())
+                .collect();
+            attributes.push((
+                Cow::Borrowed(vocab::TAG_TAGS),
+                Value::StrArray(tags.clone()),
+            ));
+            attributes.push((Cow::Borrowed(vocab::LOGFIRE_TAGS), Value::StrArray(tags)));
+        }
+        if let Some(s) = &self.session {
+            let id: Cow<'static, str> = Cow::Owned(s.id().to_owned());
+            attributes.push((
+                Cow::Borrowed(vocab::CHAT_SESSION_ID),
+                Value::Str(id.clone()),
+            ));
+            attributes.push((Cow::Borrowed(vocab::SESSION_ID), Value::Str(id.clone())));
+            attributes.push((Cow::Borrowed(vocab::GEN_AI_CONVERSATION_ID), Value::Str(id)));
+        }
+        if let Some(m) = self.model {
+            attributes.push((
+                Cow::Borrowed(vocab::GEN_AI_OPERATION_NAME),
+                Value::Str(Cow::Borrowed("chat")),
+            ));
+            attributes.push((
+                Cow::Borrowed(vocab::GEN_AI_REQUEST_MODEL),
+                Value::Str(Cow::Borrowed(m)),
+            ));
+            attributes.push((
+                Cow::Borrowed(vocab::LLM_MODEL_NAME),
+                Value::Str(Cow::Borrowed(m)),
+            ));
+        }
+        if let Some(p) = self.provider {
+            attributes.push((
+                Cow::Borrowed(vocab::GEN_AI_PROVIDER_NAME),
+                Value::Str(Cow::Borrowed(p)),
+            ));
+            attributes.push((
+                Cow::Borrowed(vocab::LLM_PROVIDER),
+                Value::Str(Cow::Borrowed(p)),
+            ));
+        }
+        attributes.extend(self.attrs.iter().cloned());
+        FinishedSpan {
+            name: self.name.clone(),
+            kind: self.otel_kind,
+            trace_id: TraceId(self.trace_id),
+            span_id: SpanId(self.span_id),
+            parent_span_id: SpanId(self.parent_span_id),
+            parent_remote: self.parent_remote,
+            start: self.start,
+            end: self.end,
+            status: self.status.clone(),
+            attributes,
+            events: self.events.clone(),
+            links: self.links.clone(),
+        }
+    }
+
+    pub(crate) fn set_attr(&mut self, key: Cow<'static, str>, value: Value) {
+        if let Some(slot) = self.attrs.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            self.attrs.push((key, value));
+        }
+    }
+}
+
+/// Spans captured by the test kit, by capture token.
+pub(crate) static CAPTURED: Mutex<Option<HashMap<u64, Vec<FinishedSpan>>>> = Mutex::new(None);
+
+/// A hook run when a span of a session ends, with the state it was set
+/// with (the cost ledger writes the conversation's running total with it).
+/// Set once per session.
+pub type SessionEndHook = fn(&(dyn std::any::Any + Send + Sync), &mut Vec<KeyValue>);
+
+pub(super) fn finish(mut rec: Box<Record>, session: Option<ChatSession>) {
+    rec.end = SystemTime::now();
+    if let Some(s) = &session {
+        if let Some((hook, state)) = s.0.end_hook.get() {
+            hook(&**state, &mut rec.attrs);
+        }
+    }
+    rec.session = session;
+    if rec.capture != 0 {
+        let token = rec.capture;
+        let span = rec.to_finished();
+        let mut map = CAPTURED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = map.as_mut().and_then(|m| m.get_mut(&token)) {
+            v.push(span);
+        }
+        return;
+    }
+    let sink = rec.sink;
+    sink.push(rec);
+}

@@ -1,0 +1,435 @@
+//! The WhatsApp pricer: prices inbound and outbound messages with the rate
+//! card and the window state, and reconciles estimates with Meta's `pricing`
+//! object.
+
+use crate::vocab::TemplateCategory;
+use crate::Error;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+use time::OffsetDateTime;
+
+use super::categories::{Category, FreeBy, PricingModel, PricingType};
+use super::rate_card::{Market, RateCard};
+use super::windows::{StateBounds, StateSnapshot, Store};
+use super::{millis, month_of};
+
+/// An inbound message from the user.
+#[derive(Clone, Debug)]
+pub struct Inbound<'a> {
+    /// The business phone number (or phone number id).
+    pub business: &'a str,
+    /// The user's number (`wa_id`).
+    pub user: &'a str,
+    /// When it was received.
+    pub at: OffsetDateTime,
+    /// Whether the user came from a free entry point (click-to-WhatsApp ad, Page button).
+    pub entry_point: bool,
+}
+
+/// An outbound message, priced at its delivery time.
+#[derive(Clone, Debug)]
+pub struct Outbound<'a> {
+    /// The business phone number.
+    pub business: &'a str,
+    /// The recipient's number (its calling code picks the market).
+    pub user: &'a str,
+    /// Delivery time.
+    pub at: OffsetDateTime,
+    /// The template's category, or `None` for a free-form message.
+    pub template: Option<TemplateCategory>,
+    /// Whether this reply answers a user who came from a free entry point.
+    pub entry_point: bool,
+}
+
+/// The price of one outbound message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WhatsAppCharge {
+    /// USD.
+    pub price: Decimal,
+    /// The pricing model of the delivery time.
+    pub pricing_model: PricingModel,
+    /// Meta's pricing type.
+    pub pricing_type: PricingType,
+    /// The pricing category.
+    pub category: Category,
+    /// The market (`None`: no market of the card matches the number).
+    pub market: Option<String>,
+    /// Whether Meta bills the message.
+    pub billable: bool,
+    /// What made it free.
+    pub free_by: Option<FreeBy>,
+    /// The volume tier applied (its `from_message`).
+    pub volume_tier_from: Option<u64>,
+    /// Whether the price is known (false: no market or no rate for the date).
+    pub price_known: bool,
+    /// Something the bot should know (a free-form message outside the window).
+    pub warning: Option<String>,
+    /// Source of the rate.
+    pub source: Option<String>,
+    /// Delivery time (ms since epoch).
+    pub at_ms: i64,
+}
+
+/// A status webhook's `pricing` object.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct MetaPricing {
+    /// Whether Meta bills the message.
+    pub billable: bool,
+    /// `CBP` or `PMP`.
+    #[serde(default)]
+    pub pricing_model: Option<String>,
+    /// `regular`, `free_customer_service`, `free_entry_point`.
+    #[serde(default, rename = "type")]
+    pub pricing_type: Option<String>,
+    /// Meta's category.
+    pub category: String,
+}
+
+/// The outcome of [`WhatsAppPricer::reconcile`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconciliation {
+    /// chatobs' estimate.
+    pub estimate: Decimal,
+    /// The figure implied by Meta's answer (`None`: its category is unknown to the card).
+    pub meta: Option<Decimal>,
+    /// `meta - estimate` (zero when unknown).
+    pub difference: Decimal,
+    /// Whether Meta's answer differs from the estimate (price, billable, category or type).
+    pub differs: bool,
+    /// Meta's category.
+    pub meta_category: String,
+    /// Meta's type.
+    pub meta_type: Option<String>,
+}
+
+/// Prices WhatsApp messages and keeps the window state. Thread-safe.
+pub struct WhatsAppPricer {
+    card: RateCard,
+    bounds: StateBounds,
+    store: Mutex<Store>,
+}
+
+impl std::fmt::Debug for WhatsAppPricer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsAppPricer")
+            .field("markets", &self.card.markets.len())
+            .field("bounds", &self.bounds)
+            .finish()
+    }
+}
+
+impl WhatsAppPricer {
+    /// A pricer over `card` with state bounded by `bounds`.
+    pub fn new(card: RateCard, bounds: StateBounds) -> WhatsAppPricer {
+        WhatsAppPricer {
+            card,
+            bounds,
+            store: Mutex::new(Store::default()),
+        }
+    }
+
+    /// The shipped card, default bounds, billed-service rule off.
+    pub fn shipped() -> WhatsAppPricer {
+        WhatsAppPricer::new(RateCard::shipped(), StateBounds::default())
+    }
+
+    /// The rate card.
+    pub fn card(&self) -> &RateCard {
+        &self.card
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an inbound message: opens or extends the customer service window.
+    pub fn inbound(&self, m: &Inbound<'_>) {
+        let t = millis(m.at);
+        let mut st = self.lock();
+        let s = st.pair(m.business, m.user, t, self.bounds);
+        s.last_inbound = Some(s.last_inbound.map_or(t, |x| x.max(t)));
+        if m.entry_point {
+            s.entry_point_inbound = Some(t);
+        }
+    }
+
+    /// Prices an outbound message at its delivery time and updates the state.
+    pub fn outbound(&self, m: &Outbound<'_>) -> Result<WhatsAppCharge, Error> {
+        if m.template == Some(TemplateCategory::Service) {
+            return Err(Error::InvalidInput(
+                "`service` is not a template category: pass no template for a free-form message"
+                    .into(),
+            ));
+        }
+        let rules = &self.card.rules;
+        let t = millis(m.at);
+        let model = self.card.model_at(m.at);
+        let market = self.card.market_for(m.user);
+        let business_market = self.card.market_for(m.business);
+        let category = match m.template {
+            None | Some(TemplateCategory::Service) => Category::Service,
+            Some(TemplateCategory::Marketing) => Category::Marketing,
+            Some(TemplateCategory::Utility) => Category::Utility,
+            Some(TemplateCategory::Authentication) => {
+                let intl = market.is_some_and(|mk| {
+                    mk.rate(Category::AuthenticationInternational, t).is_some()
+                        && business_market.is_some_and(|b| b.name != mk.name)
+                });
+                if intl {
+                    Category::AuthenticationInternational
+                } else {
+                    Category::Authentication
+                }
+            }
+        };
+        let mut charge = WhatsAppCharge {
+            price: Decimal::ZERO,
+            pricing_model: model,
+            pricing_type: PricingType::Regular,
+            category,
+            market: market.map(|mk| mk.name.clone()),
+            billable: false,
+            free_by: None,
+            volume_tier_from: None,
+            price_known: true,
+            warning: None,
+            source: None,
+            at_ms: t,
+        };
+
+        let mut st = self.lock();
+        let s = st.pair(m.business, m.user, t, self.bounds);
+        let csw_open = s
+            .last_inbound
+            .is_some_and(|li| li <= t && t < li + rules.customer_service_window_ms);
+        let mut fep_open = s.free_entry_point_until.is_some_and(|u| t < u);
+        let entry_point = m.entry_point
+            || s.entry_point_inbound
+                .is_some_and(|e| e <= t && t < e + rules.customer_service_window_ms);
+        if !fep_open && csw_open && entry_point {
+            s.free_entry_point_until = Some(t + rules.free_entry_point_ms);
+            s.entry_point_inbound = None;
+            fep_open = true;
+        }
+        if category == Category::Service && !csw_open {
+            charge.warning = Some(
+                "free-form message outside the customer service window: Meta rejects it (send a template)"
+                    .into(),
+            );
+        }
+        if fep_open {
+            charge.pricing_type = PricingType::FreeEntryPoint;
+            charge.free_by = Some(FreeBy::FreeEntryPointWindow);
+            return Ok(charge);
+        }
+        if category == Category::Service && !csw_open {
+            return Ok(charge);
+        }
+
+        match model {
+            PricingModel::ConversationBased => {
+                s.conversations.retain(|(_, end)| *end > t);
+                if category == Category::Service {
+                    if !s.conversations.is_empty() {
+                        charge.free_by = Some(FreeBy::OpenConversation);
+                        return Ok(charge);
+                    }
+                    s.conversations
+                        .push((Category::Service, t + rules.conversation_ms));
+                    if t >= rules.service_free_from {
+                        charge.pricing_type = PricingType::FreeCustomerService;
+                        charge.free_by = Some(FreeBy::FreeServiceConversation);
+                        return Ok(charge);
+                    }
+                } else {
+                    if s.conversations.iter().any(|(c, _)| *c == category) {
+                        charge.free_by = Some(FreeBy::OpenConversation);
+                        return Ok(charge);
+                    }
+                    s.conversations.push((category, t + rules.conversation_ms));
+                }
+                drop(st);
+                self.charge_rate(&mut charge, market, category, t, None);
+            }
+            PricingModel::PerMessage => match category {
+                Category::Service => {
+                    let billed = rules.billed_service_enabled && t >= rules.billed_service_from;
+                    if !billed {
+                        charge.pricing_type = PricingType::FreeCustomerService;
+                        charge.free_by = Some(FreeBy::CustomerServiceWindow);
+                        return Ok(charge);
+                    }
+                    let month = month_of(t);
+                    let n = st.count(
+                        format!("{}|{:04}-{:02}|*|service", m.business, month.0, month.1),
+                        month,
+                    );
+                    if n <= rules.billed_service_free_per_month {
+                        charge.pricing_type = PricingType::FreeCustomerService;
+                        charge.free_by = Some(FreeBy::MonthlyFreeAllowance);
+                        return Ok(charge);
+                    }
+                    drop(st);
+                    self.charge_rate(&mut charge, market, Category::Service, t, None);
+                    if !charge.price_known || charge.source.is_none() {
+                        // The reported rule bills service at about the utility rate.
+                        charge.price_known = true;
+                        self.charge_rate(&mut charge, market, Category::Utility, t, None);
+                    }
+                }
+                Category::Utility if csw_open => {
+                    charge.pricing_type = PricingType::FreeCustomerService;
+                    charge.free_by = Some(FreeBy::CustomerServiceWindow);
+                }
+                _ => {
+                    let n = match (&charge.market, category) {
+                        (
+                            Some(mk),
+                            Category::Utility
+                            | Category::Authentication
+                            | Category::AuthenticationInternational,
+                        ) => {
+                            let month = month_of(t);
+                            Some(st.count(
+                                format!(
+                                    "{}|{:04}-{:02}|{}|{}",
+                                    m.business,
+                                    month.0,
+                                    month.1,
+                                    mk,
+                                    category.as_str()
+                                ),
+                                month,
+                            ))
+                        }
+                        _ => None,
+                    };
+                    drop(st);
+                    self.charge_rate(&mut charge, market, category, t, n);
+                }
+            },
+        }
+        Ok(charge)
+    }
+
+    fn charge_rate(
+        &self,
+        charge: &mut WhatsAppCharge,
+        market: Option<&Market>,
+        category: Category,
+        t: i64,
+        nth: Option<u64>,
+    ) {
+        charge.billable = true;
+        charge.pricing_type = PricingType::Regular;
+        let Some(mk) = market else {
+            charge.price_known = false;
+            return;
+        };
+        if let Some((rate, from)) = nth.and_then(|n| mk.tier_rate(category, t, n)) {
+            charge.price = rate;
+            charge.volume_tier_from = Some(from);
+            charge.source = Some(format!("{} volume tier from message {from}", mk.name));
+            return;
+        }
+        match mk.rate(category, t) {
+            Some((rate, row)) => {
+                charge.price = rate;
+                charge.price_known = true;
+                charge.source = Some(format!("{} ({})", row.source, row.date));
+            }
+            None => {
+                charge.price = Decimal::ZERO;
+                charge.price_known = false;
+                charge.source = None;
+            }
+        }
+    }
+
+    /// Compares an estimate with a status webhook's `pricing` object. Meta's
+    /// answer is the truth: the figure it implies (0 when not billable, else
+    /// the card's rate for Meta's category, market and date) replaces the estimate.
+    pub fn reconcile(&self, estimate: &WhatsAppCharge, meta: &MetaPricing) -> Reconciliation {
+        let meta_cat = Category::parse(&meta.category.replace('_', "-"));
+        let figure = if !meta.billable {
+            Some(Decimal::ZERO)
+        } else {
+            match meta_cat {
+                Some(c) if c == estimate.category && estimate.billable && estimate.price_known => {
+                    Some(estimate.price)
+                }
+                Some(c) => estimate
+                    .market
+                    .as_deref()
+                    .and_then(|name| self.card.markets.iter().find(|m| m.name == name))
+                    .and_then(|mk| {
+                        let tier = estimate
+                            .volume_tier_from
+                            .and_then(|n| mk.tier_rate(c, estimate.at_ms, n).map(|(r, _)| r));
+                        tier.or_else(|| mk.rate(c, estimate.at_ms).map(|(r, _)| r))
+                    }),
+                None => None,
+            }
+        };
+        let type_differs = meta
+            .pricing_type
+            .as_deref()
+            .is_some_and(|t| t != estimate.pricing_type.as_str());
+        let cat_differs = meta_cat.is_some_and(|c| c != estimate.category)
+            && estimate.category != Category::Service;
+        let difference = figure.map_or(Decimal::ZERO, |f| f - estimate.price);
+        Reconciliation {
+            estimate: estimate.price,
+            meta: figure,
+            difference,
+            differs: !difference.is_zero()
+                || figure.is_none()
+                || meta.billable != estimate.billable
+                || type_differs
+                || cat_differs,
+            meta_category: meta.category.clone(),
+            meta_type: meta.pricing_type.clone(),
+        }
+    }
+
+    /// The window state, to persist across restarts.
+    pub fn export(&self) -> StateSnapshot {
+        let st = self.lock();
+        let mut pairs: Vec<_> = st
+            .pairs
+            .iter()
+            .map(|((b, u), s)| (b.clone(), u.clone(), s.clone()))
+            .collect();
+        pairs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut monthly: Vec<_> = st.monthly.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        monthly.sort();
+        StateSnapshot {
+            version: 1,
+            pairs,
+            monthly,
+        }
+    }
+
+    /// Restores exported state (merged into the current state; the snapshot wins per pair).
+    pub fn restore(&self, snap: &StateSnapshot) {
+        let mut st = self.lock();
+        for (b, u, s) in &snap.pairs {
+            st.pairs.insert((b.clone(), u.clone()), s.clone());
+        }
+        for (k, v) in &snap.monthly {
+            st.monthly.insert(k.clone(), *v);
+            if let Some(m) = k.split('|').nth(1).and_then(|m| m.split_once('-')) {
+                let month = (m.0.parse().unwrap_or(0), m.1.parse().unwrap_or(0));
+                if month > st.newest_month {
+                    st.newest_month = month;
+                }
+            }
+        }
+    }
+
+    /// Number of (business, user) pairs held.
+    pub fn pairs_len(&self) -> usize {
+        self.lock().pairs.len()
+    }
+}

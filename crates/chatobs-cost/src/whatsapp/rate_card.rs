@@ -1,0 +1,409 @@
+//! The rate card: dated rules and per-market rates read from rate files
+//! (the shipped `data/whatsapp_rates.toml` and yours), their validation, and
+//! the market of a phone number by calling code.
+
+use crate::llm::parse_money;
+use crate::Error;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::categories::{Category, PricingModel};
+use super::{millis, HOUR_MS};
+
+/// The shipped rate card.
+pub const SHIPPED_WHATSAPP_RATES: &str = include_str!("../../data/whatsapp_rates.toml");
+
+fn parse_day(s: &str, what: &str) -> Result<i64, String> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s.trim(), &fmt)
+        .map_err(|_| format!("{what}: expected a day as YYYY-MM-DD, got {s:?}"))?;
+    Ok(millis(d.midnight().assume_utc()))
+}
+
+/// Dated pricing rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// First day of per-message pricing (ms since epoch, UTC midnight).
+    pub per_message_from: i64,
+    /// First day of free service conversations (CBP).
+    pub service_free_from: i64,
+    /// Customer service window length.
+    pub customer_service_window_ms: i64,
+    /// CBP conversation length.
+    pub conversation_ms: i64,
+    /// Free entry point window length.
+    pub free_entry_point_ms: i64,
+    /// First day of the billed-service rule.
+    pub billed_service_from: i64,
+    /// Free billed-service messages per business number and month.
+    pub billed_service_free_per_month: u64,
+    /// Whether the billed-service rule is on (from config).
+    pub billed_service_enabled: bool,
+    /// Source of the rules.
+    pub source: String,
+}
+
+/// One dated row of a market's rates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateRow {
+    /// First day the row applies (ms).
+    pub effective: i64,
+    /// Rates by category.
+    pub rates: Vec<(Category, Decimal)>,
+    /// Source.
+    pub source: String,
+    /// When read.
+    pub date: String,
+}
+
+/// One volume tier row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeTier {
+    /// Category (utility or authentication).
+    pub category: Category,
+    /// First day it applies (ms).
+    pub effective: i64,
+    /// From this billable message of the month on (1-based).
+    pub from_message: u64,
+    /// Rate.
+    pub rate: Decimal,
+}
+
+/// A market.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Market {
+    /// Name (`Colombia`).
+    pub name: String,
+    /// Calling codes without `+`.
+    pub calling_codes: Vec<String>,
+    /// Dated rates.
+    pub rates: Vec<RateRow>,
+    /// Volume tiers.
+    pub volume_tiers: Vec<VolumeTier>,
+}
+
+impl Market {
+    /// The rate of `category` at `at` (the latest row at or before `at` naming it).
+    pub fn rate(&self, category: Category, at: i64) -> Option<(Decimal, &RateRow)> {
+        self.rates
+            .iter()
+            .filter(|r| r.effective <= at)
+            .filter_map(|r| {
+                r.rates
+                    .iter()
+                    .find(|(c, _)| *c == category)
+                    .map(|(_, d)| (*d, r))
+            })
+            .max_by_key(|(_, r)| r.effective)
+    }
+
+    /// The volume-tier rate for the `n`-th billable message of the month.
+    pub(super) fn tier_rate(&self, category: Category, at: i64, n: u64) -> Option<(Decimal, u64)> {
+        let latest = self
+            .volume_tiers
+            .iter()
+            .filter(|t| t.category == category && t.effective <= at)
+            .map(|t| t.effective)
+            .max()?;
+        self.volume_tiers
+            .iter()
+            .filter(|t| t.category == category && t.effective == latest && t.from_message <= n)
+            .max_by_key(|t| t.from_message)
+            .map(|t| (t.rate, t.from_message))
+    }
+}
+
+/// Markets and rules.
+#[derive(Clone, Debug)]
+pub struct RateCard {
+    /// Markets.
+    pub markets: Vec<Market>,
+    /// Rules.
+    pub rules: Rules,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCard {
+    rules: Option<FileRules>,
+    #[serde(default)]
+    market: Vec<FileMarket>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRules {
+    per_message_from: Option<String>,
+    service_free_from: Option<String>,
+    customer_service_window_hours: Option<u32>,
+    conversation_hours: Option<u32>,
+    free_entry_point_hours: Option<u32>,
+    billed_service_from: Option<String>,
+    billed_service_free_per_month: Option<u64>,
+    source: Option<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMarket {
+    name: String,
+    calling_codes: Vec<String>,
+    #[serde(default)]
+    rate: Vec<FileRate>,
+    #[serde(default)]
+    volume_tier: Vec<FileTier>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRate {
+    effective: String,
+    marketing: Option<toml::Value>,
+    utility: Option<toml::Value>,
+    authentication: Option<toml::Value>,
+    authentication_international: Option<toml::Value>,
+    service: Option<toml::Value>,
+    source: String,
+    date: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTier {
+    category: String,
+    effective: String,
+    from_message: u64,
+    rate: toml::Value,
+}
+
+impl Default for RateCard {
+    fn default() -> Self {
+        RateCard::shipped()
+    }
+}
+
+impl RateCard {
+    /// The shipped card (`data/whatsapp_rates.toml` of this crate).
+    pub fn shipped() -> RateCard {
+        static SHIPPED: std::sync::OnceLock<RateCard> = std::sync::OnceLock::new();
+        SHIPPED
+            .get_or_init(|| {
+                let mut c = RateCard::empty();
+                if let Err(e) = c.merge_toml(SHIPPED_WHATSAPP_RATES, None) {
+                    tracing::error!(target: "chatobs", "shipped WhatsApp rate card is invalid: {e}");
+                }
+                c
+            })
+            .clone()
+    }
+
+    /// A card with no markets and the shipped rule dates.
+    pub fn empty() -> RateCard {
+        let day = |s: &str| parse_day(s, "").unwrap_or(0);
+        RateCard {
+            markets: Vec::new(),
+            rules: Rules {
+                per_message_from: day("2025-07-01"),
+                service_free_from: day("2024-11-01"),
+                customer_service_window_ms: 24 * HOUR_MS,
+                conversation_ms: 24 * HOUR_MS,
+                free_entry_point_ms: 72 * HOUR_MS,
+                billed_service_from: day("2026-10-01"),
+                billed_service_free_per_month: 1000,
+                billed_service_enabled: false,
+                source: String::new(),
+            },
+        }
+    }
+
+    /// Adds markets and rules from a TOML document in the format of
+    /// `data/whatsapp_rates.toml` of this crate.
+    pub fn merge_toml(&mut self, text: &str, file: Option<&std::path::Path>) -> Result<(), Error> {
+        let doc: FileCard = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            Error::config(
+                file,
+                line.map_or("(file)".to_owned(), |l| format!("line {l}")),
+                e.message().to_owned(),
+            )
+        })?;
+        let err = |r: String| {
+            let (key, reason) = r.split_once(": ").unwrap_or(("(file)", &r));
+            Error::config(file, key, reason)
+        };
+        if let Some(r) = doc.rules {
+            let rules = &mut self.rules;
+            if let Some(v) = r.per_message_from {
+                rules.per_message_from = parse_day(&v, "rules.per_message_from").map_err(err)?;
+            }
+            if let Some(v) = r.service_free_from {
+                rules.service_free_from = parse_day(&v, "rules.service_free_from").map_err(err)?;
+            }
+            if let Some(v) = r.billed_service_from {
+                rules.billed_service_from =
+                    parse_day(&v, "rules.billed_service_from").map_err(err)?;
+            }
+            for (name, v, slot) in [
+                (
+                    "customer_service_window_hours",
+                    r.customer_service_window_hours,
+                    &mut rules.customer_service_window_ms,
+                ),
+                (
+                    "conversation_hours",
+                    r.conversation_hours,
+                    &mut rules.conversation_ms,
+                ),
+                (
+                    "free_entry_point_hours",
+                    r.free_entry_point_hours,
+                    &mut rules.free_entry_point_ms,
+                ),
+            ] {
+                if let Some(h) = v {
+                    if h == 0 || h > 24 * 31 {
+                        return Err(err(format!(
+                            "rules.{name}: must be 1 to 744 hours, got {h}"
+                        )));
+                    }
+                    *slot = i64::from(h) * HOUR_MS;
+                }
+            }
+            if let Some(v) = r.billed_service_free_per_month {
+                rules.billed_service_free_per_month = v;
+            }
+            if let Some(d) = &r.date {
+                parse_day(d, "rules.date").map_err(err)?;
+            }
+            if let Some(s) = r.source {
+                rules.source = s;
+            }
+        }
+        for (n, m) in doc.market.into_iter().enumerate() {
+            let at = format!("market[{n}] ({})", m.name);
+            if m.name.trim().is_empty() {
+                return Err(err(format!("market[{n}].name: must not be empty")));
+            }
+            if m.calling_codes.is_empty() {
+                return Err(err(format!(
+                    "{at}.calling_codes: list at least one calling code"
+                )));
+            }
+            let mut codes = Vec::new();
+            for c in &m.calling_codes {
+                let c = c.trim().trim_start_matches('+');
+                if c.is_empty() || c.len() > 7 || !c.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err(format!(
+                        "{at}.calling_codes: {c:?} is not a calling code (digits, like \"57\")"
+                    )));
+                }
+                codes.push(c.to_owned());
+            }
+            let mut rows = Vec::new();
+            for (i, r) in m.rate.into_iter().enumerate() {
+                let rat = format!("{at}.rate[{i}]");
+                let effective =
+                    parse_day(&r.effective, &format!("{rat}.effective")).map_err(err)?;
+                parse_day(&r.date, &format!("{rat}.date")).map_err(err)?;
+                if r.source.trim().is_empty() {
+                    return Err(err(format!("{rat}.source: say where the rates come from")));
+                }
+                let mut rates = Vec::new();
+                for (c, v) in [
+                    (Category::Marketing, &r.marketing),
+                    (Category::Utility, &r.utility),
+                    (Category::Authentication, &r.authentication),
+                    (
+                        Category::AuthenticationInternational,
+                        &r.authentication_international,
+                    ),
+                    (Category::Service, &r.service),
+                ] {
+                    if let Some(v) = v {
+                        let key = c.as_str().replace('-', "_");
+                        rates.push((c, parse_money(v, &format!("{rat}.{key}")).map_err(err)?));
+                    }
+                }
+                rows.push(RateRow {
+                    effective,
+                    rates,
+                    source: r.source,
+                    date: r.date,
+                });
+            }
+            let mut tiers = Vec::new();
+            for (i, t) in m.volume_tier.into_iter().enumerate() {
+                let tat = format!("{at}.volume_tier[{i}]");
+                let category = Category::parse(&t.category)
+                    .filter(|c| {
+                        matches!(
+                            c,
+                            Category::Utility
+                                | Category::Authentication
+                                | Category::AuthenticationInternational
+                        )
+                    })
+                    .ok_or_else(|| {
+                        err(format!(
+                            "{tat}.category: volume tiers exist for utility, authentication and authentication_international, got {:?}",
+                            t.category
+                        ))
+                    })?;
+                if t.from_message == 0 {
+                    return Err(err(format!("{tat}.from_message: counts start at 1")));
+                }
+                tiers.push(VolumeTier {
+                    category,
+                    effective: parse_day(&t.effective, &format!("{tat}.effective")).map_err(err)?,
+                    from_message: t.from_message,
+                    rate: parse_money(&t.rate, &format!("{tat}.rate")).map_err(err)?,
+                });
+            }
+            let market = Market {
+                name: m.name.trim().to_owned(),
+                calling_codes: codes,
+                rates: rows,
+                volume_tiers: tiers,
+            };
+            match self.markets.iter().position(|x| x.name == market.name) {
+                Some(i) => self.markets[i] = market,
+                None => self.markets.push(market),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a file with [`RateCard::merge_toml`].
+    pub fn merge_file(&mut self, path: &std::path::Path) -> Result<(), Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        self.merge_toml(&text, Some(path))
+    }
+
+    /// The market of a phone number (`+573001234567`, `573001234567`):
+    /// the longest calling-code prefix.
+    pub fn market_for(&self, phone: &str) -> Option<&Market> {
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        self.markets
+            .iter()
+            .flat_map(|m| m.calling_codes.iter().map(move |c| (m, c)))
+            .filter(|(_, c)| digits.starts_with(c.as_str()))
+            .max_by_key(|(_, c)| c.len())
+            .map(|(m, _)| m)
+    }
+
+    /// The pricing model of a delivery time.
+    pub fn model_at(&self, at: OffsetDateTime) -> PricingModel {
+        if millis(at) < self.rules.per_message_from {
+            PricingModel::ConversationBased
+        } else {
+            PricingModel::PerMessage
+        }
+    }
+}
