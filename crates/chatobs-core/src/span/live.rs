@@ -124,12 +124,18 @@ impl ChatSpan {
     /// Runs `fut` inside this span (entered on every poll).
     #[inline]
     pub fn in_future<F: Future>(&mut self, fut: F) -> Instrumented<'_, F> {
+        if let Some(l) = self.live.as_deref_mut() {
+            l.in_future = true;
+        }
         Instrumented { span: self, fut }
     }
 
     /// Makes `fut` own this span: it is entered on every poll and ends when
     /// `fut` completes (or is dropped).
-    pub fn wrap<F: Future>(self, fut: F) -> Spanned<F> {
+    pub fn wrap<F: Future>(mut self, fut: F) -> Spanned<F> {
+        if let Some(l) = self.live.as_deref_mut() {
+            l.in_future = true;
+        }
         Spanned { span: self, fut }
     }
 
@@ -197,6 +203,9 @@ pub(crate) struct Live {
     pub(super) session: Option<ChatSession>,
     pub(super) tracing: tracing::Span,
     pub(super) outcome_set: bool,
+    /// Driven by a future (`in_future`, `wrap`): only then does ending
+    /// without an outcome mean the call was cancelled (the future dropped).
+    pub(super) in_future: bool,
     pub(super) panicked: Cell<bool>,
 }
 
@@ -222,6 +231,7 @@ impl Live {
             session: None,
             tracing: tracing::Span::none(),
             outcome_set: false,
+            in_future: false,
             panicked: Cell::new(false),
         }
     }
@@ -373,7 +383,7 @@ impl Drop for Live {
                     &mut rec,
                     Outcome::Err(&format_args!("panicked: {msg}"), "panic"),
                 );
-            } else if rec.status == Status::Unset {
+            } else if rec.status == Status::Unset && self.in_future {
                 rec.attrs
                     .push((Cow::Borrowed(vocab::CHAT_CANCELLED), Value::Bool(true)));
             }
