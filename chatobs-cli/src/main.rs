@@ -64,23 +64,49 @@ enum Cmd {
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
         Cmd::Report { file, session } => {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let spans = chatobs_runtime::report::read_jsonl(&text)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            if spans.is_empty() {
-                return Err(format!("{}: no spans", file.display()));
+            // Tolerant and streaming: bad lines are skipped and counted (one
+            // line on stderr, never their content, and exit status 2 after
+            // the report of the good ones); the report is written as drawn.
+            let name = file.display().to_string();
+            let f = std::fs::File::open(&file).map_err(|e| format!("{name}: {e}"))?;
+            let read = chatobs_runtime::report::read_jsonl_from(std::io::BufReader::with_capacity(
+                1 << 16,
+                f,
+            ))
+            .map_err(|e| format!("{name}: {e}"))?;
+            if read.invalid_utf8 > 0 {
+                eprintln!(
+                    "chatobs: {} of {} lines of {name} had bytes that are not UTF-8 (read as U+FFFD)",
+                    read.invalid_utf8, read.lines
+                );
             }
-            let out = chatobs_runtime::report::waterfall(&spans, session.as_deref());
-            if out.is_empty() {
+            let skipped = read.summary(&name);
+            if read.spans.is_empty() {
+                return Err(match skipped {
+                    Some(s) => format!("{s}; no spans left"),
+                    None => format!("{name}: no spans"),
+                });
+            }
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let written =
+                chatobs_runtime::report::write_waterfall(&mut w, &read.spans, session.as_deref())
+                    .and_then(|n| std::io::Write::flush(&mut w).map(|()| n));
+            let written = match written {
+                Ok(n) => n,
+                // `chatobs report … | head`: the reader has what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return skipped.map_or(Ok(()), Err)
+                }
+                Err(e) => return Err(format!("writing the report: {e}")),
+            };
+            if written == 0 {
                 return Err(format!(
-                    "no conversation with session id {:?} in {}",
+                    "no conversation with session id {:?} in {name}{}",
                     session.unwrap_or_default(),
-                    file.display()
+                    skipped.map(|s| format!(" ({s})")).unwrap_or_default()
                 ));
             }
-            print!("{out}");
-            Ok(())
+            skipped.map_or(Ok(()), Err)
         }
         Cmd::Cost(args) => cost::run(args),
         Cmd::Eval(args) => eval::run(args),
@@ -95,6 +121,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 cfg.apply_env(|k| std::env::var(k).ok())
                     .map_err(|e| e.to_string())?;
             }
+            // Exactly the checks `init` runs before it starts anything.
+            chatobs_runtime::check(&cfg).map_err(|e| e.to_string())?;
             println!(
                 "ok: {}",
                 cfg.source

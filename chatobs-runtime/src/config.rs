@@ -8,7 +8,7 @@
 //!    in the working directory if it exists (keys you leave out keep their defaults);
 //! 3. environment variables, each read by the section that owns it:
 //!    `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` (`[service]`);
-//!    `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE` (`[exporter]`);
+//!    `OTEL_SDK_DISABLED`, `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE` (`[exporter]`);
 //!    `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` (`[sampling]`);
 //!    `CHATOBS_LOG_FORMAT`, `CHATOBS_LOG_OUTPUT` (`[logs]`);
 //!    `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
@@ -237,9 +237,18 @@ impl Config {
         errs.into_result()
     }
 
-    /// Checks every section, collecting all problems.
+    /// Checks every section, collecting all problems (the file's rules, such
+    /// as secrets refused in a file, apply when the values came from one).
     pub fn validate(&self) -> Result<(), Error> {
         let mut errs = Errors::new(self.source.as_deref());
+        self.validate_into(&mut errs);
+        errs.into_result()
+    }
+
+    /// Checks every section's values, as the environment may have changed
+    /// them (no file rules: a header from the environment is fine).
+    pub(crate) fn validate_values(&self) -> Result<(), Error> {
+        let mut errs = Errors::new(None);
         self.validate_into(&mut errs);
         errs.into_result()
     }

@@ -19,7 +19,9 @@ use crate::Error;
 use chatobs_core::export::SpanExporter;
 use chatobs_core::pipeline::{self, ExporterFactory, Guard};
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "otlp")]
 use std::time::Duration;
+use std::time::Instant;
 
 /// Installs chatobs with `config`: the embedded default writes spans to
 /// `exporter.file_path` and JSON logs to standard error.
@@ -40,9 +42,8 @@ pub fn init_with_exporters(
     if pipeline::snapshot().is_some() {
         return Err(Error::AlreadyInitialized);
     }
-    config
-        .sampler()
-        .map_err(|r| Error::config(config.source.as_deref(), "sampling.sampler", r))?;
+    // Everything that can be wrong is found here, before anything starts.
+    crate::check(&config)?;
     if let Ok(k) = std::env::var(&config.session.key_env) {
         if !k.is_empty() {
             chatobs_core::context::set_session_key(k.as_bytes())?;
@@ -71,21 +72,26 @@ pub fn init_with_exporters(
     factories.extend(extra.into_iter().map(pipeline::ready));
     let mut guard = pipeline::start(&config.exporter, &config.sampling, factories, memory)?;
 
+    // One deadline (`exporter.shutdown_timeout_ms`) for spans, alerts, logs and metrics.
     #[cfg(feature = "alerts")]
-    guard.on_shutdown(|| {
+    guard.on_shutdown(|_| {
         chatobs_alerts::uninstall();
     });
-    guard.on_shutdown(|| {
-        chatobs_core::logs::flush(Duration::from_secs(2));
+    guard.on_shutdown(|deadline| {
+        chatobs_core::logs::flush(deadline.saturating_duration_since(Instant::now()));
     });
     #[cfg(feature = "metrics")]
-    guard.on_shutdown(crate::metrics::shutdown);
+    guard.on_shutdown(|_| crate::metrics::shutdown());
 
     static LOG_INSTALLED: AtomicBool = AtomicBool::new(false);
     if config.logs.format == LogFormat::Json && !LOG_INSTALLED.swap(true, Ordering::AcqRel) {
-        // If the application installed its own subscriber, keep it: add
-        // `chatobs_runtime::logs::layer()` to it for JSON logs with chat context.
-        let _ = chatobs_core::logs::install_global(&config.logs);
+        // `Ok(false)`: the application installed its own subscriber, which
+        // stays (add `chatobs_runtime::logs::layer()` to it for JSON logs with
+        // chat context). A bad level or output is an error, never silence.
+        if let Err(e) = chatobs_core::logs::install_global(&config.logs) {
+            LOG_INSTALLED.store(false, Ordering::Release);
+            return Err(e);
+        }
     }
     Ok(guard)
 }

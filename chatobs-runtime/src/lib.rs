@@ -62,6 +62,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod check;
 pub mod config;
 mod init;
 #[cfg(feature = "metrics")]
@@ -99,6 +100,7 @@ pub mod pipeline {
 pub use chatobs_core::Error;
 pub use chatobs_macros::chat_span;
 pub use chatobs_vocab::roles;
+pub use check::check;
 pub use config::Config;
 #[cfg(feature = "tokio")]
 pub use context::{spawn, spawn_blocking};

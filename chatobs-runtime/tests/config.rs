@@ -228,3 +228,61 @@ fn every_error_of_a_file_is_reported_at_once() {
     }
     assert!(e.starts_with("5 configuration errors:"), "{e}");
 }
+
+/// Every pair of `OTEL_RESOURCE_ATTRIBUTES` is kept (percent-decoded), so
+/// `openinference.project.name` can choose a Phoenix project; a malformed
+/// escape is an error naming the variable and the key, never a panic.
+#[test]
+fn every_resource_attribute_is_kept() {
+    let mut c = Config::default();
+    c.apply_env(|k| {
+        (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| {
+            "service.version=2.1,openinference.project.name=chat%20commerce,service.namespace=bots".into()
+        })
+    })
+    .unwrap();
+    assert_eq!(c.service.version, "2.1");
+    assert_eq!(
+        c.service
+            .attributes
+            .get("openinference.project.name")
+            .map(String::as_str),
+        Some("chat commerce")
+    );
+    assert_eq!(
+        c.service
+            .attributes
+            .get("service.namespace")
+            .map(String::as_str),
+        Some("bots")
+    );
+    let mut c = Config::default();
+    let e = c
+        .apply_env(|k| (k == "OTEL_RESOURCE_ATTRIBUTES").then(|| "x-a=%1é".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("OTEL_RESOURCE_ATTRIBUTES: "), "{e}");
+    assert!(
+        e.contains("\"x-a\"") && e.contains("percent-encoded"),
+        "{e}"
+    );
+}
+
+/// A malformed percent escape in `OTEL_EXPORTER_OTLP_HEADERS` (it used to
+/// panic in the decoder) is an error that names the header, not its value.
+#[test]
+fn a_bad_header_encoding_is_an_error_without_the_value() {
+    let mut c = Config::default();
+    let e = c
+        .apply_env(|k| {
+            (k == "OTEL_EXPORTER_OTLP_HEADERS")
+                .then(|| "x-a=%1é,authorization=Bearer%20s3cr3t%zz".into())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"x-a\"") && e.contains("\"authorization\""),
+        "{e}"
+    );
+    assert!(!e.contains("s3cr3t") && !e.contains("Bearer"), "{e}");
+}

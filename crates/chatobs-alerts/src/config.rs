@@ -554,6 +554,16 @@ impl Section for AlertsConfig {
     fn validate(&self, errs: &mut Errors) {
         let in_file = errs.in_file();
         errs.check(AlertsConfig::validate(self, in_file));
+        if in_file {
+            for (key, url) in [
+                ("alerts.webhook.url", &self.webhook.url),
+                ("alerts.alertmanager.url", &self.alertmanager.url),
+            ] {
+                if let Some(why) = chatobs_core::config::url_credentials(url) {
+                    errs.push(key, format!("not in a file: {why}"));
+                }
+            }
+        }
     }
 }
 

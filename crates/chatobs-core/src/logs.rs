@@ -182,10 +182,52 @@ pub fn layer_to(out: LogOutput) -> JsonLogLayer {
     }
 }
 
+/// The level filter: `RUST_LOG` when it is set, else `logs.level`. A bad
+/// directive in either is an error naming it (never a silent fallback).
+fn filter(cfg: &LogsConfig) -> Result<tracing_subscriber::EnvFilter, crate::Error> {
+    let help = "use EnvFilter syntax such as `info` or `info,my_bot=debug`";
+    match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&v)
+            .map_err(|e| crate::Error::config(None, "RUST_LOG", format!("{e}: {help}"))),
+        _ => tracing_subscriber::EnvFilter::try_new(&cfg.level)
+            .map_err(|e| crate::Error::config(None, "logs.level", format!("{e}: {help}"))),
+    }
+}
+
+/// Checks `[logs]` without installing or creating anything: the level (or
+/// `RUST_LOG`) parses, and the output is `stderr`, `stdout` or a file that
+/// can be appended to (or created: its nearest existing ancestor is a
+/// directory). Every problem is reported.
+pub fn check(cfg: &LogsConfig) -> Result<(), crate::Error> {
+    let mut errs = crate::config::Errors::new(None);
+    if cfg.format == crate::config::LogFormat::Off {
+        return Ok(());
+    }
+    errs.check(filter(cfg).map(|_| ()));
+    if let Err(reason) = check_output(&cfg.output) {
+        errs.push(
+            "logs.output",
+            format!("{reason}: use stderr, stdout or a writable file path (CHATOBS_LOG_OUTPUT)"),
+        );
+    }
+    errs.into_result()
+}
+
+fn check_output(output: &str) -> Result<(), String> {
+    match output {
+        "stderr" | "stdout" => Ok(()),
+        "" => Err("empty".into()),
+        path => crate::config::writable_file(std::path::Path::new(path)),
+    }
+}
+
 /// Installs `registry + EnvFilter + JsonLogLayer` as the global subscriber.
-/// Fails (harmlessly) when the application already installed one.
-pub fn install_global(cfg: &LogsConfig) -> Result<(), crate::Error> {
+/// `Ok(false)` when the application already installed its own subscriber
+/// (kept: add [`layer`] to it for JSON lines with chat context); an `Err` when
+/// `[logs]` is wrong (see [`check`]) or the output cannot be opened.
+pub fn install_global(cfg: &LogsConfig) -> Result<bool, crate::Error> {
     use tracing_subscriber::layer::SubscriberExt;
+    let filter = filter(cfg)?;
     let out = match cfg.output.as_str() {
         "stderr" => LogOutput::Stderr,
         "stdout" => LogOutput::Stdout,
@@ -208,25 +250,22 @@ pub fn install_global(cfg: &LogsConfig) -> Result<(), crate::Error> {
             LogOutput::Writer(Box::new(f))
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.level))
-        .map_err(|e| {
-            crate::Error::config(
-                None,
-                "logs.level",
-                format!("{e}: use EnvFilter syntax such as `info` or `info,my_bot=debug`"),
-            )
-        })?;
+    if tracing::dispatcher::has_been_set() {
+        return Ok(false);
+    }
     let bg = Background::start(out, 16 * 1024)?;
     let layer = JsonLogLayer {
         out: Sink::Background(bg.clone()),
     };
     let sub = tracing_subscriber::registry().with(filter).with(layer);
-    let installed = tracing::subscriber::set_global_default(sub);
-    if installed.is_ok() {
-        let _ = BACKGROUND.set(bg);
+    match tracing::subscriber::set_global_default(sub) {
+        Ok(()) => {
+            let _ = BACKGROUND.set(bg);
+            Ok(true)
+        }
+        // Set by another thread in between: theirs stays.
+        Err(_) => Ok(false),
     }
-    installed.map_err(|_| crate::Error::InvalidInput("a global tracing subscriber is already installed; add chatobs_runtime::logs::layer() to it".into()))
 }
 
 /// Collects an event's fields as JSON text: the message apart, the other

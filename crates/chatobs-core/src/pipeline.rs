@@ -25,6 +25,8 @@ pub struct PipelineStats {
     pub last_success_ms: AtomicU64,
     /// Unix milliseconds of the first failure since the last success (0: not failing).
     pub failing_since_ms: AtomicU64,
+    /// Spans still queued when shutdown's deadline passed.
+    pub lost: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -42,10 +44,12 @@ impl PipelineStats {
 }
 
 /// A point-in-time view of the pipeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PipelineSnapshot {
     /// Spans waiting in the queue.
     pub queued: usize,
+    /// About how many bytes they hold (bounded by `exporter.max_queue_bytes`).
+    pub queued_bytes: usize,
     /// Queue capacity.
     pub capacity: usize,
     /// Spans dropped because the queue was full (or the pipeline closed).
@@ -56,6 +60,8 @@ pub struct PipelineSnapshot {
     pub export_failed: u64,
     /// How long exports have been failing (None when they are not).
     pub failing_for: Option<Duration>,
+    /// Spans still queued when shutdown's deadline passed (never exported).
+    pub lost: u64,
 }
 
 enum Ctl {
@@ -89,7 +95,7 @@ pub struct Guard {
     shared: Arc<Shared>,
     memory: Option<MemoryExporter>,
     shutdown_timeout: Duration,
-    on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
+    on_shutdown: Vec<Box<dyn FnOnce(Instant) + Send>>,
     done: bool,
 }
 
@@ -178,6 +184,7 @@ pub fn start(
         .map_err(|r| Error::config(None, "sampling.sampler", r))?;
     let sink: &'static Sink = Box::leak(Box::new(Sink::new(
         exporter.queue_size,
+        usize::try_from(exporter.max_queue_bytes).unwrap_or(usize::MAX),
         sampler,
         exporter.batch_size,
     )));
@@ -258,11 +265,13 @@ fn snap(s: &Shared) -> PipelineSnapshot {
     let since = s.stats.failing_since_ms.load(Ordering::Relaxed);
     PipelineSnapshot {
         queued: s.sink.queue.len(),
+        queued_bytes: s.sink.bytes.load(Ordering::Relaxed),
         capacity: s.sink.queue.capacity(),
         dropped: s.sink.dropped.load(Ordering::Relaxed),
         exported: s.stats.exported.load(Ordering::Relaxed),
         export_failed: s.stats.export_failed.load(Ordering::Relaxed),
         failing_for: (since != 0).then(|| Duration::from_millis(now_ms().saturating_sub(since))),
+        lost: s.stats.lost.load(Ordering::Relaxed),
     }
 }
 
@@ -295,9 +304,11 @@ impl Guard {
     }
 
     /// Runs `hook` when the guard shuts down, after the spans were flushed
-    /// (in the order the hooks were added). `chatobs_runtime::init` uses it to
-    /// stop alerts, flush logs and push the last metrics.
-    pub fn on_shutdown(&mut self, hook: impl FnOnce() + Send + 'static) {
+    /// (in the order the hooks were added), with the shutdown's deadline: the
+    /// spans, and every hook, share one `exporter.shutdown_timeout_ms`.
+    /// `chatobs_runtime::init` uses it to stop alerts, flush logs and push
+    /// the last metrics.
+    pub fn on_shutdown(&mut self, hook: impl FnOnce(Instant) + Send + 'static) {
         self.on_shutdown.push(Box::new(hook));
     }
 
@@ -312,15 +323,30 @@ impl Guard {
             return true;
         }
         self.done = true;
+        let deadline = Instant::now() + self.shutdown_timeout;
         span::uninstall_sink(self.shared.sink);
         let (tx, rx) = mpsc::sync_channel(1);
         let ok = self.shared.ctl.send(Ctl::Shutdown(tx)).is_ok() && {
             self.shared.worker.unpark();
-            rx.recv_timeout(self.shutdown_timeout).is_ok()
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok()
         };
         self.shared.sink.closed.store(true, Ordering::Release);
+        if !ok {
+            // The export thread is still busy (a hanging collector): what is
+            // still queued will not be exported. Count it, never drop it silently.
+            let left = self.shared.sink.queue.len() as u64;
+            self.shared.stats.lost.fetch_add(left, Ordering::Relaxed);
+        }
         for hook in self.on_shutdown.drain(..) {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(deadline)));
+        }
+        let s = snap(&self.shared);
+        if s.dropped > 0 || s.export_failed > 0 || s.lost > 0 {
+            eprintln!(
+                "{}",
+                shutdown_summary(&s, self.shared.stats.last_error().as_deref())
+            );
         }
         let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
         if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.shared)) {
@@ -328,6 +354,22 @@ impl Guard {
         }
         ok
     }
+}
+
+/// The line printed on standard error at shutdown when spans were dropped,
+/// failed to export or were lost (nothing is printed when all went out).
+pub fn shutdown_summary(s: &PipelineSnapshot, last_error: Option<&str>) -> String {
+    let mut line = format!(
+        "chatobs: {} spans exported, {} dropped (queue full), {} failed to export, {} lost at shutdown",
+        s.exported, s.dropped, s.export_failed, s.lost
+    );
+    if let Some(e) = last_error {
+        line.push_str(&format!(
+            " (last export error: {})",
+            crate::redact::truncate(e, 200)
+        ));
+    }
+    line
 }
 
 impl Drop for Guard {
@@ -391,7 +433,7 @@ impl Worker {
         loop {
             let mut batch = Vec::with_capacity(self.batch.min(self.sink.queue.len().max(1)));
             while batch.len() < self.batch {
-                match self.sink.queue.pop() {
+                match self.sink.pop() {
                     Some(r) => {
                         batch.push(r.to_finished());
                         self.sink.give_back(r);

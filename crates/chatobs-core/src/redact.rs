@@ -53,11 +53,17 @@ pub fn redact_free_text(s: &str) -> Cow<'_, str> {
         }
         if b[i] == b'+' || b[i].is_ascii_digit() || b[i] == b'(' {
             let (end, digits) = scan_phone(b, i);
-            if digits >= 7 && i >= last {
+            if digits >= 7 && i >= last && !is_decimal(&b[i..end]) {
                 out.push_str(&s[last..i]);
                 out.push_str(REDACTED);
                 last = end;
                 i = end;
+                continue;
+            }
+            if digits > 0 {
+                // A short run or a decimal number (money such as `0.3772325`):
+                // kept whole, its tail is not scanned again as a number of its own.
+                i = end.max(i + 1);
                 continue;
             }
         }
@@ -106,6 +112,20 @@ fn scan_fwd(b: &[u8], i: usize, ok: impl Fn(u8) -> bool) -> usize {
         j -= 1;
     }
     j
+}
+
+/// A decimal number (`0.3772325`, `1234567.89`): digits, one dot, digits, and
+/// no other separator. Phone numbers written with dots have two or more.
+fn is_decimal(run: &[u8]) -> bool {
+    let mut dots = 0;
+    for (k, c) in run.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {}
+            b'.' if k > 0 && k + 1 < run.len() => dots += 1,
+            _ => return false,
+        }
+    }
+    dots == 1
 }
 
 fn scan_phone(b: &[u8], start: usize) -> (usize, usize) {
@@ -267,4 +287,29 @@ fn is_secret_param(k: &str) -> bool {
     .any(|s| k == *s)
         || k.contains("token")
         || k.contains("secret")
+}
+
+#[cfg(test)]
+mod decimal_tests {
+    use super::redact_free_text;
+
+    #[test]
+    fn money_is_kept_phone_numbers_are_not() {
+        for kept in [
+            "cost 0.3772325 usd",
+            "total 1234567.89",
+            "gen_ai.usage.price_usd=0.000075",
+            "12.5 and 0.0000187",
+        ] {
+            assert_eq!(redact_free_text(kept), kept);
+        }
+        for (text, out) in [
+            ("llamar al +57 300 123 4567 hoy", "llamar al [REDACTED] hoy"),
+            ("tel 300.123.4567.", "tel [REDACTED]."),
+            ("wa 573001234567", "wa [REDACTED]"),
+            ("(601) 555-0123", "[REDACTED]"),
+        ] {
+            assert_eq!(redact_free_text(text), out);
+        }
+    }
 }

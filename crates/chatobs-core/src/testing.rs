@@ -87,8 +87,14 @@ fn ensure_sink() {
     span::install_panic_hook();
     static TEST_SINK: OnceLock<&'static span::Sink> = OnceLock::new();
     if span::current_sink().is_none() {
-        let sink = *TEST_SINK
-            .get_or_init(|| Box::leak(Box::new(span::Sink::new(1, Sampler::AlwaysOn, 1))));
+        let sink = *TEST_SINK.get_or_init(|| {
+            Box::leak(Box::new(span::Sink::new(
+                1,
+                usize::MAX,
+                Sampler::AlwaysOn,
+                1,
+            )))
+        });
         // Only install if still nothing is there (a real init wins).
         let prev = span::install_sink(sink);
         if let Some(p) = prev {

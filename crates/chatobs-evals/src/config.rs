@@ -296,5 +296,15 @@ impl Section for EvalsConfig {
 
     fn validate(&self, errs: &mut Errors) {
         errs.check(EvalsConfig::validate(self));
+        if errs.in_file() {
+            for (key, url) in [
+                ("evals.judge.base_url", &self.judge.base_url),
+                ("evals.phoenix.endpoint", &self.phoenix.endpoint),
+            ] {
+                if let Some(why) = chatobs_core::config::url_credentials(url) {
+                    errs.push(key, format!("not in a file: {why}"));
+                }
+            }
+        }
     }
 }

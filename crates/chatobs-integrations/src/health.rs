@@ -146,12 +146,16 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
                 ),
             });
             let max = Duration::from_secs(cfg.export_failing_max_secs);
+            let counts = format!(
+                "{} spans exported, {} failed to export",
+                s.exported, s.export_failed
+            );
             let (ok, detail) = match s.failing_for {
-                None => (true, "exports succeeding".to_owned()),
+                None => (true, format!("exports succeeding ({counts})")),
                 Some(d) => (
                     d <= max,
                     format!(
-                        "exports failing for {} s (limit {} s)",
+                        "exports failing for {} s (limit {} s; {counts})",
                         d.as_secs(),
                         max.as_secs()
                     ),
@@ -196,11 +200,13 @@ mod tests {
     fn snap(queued: usize, failing: Option<u64>) -> PipelineSnapshot {
         PipelineSnapshot {
             queued,
+            queued_bytes: 0,
             capacity: 100,
             dropped: 0,
             exported: 5,
             export_failed: 0,
             failing_for: failing.map(Duration::from_secs),
+            lost: 0,
         }
     }
 
@@ -212,6 +218,10 @@ mod tests {
         assert!(!full.ready);
         assert_eq!(full.to_json()["checks"]["exporter_queue"], "unhealthy");
         assert_eq!(full.to_json()["checks"]["export"], "healthy");
+        assert_eq!(
+            full.to_json()["details"]["export"],
+            "exports succeeding (5 spans exported, 0 failed to export)"
+        );
         assert!(readiness_of(Some(&snap(0, Some(30))), &cfg).ready);
         let failing = readiness_of(Some(&snap(0, Some(61))), &cfg);
         assert_eq!(failing.status_code(), 503);

@@ -1,12 +1,16 @@
-//! OTLP export (gRPC or HTTP/protobuf) through `opentelemetry-otlp`.
+//! OTLP export (gRPC or HTTP/protobuf, plain or TLS) through `opentelemetry-otlp`.
 //!
 //! The exporter runs on the pipeline's export thread with its own
 //! single-threaded tokio runtime, so it works whether or not the bot uses
 //! tokio, and a collector that refuses or hangs only ever delays that thread:
 //! each export call is cut at `exporter.export_timeout_ms`, and while it
-//! waits the bounded queue drops (and counts) what does not fit.
+//! waits the bounded queue drops (and counts) what does not fit. The runtime
+//! is shut down without blocking, so building, using or dropping the
+//! exporter inside a bot's own tokio runtime never panics.
 
-use crate::config::{OtlpProtocol, OtlpTarget};
+use crate::config::{OtlpProtocol, OtlpTarget, Signal};
+use crate::rt::ExportRuntime;
+use crate::transport::{self, Probe};
 use chatobs_core::config::ServiceConfig;
 use chatobs_core::export::SpanExporter;
 use chatobs_core::model::{FinishedSpan, KeyValue, OtelKind, Status, Value};
@@ -18,21 +22,26 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 use opentelemetry_sdk::Resource;
 use rust_decimal::prelude::ToPrimitive;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Sends spans to an OTLP collector or backend.
 pub struct OtlpExporter {
-    rt: tokio::runtime::Runtime,
+    // Dropped before the runtime it was built on.
     inner: opentelemetry_otlp::SpanExporter,
+    rt: ExportRuntime,
     scope: InstrumentationScope,
     timeout: Duration,
-    endpoint: String,
+    url: String,
+    protocol: OtlpProtocol,
+    probe: Arc<Probe>,
 }
 
 impl std::fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtlpExporter")
-            .field("endpoint", &self.endpoint)
+            .field("url", &self.url)
+            .field("protocol", &self.protocol)
             .finish()
     }
 }
@@ -48,85 +57,71 @@ pub fn resource(service: &ServiceConfig) -> Resource {
             OKeyValue::new("telemetry.sdk.language", "rust"),
             OKeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
         ])
+        .with_attributes(
+            service
+                .attributes
+                .iter()
+                .map(|(k, v)| OKeyValue::new(k.clone(), v.clone())),
+        )
         .build()
 }
 
 impl OtlpExporter {
-    /// Builds the exporter `cfg` describes (call on the thread that will use it).
+    /// Builds the exporter `cfg` describes (call on the thread that will use
+    /// it). Runs [`crate::check`] first: every setting is validated and every
+    /// certificate file read here, so a mistake is an `Error` naming the key
+    /// or variable, never a panic or a silent failure later.
     pub fn new(cfg: &OtlpTarget) -> Result<OtlpExporter, Error> {
+        crate::check(cfg)?;
         let err = |reason: String| Error::Exporter {
             exporter: "otlp",
             reason,
         };
-        if cfg.otlp.endpoint.is_empty() {
+        if cfg.otlp.endpoint.trim().is_empty() {
             return Err(err(
-                "no endpoint: set OTEL_EXPORTER_OTLP_ENDPOINT or otlp.endpoint".into(),
+                "no endpoint: set OTEL_EXPORTER_OTLP_ENDPOINT or otlp.endpoint (or a preset: otlp.preset, CHATOBS_OTLP_PRESET)".into(),
             ));
         }
+        let mut problems = Vec::new();
+        let plan = transport::plan(&cfg.otlp, Signal::Traces, &mut problems)
+            .ok_or_else(|| crate::to_error(problems))?;
         let timeout = cfg.export_timeout;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| err(format!("cannot start the export runtime: {e}")))?;
-        let endpoint = cfg.otlp.endpoint.trim_end_matches('/').to_owned();
-        let built = {
-            let _g = rt.enter();
-            match cfg.otlp.protocol {
-                OtlpProtocol::Grpc => {
-                    let mut md = tonic::metadata::MetadataMap::new();
-                    for (k, v) in &cfg.otlp.headers {
-                        let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes()).map_err(
-                            |_| {
-                                err(format!(
-                                    "header name {k:?} is not a valid gRPC metadata key"
-                                ))
-                            },
-                        )?;
-                        let val = v.parse().map_err(|_| {
-                            err(format!("the value of header {k:?} is not valid ASCII"))
-                        })?;
-                        md.insert(key, val);
-                    }
-                    opentelemetry_otlp::SpanExporter::builder()
-                        .with_tonic()
-                        .with_endpoint(endpoint.clone())
-                        .with_timeout(timeout)
-                        .with_metadata(md)
-                        .build()
-                }
-                OtlpProtocol::HttpProtobuf => {
-                    let url = if endpoint.ends_with("/v1/traces") {
-                        endpoint.clone()
-                    } else {
-                        format!("{endpoint}/v1/traces")
-                    };
-                    opentelemetry_otlp::SpanExporter::builder()
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_endpoint(url)
-                        .with_timeout(timeout)
-                        .with_headers(
-                            cfg.otlp
-                                .headers
-                                .iter()
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect(),
-                        )
-                        .build()
+        let rt = ExportRuntime::new().map_err(err)?;
+        let probe = Arc::new(Probe::default());
+        let built = rt.enter(|| match plan.protocol {
+            OtlpProtocol::Grpc => {
+                let b = opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(plan.url.clone())
+                    .with_timeout(timeout)
+                    .with_metadata(plan.metadata());
+                match &plan.tls {
+                    Some(tls) => b.with_tls_config(tls.tonic()).build(),
+                    None => b.build(),
                 }
             }
-        };
-        let mut inner = built.map_err(|e| err(e.to_string()))?;
+            OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(plan.url.clone())
+                .with_timeout(timeout)
+                .with_headers(plan.headers.iter().cloned().collect())
+                .with_http_client(transport::http_client(&plan, timeout, probe.clone()))
+                .build(),
+        });
+        let mut inner = built.map_err(|e| err(format!("{}: {e}", plan.url)))?;
         inner.set_resource(&resource(&cfg.service));
         let scope = InstrumentationScope::builder(vocab::SCOPE_NAME)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         Ok(OtlpExporter {
-            rt,
             inner,
+            rt,
             scope,
             timeout,
-            endpoint,
+            url: plan.url,
+            protocol: plan.protocol,
+            probe,
         })
     }
 }
@@ -215,24 +210,26 @@ impl SpanExporter for OtlpExporter {
     fn export(&mut self, batch: &[FinishedSpan]) -> Result<(), String> {
         let data: Vec<SpanData> = batch.iter().map(|s| to_span_data(s, &self.scope)).collect();
         let timeout = self.timeout;
+        self.probe.reset();
         let fut = self.inner.export(data);
-        match self
+        let raw = match self
             .rt
             .block_on(async move { tokio::time::timeout(timeout, fut).await })
         {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("{}: {e}", self.endpoint)),
-            Err(_) => Err(format!(
-                "{}: no answer within {} ms",
-                self.endpoint,
-                timeout.as_millis()
-            )),
-        }
+            Ok(Ok(Ok(()))) => return Ok(()),
+            Ok(Ok(Err(e))) => e.to_string(),
+            Ok(Err(_)) => format!("no answer within {} ms", timeout.as_millis()),
+            Err(e) => e,
+        };
+        // A 404/405 (or gRPC Unimplemented) says which signal and what to do;
+        // the pipeline counts every failed batch and rate-limits its log line.
+        Err(transport::describe(Signal::Traces, self.protocol, &self.url, &raw, &self.probe).message)
     }
     fn shutdown(&mut self) -> Result<(), String> {
-        let _g = self.rt.enter();
-        self.inner
-            .shutdown_with_timeout(self.timeout)
+        let timeout = self.timeout;
+        let inner = &mut self.inner;
+        self.rt
+            .enter(|| inner.shutdown_with_timeout(timeout))
             .map_err(|e| e.to_string())
     }
 }

@@ -774,3 +774,18 @@ macro_rules! roles {
         $( $(#[$m])* pub const $name: $crate::Role = { const R: $crate::Role = $crate::Role::custom($value); R }; )+
     };
 }
+
+/// The message an inbound WhatsApp message refers to (the reply's `context.id`, the
+/// message a reaction is about), as the keyed hash of its wamid (wamids encode the
+/// user's number; the same hash as that message's `messaging.message.id`).
+pub const MESSAGING_WHATSAPP_CONTEXT_MESSAGE_ID: &str = "messaging.whatsapp.context.message.id";
+
+// ---- why a cost is incomplete (chatobs-cost) ----------------------------------------
+/// Why the call's price is incomplete (with `gen_ai.usage.price_unknown`):
+/// comma-separated `no_price:<component>` and `overflow:<figure>`.
+pub const GEN_AI_USAGE_PRICE_INCOMPLETE_REASON: &str = "gen_ai.usage.price_incomplete_reason";
+/// Why a reconciliation could not be applied exactly (`overflow:difference`).
+pub const MESSAGING_WHATSAPP_PRICE_INCOMPLETE_REASON: &str =
+    "messaging.whatsapp.price_incomplete_reason";
+/// Why the conversation's running total is incomplete (comma-separated reasons).
+pub const CHAT_SESSION_COST_INCOMPLETE_REASON: &str = "chat.session.cost_incomplete_reason";

@@ -67,13 +67,16 @@ pub fn merge(base: &mut toml::Table, over: toml::Table) {
 fn push_toml_error(errs: &mut Errors, section: &str, key: &str, message: &str, text: Option<&str>) {
     match text.and_then(|t| find_key_line(t, section, key).map(|n| (t, n))) {
         Some((t, line)) => {
-            let snippet = t.lines().nth(line - 1).unwrap_or("").trim();
+            let snippet = safe_snippet(t.lines().nth(line - 1).unwrap_or(""));
             errs.push(
                 format!("line {line}"),
-                format!("{message} (at `{snippet}`, key {section}.{key})"),
+                format!(
+                    "{} (at `{snippet}`, key {section}.{key})",
+                    scrub_values(message)
+                ),
             );
         }
-        None => errs.push(format!("{section}.{key}"), message.to_owned()),
+        None => errs.push(format!("{section}.{key}"), scrub_values(message)),
     }
 }
 
@@ -130,7 +133,7 @@ pub fn parse_table(text: &str, file: Option<&Path>) -> Result<toml::Table, Error
 
 fn toml_syntax_error(file: Option<&Path>, e: &toml::de::Error, text: &str) -> Error {
     let mut key = String::from("(file)");
-    let mut reason = e.message().to_string();
+    let mut reason = scrub_values(e.message());
     if let Some(span) = e.span() {
         let line = text
             .get(..span.start.min(text.len()))
@@ -138,11 +141,58 @@ fn toml_syntax_error(file: Option<&Path>, e: &toml::de::Error, text: &str) -> Er
             .matches('\n')
             .count()
             + 1;
-        let snippet = text.lines().nth(line - 1).unwrap_or("").trim();
+        let snippet = safe_snippet(text.lines().nth(line - 1).unwrap_or(""));
         key = format!("line {line}");
         reason = format!("{reason} (at `{snippet}`)");
     }
     Error::config(file, key, reason)
+}
+
+/// A line of the file as an error message may show it: what comes before
+/// `=` (the key), never the value (which may be a secret), cut to 80 bytes.
+fn safe_snippet(line: &str) -> String {
+    let line = line.trim();
+    let shown = match line.split_once('=') {
+        Some((k, _)) => format!("{} = …", k.trim()),
+        None => line.to_owned(),
+    };
+    crate::redact::truncate(&crate::redact::redact_free_text(&shown), 80)
+}
+
+/// A parser's message without the values it quotes (`invalid type: string
+/// "Bearer …"` becomes `invalid type: string (value not shown)`): a value in
+/// a configuration file may be a secret.
+fn scrub_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find('"') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(j);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        match end {
+            Some(j) => {
+                out.push_str("(value not shown)");
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str("(value not shown)");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -150,6 +200,25 @@ mod tests {
     use super::*;
     use crate::config::ExporterConfig;
     use std::path::PathBuf;
+
+    #[test]
+    fn error_messages_never_show_a_value() {
+        let text = "[otlp]\nheaders = \"Bearer s3cr3t-token\"\n[exporter\nx = \"api-key-123\"";
+        let e = parse_table(text, None).unwrap_err().to_string();
+        assert!(!e.contains("api-key-123"), "{e}");
+        let text = "[otlp]\nheaders = \"Bearer s3cr3t-token\"\n";
+        let table = parse_table(text, None).unwrap();
+        let mut errs = Errors::new(None);
+        let _: ExporterConfig = section_from(table.get("otlp").cloned(), Some(text), &mut errs);
+        let e = errs.into_result().unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(!e.contains("s3cr3t") && !e.contains("Bearer"), "{e}");
+        assert_eq!(
+            scrub_values(r#"invalid type: string "a\"b", expected a map"#),
+            "invalid type: string (value not shown), expected a map"
+        );
+        assert_eq!(safe_snippet("  token = \"x\"  "), "token = …");
+    }
 
     #[test]
     fn finds_the_line_of_a_key() {

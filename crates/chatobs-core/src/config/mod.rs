@@ -16,7 +16,7 @@
 //! | section | variables |
 //! |---|---|
 //! | `[service]` | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` (`service.name`, `service.version`, `deployment.environment[.name]`) |
-//! | `[exporter]` | `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE` |
+//! | `[exporter]` | `OTEL_SDK_DISABLED`, `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE` |
 //! | `[sampling]` | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` |
 //! | `[logs]` | `CHATOBS_LOG_FORMAT`, `CHATOBS_LOG_OUTPUT` |
 //! | `[redaction]` | none |
@@ -27,8 +27,8 @@ mod sections;
 
 pub use load::{find_key_line, merge, parse_table, section_from};
 pub use sections::{
-    is_secret_header, ExporterConfig, ExporterKind, LogFormat, LogsConfig, RedactionConfig,
-    SamplingConfig, ServiceConfig, SessionConfig,
+    is_secret_header, percent_decode, url_credentials, ExporterConfig, ExporterKind, LogFormat,
+    LogsConfig, RedactionConfig, SamplingConfig, ServiceConfig, SessionConfig,
 };
 
 use crate::Error;
@@ -145,4 +145,44 @@ impl Errors {
             _ => Err(Error::Invalid(self.list)),
         }
     }
+}
+
+/// Whether a file can be appended to, or created, without creating anything:
+/// it exists and opens for appending, or its nearest existing ancestor is a
+/// directory. The reason says which path failed and how (never the content).
+pub fn writable_file(p: &Path) -> Result<(), String> {
+    if p.as_os_str().is_empty() {
+        return Err("the path is empty".into());
+    }
+    if p.is_dir() {
+        return Err(format!("{} is a directory", p.display()));
+    }
+    if p.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(p)
+            .map(|_| ())
+            .map_err(|e| format!("{} cannot be opened for appending: {e}", p.display()));
+    }
+    let mut dir = p.parent();
+    while let Some(d) = dir {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        if d.exists() {
+            return if d.is_dir() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} cannot be created: {} is not a directory",
+                    p.display(),
+                    d.display()
+                ))
+            };
+        }
+        dir = d.parent();
+    }
+    Ok(())
 }

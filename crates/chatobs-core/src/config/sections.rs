@@ -4,22 +4,92 @@
 use super::{env_value, Env, Errors, Section};
 use crate::span::{RootSampler, Sampler};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Header names that carry credentials (refused in files, redacted everywhere).
+/// Decodes `%XX` escapes (OTLP header and resource attribute values are
+/// percent-encoded). `None` when an escape is malformed or the result is not
+/// UTF-8; never panics, whatever the input.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = |c: u8| (c as char).to_digit(16);
+            let hi = b.get(i + 1).copied().and_then(hex)?;
+            let lo = b.get(i + 2).copied().and_then(hex)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Header names that carry credentials (refused in files, redacted everywhere):
+/// `authorization`, `proxy-authorization`, `cookie`, `set-cookie`, and any name
+/// containing `api-key`, `api_key`, `apikey`, `token`, `secret`, `password`,
+/// `passwd`, `credential`, `auth`, `signature` or `session`, or ending in
+/// `key` (`x-insert-key`, `x-license-key`), plus vendor headers whose names
+/// say none of that (`x-honeycomb-team`).
 pub fn is_secret_header(name: &str) -> bool {
     let has = |needle: &str| {
         name.as_bytes()
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
     };
-    name.eq_ignore_ascii_case("authorization")
-        || name.eq_ignore_ascii_case("proxy-authorization")
-        || name.eq_ignore_ascii_case("cookie")
-        || has("api-key")
-        || has("api_key")
-        || has("token")
-        || has("secret")
+    let n = name.trim();
+    ["cookie", "set-cookie", "x-honeycomb-team"]
+        .iter()
+        .any(|h| n.eq_ignore_ascii_case(h))
+        || [
+            "api-key",
+            "api_key",
+            "apikey",
+            "token",
+            "secret",
+            "password",
+            "passwd",
+            "credential",
+            "auth",
+            "signature",
+            "session",
+        ]
+        .iter()
+        .any(|needle| has(needle))
+        || (n.len() >= 3 && n[n.len() - 3..].eq_ignore_ascii_case("key"))
+}
+
+/// Why `url` must not be written in a file: it carries a password in its
+/// user info (`https://user:pass@host`) or a credential in its query
+/// (`?token=...`, `?api_key=...`, `?sig=...`). `None` when it carries none.
+/// Credentials belong in the environment (a header variable), never in a
+/// file that ends up in a repository.
+pub fn url_credentials(url: &str) -> Option<&'static str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Some("it carries user info (user:password@): pass credentials in a header from the environment instead");
+    }
+    let query = url
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(q));
+    let secret_param = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        ["key", "sig", "code", "auth", "pass"].contains(&k.as_str())
+            || is_secret_header(&k)
+            || k.ends_with("_key")
+    };
+    if query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| secret_param(kv.split_once('=').map_or(kv, |(k, _)| k)))
+    }) {
+        return Some("its query carries a credential (token, key, signature, ...): pass it in a header from the environment instead");
+    }
+    None
 }
 
 // ---- [service] -------------------------------------------------------------------------------
@@ -34,6 +104,10 @@ pub struct ServiceConfig {
     pub version: String,
     /// `deployment.environment`.
     pub environment: String,
+    /// Every other resource attribute (`openinference.project.name` chooses a
+    /// Phoenix project, `service.namespace`, `host.name`, ...): from the file
+    /// and from every pair of `OTEL_RESOURCE_ATTRIBUTES`.
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl Default for ServiceConfig {
@@ -42,6 +116,7 @@ impl Default for ServiceConfig {
             name: "chatobs-app".into(),
             version: "0.0.0".into(),
             environment: "development".into(),
+            attributes: BTreeMap::new(),
         }
     }
 }
@@ -55,21 +130,39 @@ impl Section for ServiceConfig {
             self.name = v.clone();
         }
         if let Some(v) = env_value(env, "OTEL_RESOURCE_ATTRIBUTES") {
-            for pair in v.split(',') {
+            for (i, pair) in v.split(',').enumerate() {
+                let pair = pair.trim();
+                if pair.is_empty() {
+                    continue;
+                }
                 let Some((k, val)) = pair.split_once('=') else {
                     errs.push_env(
                         "OTEL_RESOURCE_ATTRIBUTES",
-                        format!("expected key=value pairs separated by commas, got {pair:?}"),
+                        format!("pair {} has no `=`: expected key=value pairs separated by commas (values are not shown here)", i + 1),
+                    );
+                    continue;
+                };
+                let Some(val) = percent_decode(val.trim()) else {
+                    errs.push_env(
+                        "OTEL_RESOURCE_ATTRIBUTES",
+                        format!("the value of {:?} is not valid percent-encoded UTF-8 (write `%2C` for a comma, `%25` for `%`)", k.trim()),
                     );
                     continue;
                 };
                 match k.trim() {
-                    "service.name" if service_name.is_none() => self.name = val.trim().into(),
-                    "service.version" => self.version = val.trim().into(),
+                    "" => errs.push_env(
+                        "OTEL_RESOURCE_ATTRIBUTES",
+                        format!("pair {} has an empty key", i + 1),
+                    ),
+                    "service.name" if service_name.is_none() => self.name = val,
+                    "service.name" => {}
+                    "service.version" => self.version = val,
                     "deployment.environment" | "deployment.environment.name" => {
-                        self.environment = val.trim().into()
+                        self.environment = val
                     }
-                    _ => {}
+                    key => {
+                        self.attributes.insert(key.to_owned(), val);
+                    }
                 }
             }
         }
@@ -125,8 +218,12 @@ pub struct ExporterConfig {
     pub kinds: Vec<ExporterKind>,
     /// JSONL span file.
     pub file_path: PathBuf,
-    /// Bounded queue size.
+    /// Bounded queue size (spans).
     pub queue_size: usize,
+    /// The most bytes the queued spans may hold: beyond it new spans are
+    /// dropped and counted (a dead or hanging collector cannot grow the
+    /// process past it, however fast spans come and however large they are).
+    pub max_queue_bytes: u64,
     /// Spans per export call.
     pub batch_size: usize,
     /// Export at least this often.
@@ -143,6 +240,7 @@ impl Default for ExporterConfig {
             kinds: vec![ExporterKind::Auto],
             file_path: PathBuf::from("target/chatobs/spans.jsonl"),
             queue_size: 8192,
+            max_queue_bytes: 32 << 20,
             batch_size: 512,
             scheduled_delay_ms: 500,
             export_timeout_ms: 5000,
@@ -155,6 +253,20 @@ impl Section for ExporterConfig {
     const KEY: &'static str = "exporter";
 
     fn apply_env(&mut self, env: Env<'_>, errs: &mut Errors) {
+        // OpenTelemetry's switch for the whole SDK: export nothing (spans are still counted).
+        if let Some(v) = env_value(env, "OTEL_SDK_DISABLED") {
+            match v.to_ascii_lowercase().as_str() {
+                "true" => {
+                    self.kinds = vec![ExporterKind::None];
+                    return;
+                }
+                "false" => {}
+                other => errs.push_env(
+                    "OTEL_SDK_DISABLED",
+                    format!("{other:?}: expected true or false"),
+                ),
+            }
+        }
         if let Some(v) = env_value(env, "CHATOBS_EXPORTER") {
             let mut kinds = Vec::new();
             for k in v.split(',') {
@@ -188,6 +300,15 @@ impl Section for ExporterConfig {
                 format!(
                     "must be between 1 and exporter.queue_size ({}), got {}",
                     self.queue_size, self.batch_size
+                ),
+            );
+        }
+        if !((64 << 10)..=(16 << 30)).contains(&self.max_queue_bytes) {
+            errs.push(
+                "exporter.max_queue_bytes",
+                format!(
+                    "must be between 65536 (64 KiB) and 17179869184 (16 GiB), got {}",
+                    self.max_queue_bytes
                 ),
             );
         }

@@ -39,7 +39,56 @@ pub(crate) struct Record {
     pub sink: &'static Sink,
 }
 
+/// Heap bytes a string of a record holds (0 for a `&'static str`).
+fn cow_bytes(c: &Cow<'static, str>) -> usize {
+    match c {
+        Cow::Borrowed(_) => 0,
+        Cow::Owned(s) => s.capacity(),
+    }
+}
+
+fn kv_bytes(kvs: &[KeyValue]) -> usize {
+    kvs.iter()
+        .map(|(k, v)| {
+            cow_bytes(k)
+                + match v {
+                    Value::Str(s) => cow_bytes(s),
+                    Value::StrArray(a) => {
+                        a.capacity() * std::mem::size_of::<Cow<'static, str>>()
+                            + a.iter().map(cow_bytes).sum::<usize>()
+                    }
+                    _ => 0,
+                }
+        })
+        .sum()
+}
+
 impl Record {
+    /// About how many bytes this record holds (the box, its vectors and their
+    /// owned strings): what the queue's byte budget counts. The same record
+    /// gives the same figure while it waits in the queue.
+    pub(crate) fn approx_bytes(&self) -> usize {
+        use std::mem::size_of;
+        size_of::<Record>()
+            + cow_bytes(&self.name)
+            + self.step.as_ref().map_or(0, cow_bytes)
+            + self.extra_tags.capacity() * size_of::<Cow<'static, str>>()
+            + self.extra_tags.iter().map(cow_bytes).sum::<usize>()
+            + self.attrs.capacity() * size_of::<KeyValue>()
+            + kv_bytes(&self.attrs)
+            + self.events.capacity() * size_of::<Event>()
+            + self
+                .events
+                .iter()
+                .map(|e| {
+                    cow_bytes(&e.name)
+                        + e.attributes.capacity() * size_of::<KeyValue>()
+                        + kv_bytes(&e.attributes)
+                })
+                .sum::<usize>()
+            + self.links.capacity() * size_of::<Link>()
+    }
+
     /// Spells out every attribute (runs on the export thread). Copies
     /// rather than moves: the record goes back to a bot thread to be freed
     /// (see [`Sink::returned`]), and the copy is the export thread's own memory.

@@ -7,7 +7,7 @@ use super::record::Record;
 use super::sampler::Sampler;
 use crate::model::KeyValue;
 use crossbeam_queue::ArrayQueue;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Where finished records go: a bounded queue drained by the pipeline's
@@ -21,6 +21,9 @@ pub(crate) struct Sink {
     /// malloc that takes the bot's arena lock, and the bot then waits on it).
     pub returned: ArrayQueue<Box<Record>>,
     pub dropped: AtomicU64,
+    /// Bytes the queued records hold (`Record::approx_bytes`), at most `max_bytes`.
+    pub bytes: AtomicUsize,
+    pub max_bytes: usize,
     pub sampler: Sampler,
     pub wake_at: usize,
     pub worker: OnceLock<std::thread::Thread>,
@@ -28,12 +31,14 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn new(capacity: usize, sampler: Sampler, batch: usize) -> Sink {
+    pub(crate) fn new(capacity: usize, max_bytes: usize, sampler: Sampler, batch: usize) -> Sink {
         let capacity = capacity.max(1);
         Sink {
             queue: ArrayQueue::new(capacity),
             returned: ArrayQueue::new(capacity.min(RETURNED_MAX)),
             dropped: AtomicU64::new(0),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
             sampler,
             wake_at: batch.clamp(1, capacity),
             worker: OnceLock::new(),
@@ -99,6 +104,14 @@ impl Sink {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // The byte budget: a dead or hanging collector fills the queue with
+        // spans, and spans differ in size; the count alone does not bound memory.
+        let n = rec.approx_bytes();
+        if self.bytes.fetch_add(n, Ordering::Relaxed) + n > self.max_bytes {
+            self.bytes.fetch_sub(n, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match self.queue.push(rec) {
             Ok(()) => {
                 if self.queue.len() == self.wake_at {
@@ -108,9 +121,17 @@ impl Sink {
                 }
             }
             Err(_rec) => {
+                self.bytes.fetch_sub(n, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Takes the next queued record, releasing its bytes from the budget.
+    pub(crate) fn pop(&self) -> Option<Box<Record>> {
+        let r = self.queue.pop()?;
+        self.bytes.fetch_sub(r.approx_bytes(), Ordering::Relaxed);
+        Some(r)
     }
 }
 
