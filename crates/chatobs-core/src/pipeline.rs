@@ -334,9 +334,16 @@ impl Guard {
         self.shared.sink.closed.store(true, Ordering::Release);
         if !ok {
             // The export thread is still busy (a hanging collector): what is
-            // still queued will not be exported. Count it, never drop it silently.
-            let left = self.shared.sink.queue.len() as u64;
+            // still queued will not be exported. Count it (never drop it
+            // silently) and free it (the sink itself stays: late spans may
+            // still hold it).
+            let mut left = 0u64;
+            while let Some(r) = self.shared.sink.pop() {
+                drop(r);
+                left += 1;
+            }
             self.shared.stats.lost.fetch_add(left, Ordering::Relaxed);
+            self.shared.sink.free_returned(usize::MAX);
         }
         for hook in self.on_shutdown.drain(..) {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(deadline)));

@@ -240,7 +240,7 @@ impl Default for ExporterConfig {
             kinds: vec![ExporterKind::Auto],
             file_path: PathBuf::from("target/chatobs/spans.jsonl"),
             queue_size: 8192,
-            max_queue_bytes: 32 << 20,
+            max_queue_bytes: 16 << 20,
             batch_size: 512,
             scheduled_delay_ms: 500,
             export_timeout_ms: 5000,

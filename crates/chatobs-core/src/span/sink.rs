@@ -107,8 +107,13 @@ impl Sink {
         // The byte budget: a dead or hanging collector fills the queue with
         // spans, and spans differ in size; the count alone does not bound memory.
         let n = rec.approx_bytes();
-        if self.bytes.fetch_add(n, Ordering::Relaxed) + n > self.max_bytes {
-            self.bytes.fetch_sub(n, Ordering::Relaxed);
+        let max = self.max_bytes;
+        let reserved = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                b.checked_add(n).filter(|t| *t <= max)
+            });
+        if reserved.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
