@@ -184,6 +184,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     bot.stop().await;
     let spans = guard.memory_spans();
     let snap = guard.snapshot();
+    let last_export_error = guard.stats().last_error();
     drop(guard);
 
     for c in &convs {
@@ -237,10 +238,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!(
-        "\n{} spans exported to {:?} ({} dropped){}",
+        "\n{} spans exported to {:?} ({} dropped, {} failed to export{}){}",
         snap.exported,
         exporters,
         snap.dropped,
+        snap.export_failed,
+        match &last_export_error {
+            Some(e) => format!(": {e}"),
+            None => String::new(),
+        },
         if exporters.contains(&ExporterKind::File) {
             format!(
                 "; replay with: cargo run -p chatobs-cli -- report {}",
