@@ -1,75 +1,45 @@
-//! Export to Phoenix, Arize, Langfuse or Logfire: endpoint and header presets
-//! (the seed's `arize_otel_register`).
+//! Export to Logfire, Langfuse, Arize, Honeycomb, Grafana Cloud or Phoenix
+//! with one setting: the preset picks the endpoint, the protocol (TLS for the
+//! hosted ones) and the authentication header from the backend's own
+//! environment variables.
 //!
 //! ```text
-//! cargo run --example otlp_backends -- phoenix        # prints the settings, exports one span
+//! cargo run --example otlp_backends -- phoenix         # prints the settings, exports one span
+//! LOGFIRE_TOKEN=... CHATOBS_EXAMPLE_EXPORT=1 cargo run --example otlp_backends -- logfire
 //! ```
 //!
-//! Each backend reads OTLP; only the endpoint, protocol and (secret) headers
-//! differ. Secrets are taken from the environment, never from a file.
+//! In a real bot the same is one line of configuration, `[otlp] preset =
+//! "logfire"` or `CHATOBS_OTLP_PRESET=logfire`, plus the backend's secret
+//! variables; secrets are never read from a file.
 
-use chatobs_runtime::config::{ExporterKind, OtlpProtocol};
+use chatobs_runtime::config::ExporterKind;
+use chatobs_runtime::otlp::Preset;
 use chatobs_runtime::{Config, SpanBuilder};
-
-/// Endpoint, protocol, and (header, environment variable) pairs.
-type Preset = (
-    &'static str,
-    OtlpProtocol,
-    Vec<(&'static str, &'static str)>,
-);
-
-fn preset(name: &str) -> Option<Preset> {
-    Some(match name {
-        // Phoenix (self-hosted): OTLP/HTTP protobuf at /v1/traces, or gRPC on PHOENIX_GRPC_PORT.
-        "phoenix" => (
-            "http://127.0.0.1:6006/v1/traces",
-            OtlpProtocol::HttpProtobuf,
-            vec![("authorization", "PHOENIX_API_KEY")],
-        ),
-        // Arize AX: gRPC, space id and API key headers.
-        "arize" => (
-            "https://otlp.arize.com",
-            OtlpProtocol::Grpc,
-            vec![("space_id", "ARIZE_SPACE_ID"), ("api_key", "ARIZE_API_KEY")],
-        ),
-        // Langfuse: OTLP/HTTP with Basic auth (public:secret key, base64).
-        "langfuse" => (
-            "https://cloud.langfuse.com/api/public/otel/v1/traces",
-            OtlpProtocol::HttpProtobuf,
-            vec![("authorization", "LANGFUSE_BASIC_AUTH")],
-        ),
-        // Logfire: OTLP/HTTP with the write token.
-        "logfire" => (
-            "https://logfire-api.pydantic.dev/v1/traces",
-            OtlpProtocol::HttpProtobuf,
-            vec![("authorization", "LOGFIRE_TOKEN")],
-        ),
-        _ => return None,
-    })
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let backend = std::env::args().nth(1).unwrap_or_else(|| "phoenix".into());
-    let (endpoint, protocol, headers) =
-        preset(&backend).ok_or("expected phoenix, arize, langfuse or logfire")?;
+    let preset = Preset::from_name(&backend)
+        .ok_or_else(|| format!("expected one of {}", Preset::NAMES.join(", ")))?;
+    let env = |k: &str| std::env::var(k).ok();
     let mut cfg = Config::load()?;
-    cfg.otlp.protocol = protocol;
-    let mut have_all = true;
-    for (h, env) in &headers {
-        match std::env::var(env) {
-            Ok(v) => {
-                cfg.otlp.headers.insert((*h).into(), v);
-            }
-            Err(_) => have_all = false,
-        }
-        println!("header {h}: from ${env}");
+    cfg.otlp.preset = Some(preset);
+    let resolved = cfg.otlp.apply_preset(&env);
+    // Header names only: their values are secrets.
+    println!(
+        "{backend}: {} ({}), headers {:?}, metrics over OTLP: {:?}",
+        cfg.otlp.endpoint,
+        cfg.otlp.protocol.as_str(),
+        cfg.otlp.headers.keys().collect::<Vec<_>>(),
+        cfg.otlp.metrics_exporter,
+    );
+    if let Err(e) = &resolved {
+        println!("missing: {e}");
     }
-    println!("{backend}: {endpoint} ({protocol:?})");
-    if !have_all || std::env::var_os("CHATOBS_EXAMPLE_EXPORT").is_none() {
+    if resolved.is_err() || std::env::var_os("CHATOBS_EXAMPLE_EXPORT").is_none() {
         println!("(dry run: set the variables above and CHATOBS_EXAMPLE_EXPORT=1 to export; writing to the console instead)");
         cfg.exporter.kinds = vec![ExporterKind::Console];
+        cfg.otlp = Default::default(); // no OTLP at all, metrics included
     } else {
-        cfg.otlp.endpoint = endpoint.into();
         cfg.exporter.kinds = vec![ExporterKind::Otlp];
     }
     let _guard = chatobs_runtime::init(cfg)?;

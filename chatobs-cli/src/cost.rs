@@ -6,11 +6,25 @@
 //! chatobs cost whatsapp --timeline FILE [--rates FILE]... [--billed-service]
 //! ```
 //! Both print JSON; money is printed as exact decimal strings.
+//!
+//! Neither panics on any input: a bad price, rate or timeline file, a count
+//! no call can use, a figure that does not fit a decimal exactly (overflow)
+//! or a closed standard output is an error message on stderr and exit code 2.
 
 use chatobs_runtime::cost::{timeline, PriceTable, RateCard, StateBounds, Usage, WhatsAppPricer};
 use clap::{Args, Subcommand};
 use serde_json::json;
+use std::io::Write;
 use std::path::PathBuf;
+
+/// Prints one line on standard output, or says why it could not (no panic
+/// on a closed pipe, unlike `println!`).
+fn print_line(line: impl std::fmt::Display) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write to standard output: {e}"))
+}
 
 /// `chatobs cost ...`
 #[derive(Args)]
@@ -86,6 +100,8 @@ fn cost_json(d: chatobs_runtime::cost::LlmCost) -> serde_json::Value {
         "total": d.total.normalize().to_string(),
         "complete": d.complete,
         "missing": d.missing,
+        "overflow": d.overflow,
+        "incomplete_reason": d.incomplete_reason(),
         "source": d.source,
         "date": d.date,
     })
@@ -123,9 +139,14 @@ pub fn run(args: CostArgs) -> Result<(), String> {
                 .cost(provider.as_deref(), &model, &usage)
                 .map_err(|e| e.to_string())?;
             let complete = cost.complete;
-            println!("{}", cost_json(cost));
+            let overflow = cost.overflow.join(", ");
+            print_line(cost_json(cost))?;
             if complete {
                 Ok(())
+            } else if !overflow.is_empty() {
+                Err(format!(
+                    "overflow: the exact cost of {model:?} does not fit a decimal ({overflow}: beyond ±79228162514264337593543950335, or more than 28 decimal places); those figures are left out, so the figures above are a lower bound: check this model's prices"
+                ))
             } else {
                 Err(format!(
                     "no complete price for {model:?}: the figures above are a lower bound"
@@ -147,8 +168,20 @@ pub fn run(args: CostArgs) -> Result<(), String> {
             let pricer = WhatsAppPricer::new(card, StateBounds::default());
             let lines =
                 timeline::replay(&pricer, &text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let reason = lines
+                .last()
+                .and_then(|l| l.get("incomplete_reason"))
+                .and_then(|r| r.as_str())
+                .unwrap_or_default()
+                .to_owned();
             for l in lines {
-                println!("{l}");
+                print_line(l)?;
+            }
+            if reason.contains("overflow") {
+                return Err(format!(
+                    "{}: overflow: the exact total does not fit a decimal (beyond ±79228162514264337593543950335, or more than 28 decimal places); the prices that did not fit are left out, so total_usd is a lower bound: check the rates",
+                    file.display()
+                ));
             }
             Ok(())
         }

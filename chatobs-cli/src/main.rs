@@ -14,6 +14,7 @@ mod rules;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -142,7 +143,8 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("chatobs: {e}");
+            // A closed standard error must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "chatobs: {e}");
             ExitCode::from(2)
         }
     }

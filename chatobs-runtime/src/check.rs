@@ -57,6 +57,10 @@ pub fn check(config: &Config) -> Result<(), Error> {
             _ => {}
         }
     }
+    #[cfg(feature = "otlp")]
+    if let Err(e) = chatobs_otlp::check(&crate::init::otlp_target(config)) {
+        errs.push_error(e);
+    }
     #[cfg(feature = "cost")]
     if let Err(e) = chatobs_cost::CostEngine::from_config(&config.cost) {
         errs.push_error(e);

@@ -215,7 +215,7 @@ pub fn start(
                 batch,
                 delay,
                 ctl: ctl_rx,
-                last_log: None,
+                last_logged: None,
             }
             .run();
         })
@@ -392,7 +392,7 @@ struct Worker {
     batch: usize,
     delay: Duration,
     ctl: mpsc::Receiver<Ctl>,
-    last_log: Option<Instant>,
+    last_logged: Option<String>,
 }
 
 impl Worker {
@@ -482,19 +482,19 @@ impl Worker {
             }
             Some(err) => {
                 self.stats.export_failed.fetch_add(n, Ordering::Relaxed);
-                let _ = self.stats.failing_since_ms.compare_exchange(
-                    0,
-                    now_ms(),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-                // One log line per minute at most: a dead collector must not flood the logs.
-                if self
-                    .last_log
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
-                {
-                    self.last_log = Some(Instant::now());
-                    tracing::warn!(target: "chatobs::export", spans = n, dropped_so_far = self.sink.dropped.load(Ordering::Relaxed), "span export failed: {err}");
+                let first_since_success = self
+                    .stats
+                    .failing_since_ms
+                    .compare_exchange(0, now_ms(), Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok();
+                // Each distinct failure is logged once (and again only after a
+                // success): a dead collector must not flood the logs, and the
+                // counters (`export_failed`, the metric, /health/ready) carry the rest.
+                let repeated = !first_since_success
+                    && self.last_logged.as_deref() == Some(err.as_str());
+                if !repeated {
+                    self.last_logged = Some(err.clone());
+                    tracing::warn!(target: "chatobs::export", spans = n, dropped_so_far = self.sink.dropped.load(Ordering::Relaxed), "span export failed: {err} (logged once; failures are counted in export_failed)");
                 }
                 *self
                     .stats

@@ -2,6 +2,7 @@
 
 use crate::context::ChatSession;
 use crate::model::{KeyValue, Value};
+use crate::money::{self, MoneyError};
 use crate::vocab;
 use rust_decimal::Decimal;
 use std::borrow::Cow;
@@ -9,7 +10,33 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
+/// Why a conversation's totals are incomplete ([`Totals::incomplete_reasons`],
+/// `chat.session.cost_incomplete_reason`).
+pub mod reason {
+    /// An LLM call had no price (unknown model, or a component without a rate).
+    pub const LLM_PRICE_UNKNOWN: &str = "llm_price_unknown";
+    /// An LLM call's exact cost did not fit a decimal ([`crate::LlmCost::overflow`]).
+    pub const LLM_COST_OVERFLOW: &str = "llm_cost_overflow";
+    /// A WhatsApp message had no rate, or Meta's category was unknown to the card.
+    pub const WHATSAPP_PRICE_UNKNOWN: &str = "whatsapp_price_unknown";
+    /// A reconciliation's difference did not fit a decimal.
+    pub const WHATSAPP_COST_OVERFLOW: &str = "whatsapp_cost_overflow";
+    /// The LLM part could not take an addition exactly (it kept its value).
+    pub const LLM_TOTAL_OVERFLOW: &str = "llm_total_overflow";
+    /// The WhatsApp part could not take an addition exactly (it kept its value).
+    pub const WHATSAPP_TOTAL_OVERFLOW: &str = "whatsapp_total_overflow";
+    /// The evaluation part could not take an addition exactly (it kept its value).
+    pub const EVALUATION_TOTAL_OVERFLOW: &str = "evaluation_total_overflow";
+    /// LLM + WhatsApp would not fit a decimal exactly (the addition was refused).
+    pub const TOTAL_OVERFLOW: &str = "total_overflow";
+}
+
 /// A conversation's running totals.
+///
+/// The parts are kept so that [`Totals::total_usd`] is always exact: an
+/// addition that would overflow a part or the total (or need more digits
+/// than a decimal holds) is refused, the part keeps its value and the totals
+/// are marked incomplete with the reason, never wrapped, saturated or rounded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     /// LLM part, USD.
@@ -19,8 +46,11 @@ pub struct Totals {
     /// What evaluating this conversation cost (LLM judges, role `evaluator`),
     /// kept apart: it is not part of [`Totals::total_usd`].
     pub evaluation_usd: Decimal,
-    /// Whether some call or message could not be priced (the totals are then a lower bound).
+    /// Whether some call or message could not be priced, or some figure could
+    /// not be added exactly (the totals are then a lower bound).
     pub incomplete: bool,
+    /// Why the totals are incomplete, each reason once ([`reason`]).
+    pub incomplete_reasons: Vec<&'static str>,
     /// LLM calls recorded.
     pub llm_calls: u64,
     /// Inbound messages recorded.
@@ -32,13 +62,77 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// LLM + WhatsApp.
+    /// LLM + WhatsApp. Exact for totals kept by this crate (see [`Totals`]);
+    /// for parts set by hand that cannot be added exactly, the larger part (a
+    /// lower bound): [`Totals::checked_total_usd`] says so.
     pub fn total_usd(&self) -> Decimal {
-        self.llm_usd + self.whatsapp_usd
+        self.checked_total_usd()
+            .unwrap_or_else(|_| self.llm_usd.max(self.whatsapp_usd))
     }
 
-    pub(crate) fn attributes(&self) -> [KeyValue; 5] {
-        [
+    /// LLM + WhatsApp, or why it does not fit a decimal exactly.
+    pub fn checked_total_usd(&self) -> Result<Decimal, MoneyError> {
+        money::add(self.llm_usd, self.whatsapp_usd)
+    }
+
+    /// Marks the totals incomplete for `reason` (kept once).
+    pub(crate) fn mark_incomplete(&mut self, reason: &'static str) {
+        self.incomplete = true;
+        if !self.incomplete_reasons.contains(&reason) {
+            self.incomplete_reasons.push(reason);
+        }
+    }
+
+    /// Adds `d` to the LLM part; `Some(reason)` when refused.
+    pub(crate) fn add_llm(&mut self, d: Decimal) -> Option<&'static str> {
+        let r = match money::add(self.llm_usd, d) {
+            Err(_) => Err(reason::LLM_TOTAL_OVERFLOW),
+            Ok(v) => match money::add(v, self.whatsapp_usd) {
+                Err(_) => Err(reason::TOTAL_OVERFLOW),
+                Ok(_) => Ok(v),
+            },
+        };
+        self.apply(r, |t, v| t.llm_usd = v)
+    }
+
+    /// Adds `d` (a charge, or a signed reconciliation difference) to the
+    /// WhatsApp part; `Some(reason)` when refused.
+    pub(crate) fn add_whatsapp(&mut self, d: Decimal) -> Option<&'static str> {
+        let r = match money::add(self.whatsapp_usd, d) {
+            Err(_) => Err(reason::WHATSAPP_TOTAL_OVERFLOW),
+            Ok(v) => match money::add(self.llm_usd, v) {
+                Err(_) => Err(reason::TOTAL_OVERFLOW),
+                Ok(_) => Ok(v),
+            },
+        };
+        self.apply(r, |t, v| t.whatsapp_usd = v)
+    }
+
+    /// Adds `d` to the evaluation part; `Some(reason)` when refused.
+    pub(crate) fn add_evaluation(&mut self, d: Decimal) -> Option<&'static str> {
+        let r = money::add(self.evaluation_usd, d).map_err(|_| reason::EVALUATION_TOTAL_OVERFLOW);
+        self.apply(r, |t, v| t.evaluation_usd = v)
+    }
+
+    fn apply(
+        &mut self,
+        r: Result<Decimal, &'static str>,
+        set: impl FnOnce(&mut Totals, Decimal),
+    ) -> Option<&'static str> {
+        match r {
+            Ok(v) => {
+                set(self, v);
+                None
+            }
+            Err(reason) => {
+                self.mark_incomplete(reason);
+                Some(reason)
+            }
+        }
+    }
+
+    pub(crate) fn attributes(&self) -> Vec<KeyValue> {
+        let mut v = vec![
             (
                 Cow::Borrowed(vocab::CHAT_SESSION_COST_EVALUATION_USD),
                 Value::Decimal(self.evaluation_usd),
@@ -59,7 +153,14 @@ impl Totals {
                 Cow::Borrowed(vocab::CHAT_SESSION_COST_INCOMPLETE),
                 Value::Bool(self.incomplete),
             ),
-        ]
+        ];
+        if !self.incomplete_reasons.is_empty() {
+            v.push((
+                Cow::Borrowed(vocab::CHAT_SESSION_COST_INCOMPLETE_REASON),
+                Value::from(self.incomplete_reasons.join(",")),
+            ));
+        }
+        v
     }
 }
 
@@ -137,7 +238,7 @@ fn registry_get(id: &str) -> Arc<Ledger> {
                 .iter()
                 .map(|(k, l)| (l.last_touch(), k.clone()))
                 .collect();
-            ages.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+            ages.select_nth_unstable_by_key(n.saturating_sub(1), |(t, _)| *t);
             for (_, k) in ages.into_iter().take(n) {
                 reg.remove(&k);
             }
@@ -173,7 +274,7 @@ fn end_hook(state: &(dyn std::any::Any + Send + Sync), attrs: &mut Vec<KeyValue>
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .attributes();
-    attrs.reserve(5);
+    attrs.reserve(t.len());
     for (k, v) in t {
         match attrs.iter_mut().find(|(x, _)| *x == k) {
             Some(slot) => slot.1 = v,

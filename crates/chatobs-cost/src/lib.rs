@@ -96,15 +96,45 @@
 //! state is bounded (`[cost] state_max_entries`, `state_ttl_hours`) and can be
 //! saved with [`export_state`] and loaded with [`restore_state`].
 //!
+//! ## Money never panics, never wraps, never rounds
+//!
+//! Every sum and product of money goes through [`money`], which returns the
+//! exact figure or says why a decimal cannot hold it. A figure that cannot
+//! be represented is not an error of the call: [`record_llm_call`] still
+//! returns `Ok`, with an incomplete [`LlmCost`] ([`LlmCost::overflow`] names
+//! the figure, left out so the others are a lower bound); the span gets
+//! `gen_ai.usage.price_unknown = true` and
+//! `gen_ai.usage.price_incomplete_reason` (`overflow:output`,
+//! `no_price:model`, ...), a warning is logged once per model and reason
+//! (the model name and the reason only), and the conversation is marked
+//! incomplete. A running total that an addition would overflow keeps its
+//! previous value and is marked incomplete with
+//! `chat.session.cost_incomplete_reason` ([`Totals::incomplete_reasons`]);
+//! it never wraps or saturates. Price and rate files are checked when they
+//! are loaded: an unparseable, negative, inexact or absurd figure (above
+//! [`llm::MAX_PRICE_PER_UNIT_USD`] per token or character,
+//! [`whatsapp::MAX_RATE_PER_MESSAGE_USD`] per message) is an error naming the
+//! file, the key and the reason, so a call priced from files cannot
+//! overflow in magnitude (only a price written with more significant digits
+//! than a product keeps can reach the precision case); a table built in code
+//! ([`PriceTable::insert`], a [`RateCard`]'s public fields) can reach both,
+//! and gets the incomplete path above.
+//!
 //! ## Closing a conversation
 //!
 //! [`close_conversation`] emits `conversation.closed` with the totals, the
 //! message and call counts and the duration, and returns the totals.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Every `+`, `-`, `*`, `/` must be checked (money goes through `money`,
+// counts saturate or are checked): a plain operator is a compile error here.
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod config;
 pub mod events;
 pub mod ledger;
 pub mod llm;
+pub mod money;
 pub mod timeline;
 pub mod whatsapp;
 
@@ -200,14 +230,40 @@ pub fn configure(cfg: &CostConfig) -> Result<(), Error> {
     Ok(())
 }
 
-fn warn_once(model: &str, what: &str) {
-    static WARNED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let mut w = WARNED
+/// Logs once per (model, reason) that a call's cost is incomplete. Only the
+/// model name and the reason are logged (no user, no content).
+fn warn_once(model: &str, cost: &LlmCost) {
+    static WARNED: OnceLock<Mutex<HashSet<(String, String)>>> = OnceLock::new();
+    let Some(reason) = cost.incomplete_reason() else {
+        return;
+    };
+    let first = {
+        let mut w = WARNED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        w.len() < 10_000 && w.insert((model.to_owned(), reason.clone()))
+    };
+    if !first {
+        return;
+    }
+    if cost.overflow.is_empty() {
+        tracing::warn!(target: "chatobs", model, reason = reason.as_str(), "no price for this LLM model: calls are recorded with gen_ai.usage.price_unknown = true and the conversation total is incomplete; add it to a [cost] llm_price_files table");
+    } else {
+        tracing::warn!(target: "chatobs", model, reason = reason.as_str(), "the exact cost of this LLM call does not fit a decimal: the figure is left out, the call is recorded with gen_ai.usage.price_unknown = true and gen_ai.usage.price_incomplete_reason, and the conversation total is incomplete; check this model's prices");
+    }
+}
+
+/// Logs once per reason that a conversation total refused an addition.
+fn warn_total_once(reason: &'static str) {
+    static WARNED: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let first = WARNED
         .get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if w.len() < 10_000 && w.insert(model.to_owned()) {
-        tracing::warn!(target: "chatobs", model, missing = what, "no price for this LLM model: calls are recorded with gen_ai.usage.price_unknown = true and the conversation total is incomplete; add it to a [cost] llm_price_files table");
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(reason);
+    if first {
+        tracing::warn!(target: "chatobs", reason, "a conversation's running cost total cannot hold this addition exactly: the total keeps its previous value and is marked incomplete (chat.session.cost_incomplete_reason)");
     }
 }
 
@@ -355,8 +411,9 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
         .clone()
         .or_else(|| span_provider.map(str::to_owned));
     let cost = table.cost(provider.as_deref(), &model, &call.usage)?;
-    if !cost.complete {
-        warn_once(&model, &cost.missing.join(","));
+    let incomplete_reason = cost.incomplete_reason();
+    if incomplete_reason.is_some() {
+        warn_once(&model, &cost);
     }
     let op = call.operation.clone().unwrap_or_else(|| "chat".to_owned());
     let u = call.usage;
@@ -394,9 +451,12 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
             vocab::LLM_TOKEN_COUNT_COMPLETION,
             Value::from(u.output_tokens),
         );
+        // Saturating, and honest: table.cost() accepted at most
+        // MAX_UNITS_PER_CALL of each, so the sum is exact; were that bound
+        // raised, a saturated u64::MAX would still read as "at least".
         set(
             vocab::LLM_TOKEN_COUNT_TOTAL,
-            Value::from(u.input_tokens + u.output_tokens),
+            Value::from(u.input_tokens.saturating_add(u.output_tokens)),
         );
         if u.cached_tokens > 0 {
             set(
@@ -429,8 +489,12 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
         set(vocab::LLM_COST_COMPLETION, Value::Decimal(cost.completion));
         set(vocab::LLM_COST_TOTAL, Value::Decimal(cost.total));
         set(vocab::OPERATION_COST, Value::Decimal(cost.total));
-        if !cost.complete {
+        if let Some(reason) = &incomplete_reason {
             set(vocab::GEN_AI_USAGE_PRICE_UNKNOWN, Value::Bool(true));
+            set(
+                vocab::GEN_AI_USAGE_PRICE_INCOMPLETE_REASON,
+                Value::from(reason.clone()),
+            );
         }
         if call.rename_span {
             r.set_name(format!("{op} {model}"));
@@ -450,15 +514,25 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
         usage: &call.usage,
         cost: &cost,
     };
+    let mut refused = None;
     add_and_emit(kind, |t| {
         if is_evaluation {
-            t.evaluation_usd += cost.total;
+            refused = t.add_evaluation(cost.total);
         } else {
-            t.llm_usd += cost.total;
-            t.llm_calls += 1;
-            t.incomplete |= !cost.complete;
+            refused = t.add_llm(cost.total);
+            // Saturating is honest for a count: u64::MAX calls cannot happen.
+            t.llm_calls = t.llm_calls.saturating_add(1);
+            if !cost.overflow.is_empty() {
+                t.mark_incomplete(ledger::reason::LLM_COST_OVERFLOW);
+            }
+            if !cost.missing.is_empty() {
+                t.mark_incomplete(ledger::reason::LLM_PRICE_UNKNOWN);
+            }
         }
     });
+    if let Some(r) = refused {
+        warn_total_once(r);
+    }
     Ok(cost)
 }
 
@@ -468,7 +542,8 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
 /// counts it in the current conversation.
 pub fn record_inbound(m: &Inbound<'_>) {
     engine().whatsapp.inbound(m);
-    add_to_session(|t| t.messages_inbound += 1);
+    // Saturating is honest for a count: u64::MAX messages cannot happen.
+    add_to_session(|t| t.messages_inbound = t.messages_inbound.saturating_add(1));
 }
 
 /// Prices an outbound message at its delivery time with the engine's pricer,
@@ -513,11 +588,18 @@ pub fn price_outbound_with(
     if !c.price_known {
         tracing::warn!(target: "chatobs", market = c.market.as_deref().unwrap_or("(none)"), category = c.category.as_str(), "no WhatsApp rate for this message: the conversation total is incomplete");
     }
+    let mut refused = None;
     add_and_emit(CostEventKind::WhatsApp { charge: &c }, |t| {
-        t.whatsapp_usd += c.price;
-        t.messages_outbound += 1;
-        t.incomplete |= !c.price_known;
+        refused = t.add_whatsapp(c.price);
+        // Saturating is honest for a count: u64::MAX messages cannot happen.
+        t.messages_outbound = t.messages_outbound.saturating_add(1);
+        if !c.price_known {
+            t.mark_incomplete(ledger::reason::WHATSAPP_PRICE_UNKNOWN);
+        }
     });
+    if let Some(r) = refused {
+        warn_total_once(r);
+    }
     Ok(c)
 }
 
@@ -577,13 +659,32 @@ fn apply_reconciliation(r: &Reconciliation) {
             Value::from(t.clone()),
         ));
     }
+    if let Some(reason) = r.incomplete_reason {
+        attrs.push((
+            Cow::Borrowed(vocab::MESSAGING_WHATSAPP_PRICE_INCOMPLETE_REASON),
+            Value::from(reason),
+        ));
+    }
     current::add_event(vocab::WHATSAPP_PRICING_RECONCILED, attrs);
     let diff = r.difference;
     let unknown = r.meta.is_none();
+    let overflow = r.incomplete_reason.is_some();
+    let mut refused = None;
     add_and_emit(CostEventKind::Reconciled { reconciliation: r }, |t| {
-        t.whatsapp_usd += diff;
-        t.incomplete |= unknown;
+        refused = t.add_whatsapp(diff);
+        if unknown {
+            t.mark_incomplete(ledger::reason::WHATSAPP_PRICE_UNKNOWN);
+        }
+        if overflow {
+            t.mark_incomplete(ledger::reason::WHATSAPP_COST_OVERFLOW);
+        }
     });
+    if overflow {
+        warn_total_once(ledger::reason::WHATSAPP_COST_OVERFLOW);
+    }
+    if let Some(r) = refused {
+        warn_total_once(r);
+    }
 }
 
 /// The window state of the engine's pricer.
@@ -626,7 +727,7 @@ pub fn close_session(session: &ChatSession) -> Totals {
     let duration = std::time::SystemTime::now()
         .duration_since(start)
         .unwrap_or_default();
-    let mut attrs: Vec<KeyValue> = t.attributes().into_iter().collect();
+    let mut attrs: Vec<KeyValue> = t.attributes();
     attrs.extend([
         (
             Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_INBOUND),

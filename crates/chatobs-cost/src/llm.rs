@@ -4,6 +4,7 @@
 //! files extend or override it, see [`PriceTable::merge_toml`]). Every number
 //! is a decimal string so it is exact, and carries its `source` and `date`.
 
+use crate::money;
 use crate::Error;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -16,6 +17,17 @@ pub const SHIPPED_LLM_PRICES: &str = include_str!("../data/llm_prices.toml");
 /// Largest token or character count accepted for one call (one billion):
 /// larger inputs are rejected as absurd rather than priced.
 pub const MAX_UNITS_PER_CALL: u64 = 1_000_000_000;
+
+/// Ceiling of a price per unit (one token or one character) read from a
+/// price file: 1 000 000 USD. The most expensive models cost well under
+/// 0.001 USD per token; a larger figure is a typo (a price per 1M written
+/// with `per = 1`, a misplaced exponent) and the file is refused with its
+/// key. With [`MAX_UNITS_PER_CALL`], a call priced from files stays below
+/// 10^15 USD per component, far inside the decimal range.
+pub const MAX_PRICE_PER_UNIT_USD: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+
+/// Largest `per` of a price file (prices per 1, 1K, 1M or 1B units).
+pub const MAX_PER: u64 = 1_000_000_000;
 
 /// What a model bills by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -155,42 +167,99 @@ struct FileTier {
     reasoning: Option<toml::Value>,
 }
 
-/// Parses a price written as a TOML string (`"0.075"`) or integer. Floats
-/// are refused: they are not exact.
-pub(crate) fn parse_money(v: &toml::Value, what: &str) -> Result<Decimal, String> {
-    let d = match v {
-        toml::Value::String(s) => s
-            .trim()
-            .parse::<Decimal>()
-            .or_else(|_| Decimal::from_scientific(s.trim()))
-            .map_err(|_| format!("{what}: {s:?} is not a decimal number"))?,
-        toml::Value::Integer(i) => Decimal::from(*i),
-        toml::Value::Float(f) => {
-            return Err(format!(
-                "{what}: write prices as strings (\"{f}\") so they stay exact, not as TOML floats"
-            ))
+/// A bad value in a price or rate file: where (`model[3] (gpt-4o).input`)
+/// and why. The caller adds the file ([`FieldError::into_error`]).
+#[derive(Debug)]
+pub(crate) struct FieldError {
+    pub(crate) key: String,
+    pub(crate) reason: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(key: impl Into<String>, reason: impl Into<String>) -> FieldError {
+        FieldError {
+            key: key.into(),
+            reason: reason.into(),
         }
-        other => return Err(format!("{what}: expected a decimal string, got {other}")),
+    }
+    pub(crate) fn into_error(self, file: Option<&std::path::Path>) -> Error {
+        Error::config(file, self.key, self.reason)
+    }
+}
+
+/// The error of a TOML document that does not parse: the file, the line, the reason.
+pub(crate) fn toml_error(text: &str, file: Option<&std::path::Path>, e: &toml::de::Error) -> Error {
+    let line = e.span().map(|s| {
+        // The prefix up to the error, cut at a character boundary whatever the span says.
+        let mut end = s.start.min(text.len());
+        while !text.is_char_boundary(end) {
+            end = end.saturating_sub(1);
+        }
+        text.get(..end)
+            .map_or(0, |t| t.matches('\n').count())
+            .saturating_add(1)
+    });
+    Error::config(
+        file,
+        line.map_or("(file)".to_owned(), |l| format!("line {l}")),
+        e.message().to_owned(),
+    )
+}
+
+/// Parses a price written as a TOML string (`"0.075"`, `"7.5e-8"`) or
+/// integer, exactly ([`money::parse_decimal`]). Floats are refused: they are
+/// not exact. Negative prices are refused.
+pub(crate) fn parse_money(v: &toml::Value, key: &str) -> Result<Decimal, FieldError> {
+    let err = |r: String| FieldError::new(key, r);
+    let d = match v {
+        toml::Value::String(s) => money::parse_decimal(s).map_err(err)?,
+        toml::Value::Integer(i) => Decimal::from(*i),
+        toml::Value::Float(f) if f.is_finite() => {
+            return Err(err(format!(
+                "write prices as strings (\"{f}\") so they stay exact, not as TOML floats"
+            )))
+        }
+        toml::Value::Float(f) => return Err(err(format!("{f} is not a price"))),
+        other => {
+            return Err(err(format!(
+                "expected a decimal string, got {}",
+                other.type_str()
+            )))
+        }
     };
-    if d.is_sign_negative() {
-        return Err(format!("{what}: a price cannot be negative ({d})"));
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(err(format!("a price cannot be negative ({d})")));
     }
     Ok(d)
 }
 
-fn per_unit(v: &toml::Value, per: Decimal, what: &str) -> Result<Decimal, String> {
-    let d = parse_money(v, what)?;
-    d.checked_div(per)
-        .map(|d| d.normalize())
-        .ok_or_else(|| format!("{what}: {d} / {per} cannot be represented"))
+fn per_unit(v: &toml::Value, per: u64, key: &str) -> Result<Decimal, FieldError> {
+    let d = parse_money(v, key)?;
+    let u = money::div_exact(d, per)
+        .map_err(|e| {
+            FieldError::new(
+                key,
+                format!("{d} per {per} units is not an exact price per unit ({e}): write fewer digits, or a `per` that divides the price"),
+            )
+        })?
+        .normalize();
+    if u > MAX_PRICE_PER_UNIT_USD {
+        return Err(FieldError::new(
+            key,
+            format!(
+                "{d} USD per {per} units is {u} USD per unit, above the ceiling of {MAX_PRICE_PER_UNIT_USD} USD per unit: check the number and `per`"
+            ),
+        ));
+    }
+    Ok(u)
 }
 
 fn opt_per_unit(
     v: &Option<toml::Value>,
-    per: Decimal,
-    what: &str,
-) -> Result<Option<Decimal>, String> {
-    v.as_ref().map(|v| per_unit(v, per, what)).transpose()
+    per: u64,
+    key: &str,
+) -> Result<Option<Decimal>, FieldError> {
+    v.as_ref().map(|v| per_unit(v, per, key)).transpose()
 }
 
 fn valid_date(s: &str) -> bool {
@@ -198,25 +267,57 @@ fn valid_date(s: &str) -> bool {
     time::Date::parse(s, &fmt).is_ok()
 }
 
+/// A name as it appears in an error key: at most 40 characters, no control characters.
+pub(crate) fn key_name(s: &str) -> String {
+    let t: String = s
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(40)
+        .collect();
+    if s.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .nth(40)
+        .is_some()
+    {
+        format!("{t}...")
+    } else {
+        t
+    }
+}
+
 impl FileModel {
-    fn into_price(self, n: usize) -> Result<ModelPrice, String> {
-        let at = format!("model[{n}] ({})", self.name);
+    fn into_price(self, n: usize) -> Result<ModelPrice, FieldError> {
+        let at = format!("model[{n}] ({})", key_name(&self.name));
         if self.name.trim().is_empty() {
-            return Err(format!("model[{n}].name: must not be empty"));
+            return Err(FieldError::new(
+                format!("model[{n}].name"),
+                "must not be empty",
+            ));
         }
-        if self.per == 0 {
-            return Err(format!("{at}.per: must be at least 1"));
+        if !(1..=MAX_PER).contains(&self.per) {
+            return Err(FieldError::new(
+                format!("{at}.per"),
+                format!(
+                    "must be 1 to {MAX_PER} (prices are per this many units), got {}",
+                    self.per
+                ),
+            ));
         }
         if !valid_date(&self.date) {
-            return Err(format!(
-                "{at}.date: expected YYYY-MM-DD, got {:?}",
-                self.date
+            return Err(FieldError::new(
+                format!("{at}.date"),
+                format!("expected YYYY-MM-DD, got {:?}", key_name(&self.date)),
             ));
         }
         if self.source.trim().is_empty() {
-            return Err(format!("{at}.source: say where the prices come from"));
+            return Err(FieldError::new(
+                format!("{at}.source"),
+                "say where the prices come from",
+            ));
         }
-        let per = Decimal::from(self.per);
+        let per = self.per;
         let base = Rates {
             input: per_unit(&self.input, per, &format!("{at}.input"))?,
             output: per_unit(&self.output, per, &format!("{at}.output"))?,
@@ -229,9 +330,12 @@ impl FileModel {
         for (i, t) in self.tier.into_iter().enumerate() {
             let tat = format!("{at}.tier[{i}]");
             if t.above_prompt_tokens <= last {
-                return Err(format!(
-                    "{tat}.above_prompt_tokens: tiers must be listed in ascending order above 0, got {}",
-                    t.above_prompt_tokens
+                return Err(FieldError::new(
+                    format!("{tat}.above_prompt_tokens"),
+                    format!(
+                        "tiers must be listed in ascending order above 0, got {}",
+                        t.above_prompt_tokens
+                    ),
                 ));
             }
             last = t.above_prompt_tokens;
@@ -250,8 +354,9 @@ impl FileModel {
                 ("reasoning", &base.reasoning, &rates.reasoning),
             ] {
                 if b.is_some() && r.is_none() {
-                    return Err(format!(
-                        "{tat}.{name}: the base rates price {name}, so every tier must too"
+                    return Err(FieldError::new(
+                        format!("{tat}.{name}"),
+                        format!("the base rates price {name}, so every tier must too"),
                     ));
                 }
             }
@@ -294,32 +399,42 @@ impl PriceTable {
     /// `data/llm_prices.toml` of this crate. An entry with the same name and provider as
     /// an existing one replaces it; others are added.
     pub fn merge_toml(&mut self, text: &str, file: Option<&std::path::Path>) -> Result<(), Error> {
-        let doc: FileDoc = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            Error::config(
-                file,
-                line.map_or("(file)".to_owned(), |l| format!("line {l}")),
-                e.message().to_owned(),
-            )
-        })?;
-        for (n, m) in doc.model.into_iter().enumerate() {
-            let price = m.into_price(n).map_err(|r| {
-                let (key, reason) = r.split_once(": ").unwrap_or(("model", &r));
-                Error::config(file, key, reason)
-            })?;
-            match self
-                .models
-                .iter()
-                .position(|x| x.name == price.name && x.provider == price.provider)
-            {
-                Some(i) => self.models[i] = price,
-                None => self.models.push(price),
-            }
+        let doc: FileDoc = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        // Every model is checked before any is applied: a bad file changes nothing.
+        let prices = doc
+            .model
+            .into_iter()
+            .enumerate()
+            .map(|(n, m)| m.into_price(n).map_err(|e| e.into_error(file)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        for price in prices {
+            self.put(price);
         }
         self.reindex();
         Ok(())
+    }
+
+    /// Adds a model built in code (an entry with the same name and provider
+    /// is replaced). The name is trimmed and the provider normalized as in a
+    /// file, but the bounds of files ([`MAX_PRICE_PER_UNIT_USD`], exact
+    /// prices) are not checked: a price that makes a call's figure overflow
+    /// gives an incomplete cost with the reason ([`LlmCost::overflow`]), not a panic.
+    pub fn insert(&mut self, mut price: ModelPrice) {
+        price.name = price.name.trim().to_owned();
+        price.provider = normalize_provider(&price.provider);
+        self.put(price);
+        self.reindex();
+    }
+
+    fn put(&mut self, price: ModelPrice) {
+        match self
+            .models
+            .iter_mut()
+            .find(|x| x.name == price.name && x.provider == price.provider)
+        {
+            Some(slot) => *slot = price,
+            None => self.models.push(price),
+        }
     }
 
     /// Reads a file with [`PriceTable::merge_toml`].
@@ -373,12 +488,10 @@ impl PriceTable {
                 self.index.get(base)?
             }
         };
+        let mut entries = candidates.iter().filter_map(|&i| self.models.get(i));
         match provider {
-            Some(p) => candidates
-                .iter()
-                .map(|&i| &self.models[i])
-                .find(|x| x.provider == p),
-            None => candidates.first().map(|&i| &self.models[i]),
+            Some(p) => entries.find(|x| x.provider == p),
+            None => entries.next(),
         }
     }
 }
@@ -435,7 +548,10 @@ impl Usage {
                 ));
             }
         }
-        if self.cached_tokens + self.cache_write_tokens > self.input_tokens {
+        // Checked: both are at most MAX_UNITS_PER_CALL here, but a sum that
+        // did not fit would be more than any input count anyway.
+        let cached_and_written = self.cached_tokens.checked_add(self.cache_write_tokens);
+        if cached_and_written.is_none_or(|n| n > self.input_tokens) {
             return bad(format!(
                 "cached_tokens ({}) + cache_write_tokens ({}) exceed input_tokens ({}): input_tokens counts every prompt token, cached ones included",
                 self.cached_tokens, self.cache_write_tokens, self.input_tokens
@@ -483,11 +599,22 @@ pub struct LlmCost {
     pub completion: Decimal,
     /// `prompt + completion`.
     pub total: Decimal,
-    /// Whether every component had a price. When false, the figures above
-    /// are a lower bound and [`LlmCost::missing`] says what was not priced.
+    /// Whether every component had a price and every figure is exact. When
+    /// false, the figures above are a lower bound: [`LlmCost::missing`] says
+    /// what had no price and [`LlmCost::overflow`] what could not be represented.
     pub complete: bool,
     /// The components that had no price (`model`, `cached_input`, ...).
     pub missing: Vec<&'static str>,
+    /// The figures whose exact value does not fit a decimal
+    /// ([`crate::money::MoneyError`]: beyond ±7.9e28, or more digits than 28
+    /// decimal places hold): `input`, `cached_input`, `cache_write`,
+    /// `output`, `reasoning` (a product of a count and a rate, left out as
+    /// 0) or `prompt`, `total` (a sum: the addend that did not fit is left
+    /// out). With prices read from files ([`MAX_PRICE_PER_UNIT_USD`]) the
+    /// magnitude cannot overflow; only a price written with more significant
+    /// digits than a product can keep (about 19, times a large count) can
+    /// reach the precision case. A table built in code can reach both.
+    pub overflow: Vec<&'static str>,
     /// Source of the prices.
     pub source: Option<String>,
     /// Date of the prices.
@@ -507,9 +634,55 @@ impl fmt::Display for LlmCost {
     }
 }
 
-fn mul(n: u64, rate: Decimal) -> Decimal {
-    // n <= 1e9 and rates are small: the product always fits.
-    Decimal::from(n).checked_mul(rate).unwrap_or(Decimal::MAX)
+impl LlmCost {
+    /// Why the cost is incomplete, as written in
+    /// `gen_ai.usage.price_incomplete_reason`: comma-separated
+    /// `no_price:<component>` ([`LlmCost::missing`]) and
+    /// `overflow:<figure>` ([`LlmCost::overflow`]); `None` when complete.
+    pub fn incomplete_reason(&self) -> Option<String> {
+        let reasons: Vec<String> = self
+            .missing
+            .iter()
+            .map(|m| format!("no_price:{m}"))
+            .chain(self.overflow.iter().map(|o| format!("overflow:{o}")))
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join(","))
+    }
+}
+
+/// `n × rate`, or 0 with `what` noted in `overflow` when the exact product
+/// does not fit a decimal.
+fn mul(n: u64, rate: Decimal, what: &'static str, overflow: &mut Vec<&'static str>) -> Decimal {
+    match money::mul_units(n, rate) {
+        Ok(d) => d,
+        Err(_) => {
+            note(overflow, what);
+            Decimal::ZERO
+        }
+    }
+}
+
+/// `acc + d`, or `acc` unchanged with `what` noted in `overflow` when the
+/// exact sum does not fit a decimal (the figure stays a lower bound).
+fn accumulate(
+    acc: Decimal,
+    d: Decimal,
+    what: &'static str,
+    overflow: &mut Vec<&'static str>,
+) -> Decimal {
+    match money::add(acc, d) {
+        Ok(s) => s,
+        Err(_) => {
+            note(overflow, what);
+            acc
+        }
+    }
+}
+
+fn note(list: &mut Vec<&'static str>, what: &'static str) {
+    if !list.contains(&what) {
+        list.push(what);
+    }
 }
 
 impl PriceTable {
@@ -541,6 +714,7 @@ impl PriceTable {
             total: Decimal::ZERO,
             complete: false,
             missing: Vec::new(),
+            overflow: Vec::new(),
             source: None,
             date: None,
         };
@@ -570,35 +744,55 @@ impl PriceTable {
             }
         }
 
+        let ov = &mut c.overflow;
         match entry.unit {
             BillingUnit::Token => {
-                let uncached = usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens;
-                c.input = mul(uncached, rates.input);
+                // validate() checked cached + cache_write <= input and
+                // reasoning <= output; checked anyway, never wrapped.
+                let uncached = usage
+                    .input_tokens
+                    .checked_sub(usage.cached_tokens)
+                    .and_then(|n| n.checked_sub(usage.cache_write_tokens))
+                    .ok_or_else(|| {
+                        Error::InvalidInput(
+                            "cached_tokens + cache_write_tokens exceed input_tokens".into(),
+                        )
+                    })?;
+                let plain_output = usage
+                    .output_tokens
+                    .checked_sub(usage.reasoning_tokens)
+                    .ok_or_else(|| {
+                        Error::InvalidInput("reasoning_tokens exceed output_tokens".into())
+                    })?;
+                c.input = mul(uncached, rates.input, "input", ov);
                 if usage.cached_tokens > 0 {
                     match rates.cached_input {
-                        Some(r) => c.cached_input = mul(usage.cached_tokens, r),
+                        Some(r) => c.cached_input = mul(usage.cached_tokens, r, "cached_input", ov),
                         None => c.missing.push("cached_input"),
                     }
                 }
                 if usage.cache_write_tokens > 0 {
                     match rates.cache_write {
-                        Some(r) => c.cache_write = mul(usage.cache_write_tokens, r),
+                        Some(r) => {
+                            c.cache_write = mul(usage.cache_write_tokens, r, "cache_write", ov)
+                        }
                         None => c.missing.push("cache_write"),
                     }
                 }
                 c.output = match rates.reasoning {
                     Some(r) => {
-                        mul(usage.output_tokens - usage.reasoning_tokens, rates.output)
-                            + mul(usage.reasoning_tokens, r)
+                        let plain = mul(plain_output, rates.output, "output", ov);
+                        let reasoning = mul(usage.reasoning_tokens, r, "reasoning", ov);
+                        accumulate(plain, reasoning, "output", ov)
                     }
-                    None => mul(usage.output_tokens, rates.output),
+                    None => mul(usage.output_tokens, rates.output, "output", ov),
                 };
             }
             BillingUnit::Character => {
                 match (usage.input_chars, usage.output_chars) {
                     (Some(i), Some(o)) => {
-                        c.input = mul(i, rates.input);
-                        c.output = mul(o, rates.output);
+                        c.input = mul(i, rates.input, "input", ov);
+                        c.output = mul(o, rates.output, "output", ov);
                     }
                     _ => c.missing.push("characters"),
                 }
@@ -607,10 +801,12 @@ impl PriceTable {
                 }
             }
         }
-        c.prompt = c.input + c.cached_input + c.cache_write;
+        let ov = &mut c.overflow;
+        let prompt = accumulate(c.input, c.cached_input, "prompt", ov);
+        c.prompt = accumulate(prompt, c.cache_write, "prompt", ov);
         c.completion = c.output;
-        c.total = c.prompt + c.completion;
-        c.complete = c.missing.is_empty();
+        c.total = accumulate(c.prompt, c.completion, "total", ov);
+        c.complete = c.missing.is_empty() && c.overflow.is_empty();
         Ok(c)
     }
 }

@@ -11,6 +11,7 @@
 //! Blank lines and lines starting with `#` are skipped.
 
 use super::whatsapp::{Inbound, Outbound, WhatsAppCharge, WhatsAppPricer};
+use crate::money;
 use crate::vocab::TemplateCategory;
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
@@ -170,7 +171,8 @@ pub fn parse(text: &str) -> Result<Vec<(usize, TimelineEvent)>, TimelineError> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        out.push((i + 1, parse_line(t, i + 1)?));
+        let n = i.saturating_add(1);
+        out.push((n, parse_line(t, n)?));
     }
     Ok(out)
 }
@@ -202,13 +204,18 @@ pub fn charge_json(line: usize, ev: &TimelineEvent, c: &WhatsAppCharge) -> Value
 }
 
 /// Replays `text` and returns the output lines (one per outbound message,
-/// then the total line).
+/// then the total line). The total is exact; when a message had no rate
+/// (`no_price`) or the total could not take a price exactly
+/// (`overflow:total_usd`: that price is left out), `complete` is false and
+/// `incomplete_reason` lists why.
 pub fn replay(pricer: &WhatsAppPricer, text: &str) -> Result<Vec<Value>, TimelineError> {
     let events = parse(text)?;
     let mut lines = Vec::new();
     let mut total = Decimal::ZERO;
+    // Counts saturate (honest: u64::MAX lines cannot be read); money is checked.
     let (mut n_in, mut n_out, mut billable) = (0u64, 0u64, 0u64);
     let mut complete = true;
+    let mut reasons: Vec<&'static str> = Vec::new();
     for (line, ev) in &events {
         match ev {
             TimelineEvent::In {
@@ -217,7 +224,7 @@ pub fn replay(pricer: &WhatsAppPricer, text: &str) -> Result<Vec<Value>, Timelin
                 user,
                 entry_point,
             } => {
-                n_in += 1;
+                n_in = n_in.saturating_add(1);
                 pricer.inbound(&Inbound {
                     business,
                     user,
@@ -232,7 +239,7 @@ pub fn replay(pricer: &WhatsAppPricer, text: &str) -> Result<Vec<Value>, Timelin
                 template,
                 entry_point,
             } => {
-                n_out += 1;
+                n_out = n_out.saturating_add(1);
                 let c = pricer
                     .outbound(&Outbound {
                         business,
@@ -246,9 +253,23 @@ pub fn replay(pricer: &WhatsAppPricer, text: &str) -> Result<Vec<Value>, Timelin
                         field: "template".into(),
                         reason: e.to_string(),
                     })?;
-                total += c.price;
-                billable += c.billable as u64;
-                complete &= c.price_known;
+                match money::add(total, c.price) {
+                    Ok(t) => total = t,
+                    // The total keeps its value (a lower bound) and says why.
+                    Err(_) => {
+                        complete = false;
+                        if !reasons.contains(&"overflow:total_usd") {
+                            reasons.push("overflow:total_usd");
+                        }
+                    }
+                }
+                billable = billable.saturating_add(u64::from(c.billable));
+                if !c.price_known {
+                    complete = false;
+                    if !reasons.contains(&"no_price") {
+                        reasons.push("no_price");
+                    }
+                }
                 lines.push(charge_json(*line, ev, &c));
             }
         }
@@ -259,6 +280,7 @@ pub fn replay(pricer: &WhatsAppPricer, text: &str) -> Result<Vec<Value>, Timelin
         "messages_outbound": n_out,
         "billable": billable,
         "complete": complete,
+        "incomplete_reason": (!reasons.is_empty()).then(|| reasons.join(",")),
     }));
     Ok(lines)
 }

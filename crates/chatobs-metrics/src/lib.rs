@@ -348,8 +348,20 @@ pub fn shutdown() {
     ENABLED.store(false, Ordering::Release);
 }
 
-fn usd(d: Decimal) -> u64 {
-    (d * Decimal::from(PICO)).round().to_u64().unwrap_or(0)
+/// `d` dollars in picodollars, the unit the USD counters add. `None` (and a
+/// warning, once) for an amount a counter cannot hold: negative, or above
+/// about $18 million in one record, which only a broken price table gives.
+fn usd(d: Decimal) -> Option<u64> {
+    let n = d
+        .checked_mul(Decimal::from(PICO))
+        .and_then(|p| p.round().to_u64());
+    if n.is_none() {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(target: "chatobs::metrics", amount = %d, "an amount outside what a USD counter can hold was not added to the metrics (check the price tables)");
+        });
+    }
+    n
 }
 
 /// Records one cost event (what the cost listener does).
@@ -373,7 +385,9 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
                 h.observe(usage.output_tokens as f64);
             }
             if let Some(c) = m.llm_cost.scalar(&[p, md]) {
-                c.add(usd(cost.total));
+                if let Some(n) = usd(cost.total) {
+                    c.add(n);
+                }
             }
             let total = cost.total.to_f64().unwrap_or(0.0);
             if let Some(h) = m.call_cost.hist(&[p, md]) {
@@ -385,7 +399,9 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
             let mk = label_value(charge.market.as_deref().unwrap_or(LABEL_NONE));
             let l = [mk, charge.category.as_str(), charge.pricing_type.as_str()];
             if let Some(c) = m.whatsapp_cost.scalar(&l) {
-                c.add(usd(charge.price));
+                if let Some(n) = usd(charge.price) {
+                    c.add(n);
+                }
             }
             if let Some(c) = m.whatsapp_messages.scalar(&l) {
                 c.add(1);
@@ -400,11 +416,15 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
             ];
             if r.difference > Decimal::ZERO {
                 if let Some(c) = m.whatsapp_cost.scalar(&l) {
-                    c.add(usd(r.difference));
+                    if let Some(n) = usd(r.difference) {
+                        c.add(n);
+                    }
                 }
             } else if r.difference < Decimal::ZERO {
                 if let Some(c) = m.whatsapp_overestimate.scalar(&l) {
-                    c.add(usd(-r.difference));
+                    if let Some(n) = usd(-r.difference) {
+                        c.add(n);
+                    }
                 }
             }
         }

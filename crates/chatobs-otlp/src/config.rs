@@ -242,7 +242,10 @@ impl OtlpConfig {
         };
         let pick = |specific: &String, general: &String, field: &str| {
             if !specific.trim().is_empty() {
-                Some((specific.trim().to_owned(), self.origin(&format!("{prefix}{field}"))))
+                Some((
+                    specific.trim().to_owned(),
+                    self.origin(&format!("{prefix}{field}")),
+                ))
             } else if !general.trim().is_empty() {
                 Some((general.trim().to_owned(), self.origin(field)))
             } else {
@@ -331,7 +334,10 @@ impl Section for OtlpConfig {
                 }
                 None => errs.push_env(
                     "CHATOBS_OTLP_PRESET",
-                    format!("{v:?} is not a preset: use one of {}", Preset::NAMES.join(", ")),
+                    format!(
+                        "{v:?} is not a preset: use one of {}",
+                        Preset::NAMES.join(", ")
+                    ),
                 ),
             }
         }

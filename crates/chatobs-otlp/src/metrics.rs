@@ -1,7 +1,16 @@
 //! The same instruments over OTLP (opentelemetry_sdk metrics, a periodic reader,
 //! the OTLP metric exporter driven on its own small runtime).
+//!
+//! Metrics go to `metrics_endpoint` (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`)
+//! when set, else to the traces endpoint, and nowhere over OTLP with
+//! `metrics_exporter = "none"` (`OTEL_METRICS_EXPORTER=none`). An endpoint
+//! that does not take metrics (HTTP 404/405, gRPC Unimplemented) is reported
+//! once with one WARN line saying what to set; every failed export is counted
+//! in [`export_stats`], and logged again only after an export succeeded.
 
-use crate::config::{OtlpProtocol, OtlpTarget};
+use crate::config::{MetricsExporter, OtlpProtocol, OtlpTarget, Signal};
+use crate::rt::ExportRuntime;
+use crate::transport::{self, Probe};
 use chatobs_core::vocab as v;
 use chatobs_core::Error;
 use chatobs_metrics::{MetricsConfig, OtlpMetrics};
@@ -12,8 +21,8 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
-use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 struct Mirror {
@@ -39,11 +48,95 @@ fn with(f: impl FnOnce(&Mirror)) {
     }
 }
 
+/// How the OTLP metric exports of the current mirror went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsExportStats {
+    /// Export calls that succeeded.
+    pub exported: u64,
+    /// Export calls that failed (each one counted, whether logged or not).
+    pub failed: u64,
+    /// The last failure, described (which signal, what to do).
+    pub last_error: Option<String>,
+    /// Whether the endpoint said it does not take metrics (404/405, Unimplemented).
+    pub not_accepted: bool,
+}
+
+struct ExportState {
+    exported: AtomicU64,
+    failed: AtomicU64,
+    failing: AtomicBool,
+    warned_not_accepted: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+static STATE: ExportState = ExportState {
+    exported: AtomicU64::new(0),
+    failed: AtomicU64::new(0),
+    failing: AtomicBool::new(false),
+    warned_not_accepted: AtomicBool::new(false),
+    last_error: Mutex::new(None),
+};
+
+impl ExportState {
+    fn reset(&self) {
+        self.exported.store(0, Ordering::Relaxed);
+        self.failed.store(0, Ordering::Relaxed);
+        self.failing.store(false, Ordering::Relaxed);
+        self.warned_not_accepted.store(false, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn success(&self) {
+        self.exported.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(false, Ordering::Relaxed);
+    }
+
+    fn failure(&self, f: transport::Failure) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let newly_failing = !self.failing.swap(true, Ordering::Relaxed);
+        let log = if f.not_accepted {
+            !self.warned_not_accepted.swap(true, Ordering::Relaxed)
+        } else {
+            newly_failing
+        };
+        if log {
+            tracing::warn!(
+                target: "chatobs::otlp",
+                signal = "metrics",
+                "OTLP metrics export failed: {} (further failures are counted, not logged)",
+                f.message
+            );
+        }
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.message);
+    }
+}
+
+/// How the OTLP metric exports went since the mirror was (re)configured.
+pub fn export_stats() -> MetricsExportStats {
+    MetricsExportStats {
+        exported: STATE.exported.load(Ordering::Relaxed),
+        failed: STATE.failed.load(Ordering::Relaxed),
+        last_error: STATE
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+        not_accepted: STATE.warned_not_accepted.load(Ordering::Relaxed),
+    }
+}
+
 /// Runs the OTLP exporter's futures on a runtime of its own (the periodic
-/// reader's thread has none).
+/// reader's thread has none), cut at the export timeout; records the outcome
+/// in [`export_stats`] and reports failures itself (so the SDK does not log
+/// each one again).
 struct RtExporter {
-    rt: tokio::runtime::Runtime,
+    // Dropped before the runtime it was built on.
     inner: opentelemetry_otlp::MetricExporter,
+    rt: ExportRuntime,
+    timeout: Duration,
+    url: String,
+    protocol: OtlpProtocol,
+    probe: Arc<Probe>,
 }
 
 impl PushMetricExporter for RtExporter {
@@ -51,14 +144,35 @@ impl PushMetricExporter for RtExporter {
         &self,
         metrics: &ResourceMetrics,
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        let r = self.rt.block_on(self.inner.export(metrics));
-        std::future::ready(r)
+        self.probe.reset();
+        let timeout = self.timeout;
+        let fut = self.inner.export(metrics);
+        let raw = match self
+            .rt
+            .block_on(async move { tokio::time::timeout(timeout, fut).await })
+        {
+            Ok(Ok(Ok(()))) => None,
+            Ok(Ok(Err(e))) => Some(e.to_string()),
+            Ok(Err(_)) => Some(format!("no answer within {} ms", timeout.as_millis())),
+            Err(e) => Some(e),
+        };
+        match raw {
+            None => STATE.success(),
+            Some(raw) => STATE.failure(transport::describe(
+                Signal::Metrics,
+                self.protocol,
+                &self.url,
+                &raw,
+                &self.probe,
+            )),
+        }
+        std::future::ready(Ok(()))
     }
     fn force_flush(&self) -> OTelSdkResult {
         self.inner.force_flush()
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        self.rt.enter(|| self.inner.shutdown_with_timeout(timeout))
     }
     fn temporality(&self) -> Temporality {
         Temporality::Cumulative
@@ -70,46 +184,47 @@ fn exporter(cfg: &OtlpTarget) -> Result<RtExporter, Error> {
         exporter: "otlp metrics",
         reason,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| err(e.to_string()))?;
-    let endpoint = cfg.otlp.endpoint.trim_end_matches('/').to_owned();
+    let mut problems = Vec::new();
+    let plan = transport::plan(&cfg.otlp, Signal::Metrics, &mut problems).ok_or_else(|| {
+        if problems.is_empty() {
+            err("no endpoint: set OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT".into())
+        } else {
+            crate::to_error(problems)
+        }
+    })?;
+    let rt = ExportRuntime::new().map_err(err)?;
     let timeout = cfg.export_timeout;
-    let built = {
-        let _g = rt.enter();
-        match cfg.otlp.protocol {
-            OtlpProtocol::Grpc => {
-                let mut md = tonic::metadata::MetadataMap::new();
-                for (k, val) in &cfg.otlp.headers {
-                    if let (Ok(key), Ok(val)) = (
-                        tonic::metadata::MetadataKey::from_bytes(k.as_bytes()),
-                        val.parse(),
-                    ) {
-                        md.insert(key, val);
-                    }
-                }
-                opentelemetry_otlp::MetricExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(endpoint)
-                    .with_timeout(timeout)
-                    .with_metadata(md)
-                    .build()
-            }
-            OtlpProtocol::HttpProtobuf => {
-                let base = endpoint.trim_end_matches("/v1/traces");
-                opentelemetry_otlp::MetricExporter::builder()
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_endpoint(format!("{base}/v1/metrics"))
-                    .with_timeout(timeout)
-                    .with_headers(cfg.otlp.headers.clone().into_iter().collect())
-                    .build()
+    let probe = Arc::new(Probe::default());
+    let built = rt.enter(|| match plan.protocol {
+        OtlpProtocol::Grpc => {
+            let b = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(plan.url.clone())
+                .with_timeout(timeout)
+                .with_metadata(plan.metadata());
+            match &plan.tls {
+                Some(tls) => b.with_tls_config(tls.tonic()).build(),
+                None => b.build(),
             }
         }
-    };
-    let inner = built.map_err(|e| err(e.to_string()))?;
-    Ok(RtExporter { rt, inner })
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(plan.url.clone())
+            .with_timeout(timeout)
+            .with_headers(plan.headers.iter().cloned().collect())
+            .with_http_client(transport::http_client(&plan, timeout, probe.clone()))
+            .build(),
+    });
+    let inner = built.map_err(|e| err(format!("{}: {e}", plan.url)))?;
+    Ok(RtExporter {
+        inner,
+        rt,
+        timeout,
+        url: plan.url,
+        protocol: plan.protocol,
+        probe,
+    })
 }
 
 /// Counters another part owns, observed at each export: `(rule, fired)` pairs
@@ -126,20 +241,27 @@ pub fn configure(
     span: &[f64],
     fired: Option<FiredSource>,
 ) -> Result<(), Error> {
+    crate::check(cfg)?;
+    let has_target = !cfg.otlp.metrics_target().0.is_empty();
+    let over_otlp = cfg.otlp.metrics_exporter == MetricsExporter::Otlp;
     let on = match metrics.otlp {
         OtlpMetrics::Off => false,
-        OtlpMetrics::Auto => !cfg.otlp.endpoint.is_empty(),
-        OtlpMetrics::On => true,
+        OtlpMetrics::Auto => has_target && over_otlp,
+        // `metrics_exporter = "none"` (OTEL_METRICS_EXPORTER=none) wins: an
+        // operator can always stop the pushes without editing the file.
+        OtlpMetrics::On => over_otlp,
     };
-    if on && cfg.otlp.endpoint.is_empty() {
+    if on && !has_target {
         return Err(Error::config(
             None,
             "metrics.otlp",
-            "\"on\" needs an OTLP endpoint: set OTEL_EXPORTER_OTLP_ENDPOINT or otlp.endpoint",
+            "\"on\" needs an OTLP endpoint: set OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT or otlp.endpoint",
         ));
     }
     let next = if on {
-        let reader = PeriodicReader::builder(exporter(cfg)?)
+        let exporter = exporter(cfg)?;
+        STATE.reset();
+        let reader = PeriodicReader::builder(exporter)
             .with_interval(Duration::from_millis(metrics.otlp_interval_ms))
             .build();
         let provider = SdkMeterProvider::builder()

@@ -223,7 +223,10 @@ impl SpanExporter for OtlpExporter {
         };
         // A 404/405 (or gRPC Unimplemented) says which signal and what to do;
         // the pipeline counts every failed batch and rate-limits its log line.
-        Err(transport::describe(Signal::Traces, self.protocol, &self.url, &raw, &self.probe).message)
+        Err(
+            transport::describe(Signal::Traces, self.protocol, &self.url, &raw, &self.probe)
+                .message,
+        )
     }
     fn shutdown(&mut self) -> Result<(), String> {
         let timeout = self.timeout;

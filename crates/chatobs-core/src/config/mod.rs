@@ -105,6 +105,16 @@ impl Errors {
     /// Records an error returned by a check written as `Result`, re-homed to this file.
     pub fn push_error(&mut self, e: Error) {
         match e {
+            // An error that names its own file (a price file, a certificate) keeps it.
+            Error::Config {
+                file: Some(file),
+                key,
+                reason,
+            } => self.list.push(Error::Config {
+                file: Some(file),
+                key,
+                reason,
+            }),
             Error::Config { key, reason, .. } => self.push(key, reason),
             Error::Invalid(list) => {
                 for e in list {

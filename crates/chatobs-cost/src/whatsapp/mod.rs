@@ -29,7 +29,9 @@ mod windows;
 
 pub use categories::{Category, FreeBy, PricingModel, PricingType};
 pub use pricer::{Inbound, MetaPricing, Outbound, Reconciliation, WhatsAppCharge, WhatsAppPricer};
-pub use rate_card::{Market, RateCard, RateRow, Rules, VolumeTier, SHIPPED_WHATSAPP_RATES};
+pub use rate_card::{
+    Market, RateCard, RateRow, Rules, VolumeTier, MAX_RATE_PER_MESSAGE_USD, SHIPPED_WHATSAPP_RATES,
+};
 pub use windows::{PairState, StateBounds, StateSnapshot};
 
 // Shared time glue: the submodules keep times as milliseconds since the Unix
@@ -43,7 +45,8 @@ pub(crate) fn millis(t: OffsetDateTime) -> i64 {
 }
 
 fn from_millis(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+    // i64 milliseconds times 10^6 fits i128 (below 2^84): exact.
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms).saturating_mul(1_000_000))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 

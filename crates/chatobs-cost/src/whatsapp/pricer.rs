@@ -2,6 +2,7 @@
 //! card and the window state, and reconciles estimates with Meta's `pricing`
 //! object.
 
+use crate::money;
 use crate::vocab::TemplateCategory;
 use crate::Error;
 use rust_decimal::Decimal;
@@ -93,7 +94,8 @@ pub struct Reconciliation {
     pub estimate: Decimal,
     /// The figure implied by Meta's answer (`None`: its category is unknown to the card).
     pub meta: Option<Decimal>,
-    /// `meta - estimate` (zero when unknown).
+    /// `meta - estimate` (zero when unknown, or when it does not fit a
+    /// decimal: then [`Reconciliation::incomplete_reason`] says so).
     pub difference: Decimal,
     /// Whether Meta's answer differs from the estimate (price, billable, category or type).
     pub differs: bool,
@@ -101,6 +103,10 @@ pub struct Reconciliation {
     pub meta_category: String,
     /// Meta's type.
     pub meta_type: Option<String>,
+    /// `Some("overflow:difference")` when `meta - estimate` does not fit a
+    /// decimal exactly ([`crate::money`]): the difference is then left out
+    /// (0) and the conversation total is marked incomplete.
+    pub incomplete_reason: Option<&'static str>,
 }
 
 /// Prices WhatsApp messages and keeps the window state. Thread-safe.
@@ -200,15 +206,19 @@ impl WhatsAppPricer {
 
         let mut st = self.lock();
         let s = st.pair(m.business, m.user, t, self.bounds);
+        // Times are ms since the epoch; a restored snapshot may hold any i64.
+        // Saturating is honest here: a window "ending" at i64::MAX is open
+        // until the end of time, which is what the overflowing sum meant,
+        // where wrapping would close it in the past.
         let csw_open = s
             .last_inbound
-            .is_some_and(|li| li <= t && t < li + rules.customer_service_window_ms);
+            .is_some_and(|li| li <= t && t < li.saturating_add(rules.customer_service_window_ms));
         let mut fep_open = s.free_entry_point_until.is_some_and(|u| t < u);
         let entry_point = m.entry_point
             || s.entry_point_inbound
-                .is_some_and(|e| e <= t && t < e + rules.customer_service_window_ms);
+                .is_some_and(|e| e <= t && t < e.saturating_add(rules.customer_service_window_ms));
         if !fep_open && csw_open && entry_point {
-            s.free_entry_point_until = Some(t + rules.free_entry_point_ms);
+            s.free_entry_point_until = Some(t.saturating_add(rules.free_entry_point_ms));
             s.entry_point_inbound = None;
             fep_open = true;
         }
@@ -236,7 +246,7 @@ impl WhatsAppPricer {
                         return Ok(charge);
                     }
                     s.conversations
-                        .push((Category::Service, t + rules.conversation_ms));
+                        .push((Category::Service, t.saturating_add(rules.conversation_ms)));
                     if t >= rules.service_free_from {
                         charge.pricing_type = PricingType::FreeCustomerService;
                         charge.free_by = Some(FreeBy::FreeServiceConversation);
@@ -247,7 +257,8 @@ impl WhatsAppPricer {
                         charge.free_by = Some(FreeBy::OpenConversation);
                         return Ok(charge);
                     }
-                    s.conversations.push((category, t + rules.conversation_ms));
+                    s.conversations
+                        .push((category, t.saturating_add(rules.conversation_ms)));
                 }
                 drop(st);
                 self.charge_rate(&mut charge, market, category, t, None);
@@ -378,18 +389,24 @@ impl WhatsAppPricer {
             .is_some_and(|t| t != estimate.pricing_type.as_str());
         let cat_differs = meta_cat.is_some_and(|c| c != estimate.category)
             && estimate.category != Category::Service;
-        let difference = figure.map_or(Decimal::ZERO, |f| f - estimate.price);
+        let (difference, incomplete_reason) = match figure.map(|f| money::sub(f, estimate.price)) {
+            None => (Decimal::ZERO, None),
+            Some(Ok(d)) => (d, None),
+            Some(Err(_)) => (Decimal::ZERO, Some("overflow:difference")),
+        };
         Reconciliation {
             estimate: estimate.price,
             meta: figure,
             difference,
             differs: !difference.is_zero()
+                || incomplete_reason.is_some()
                 || figure.is_none()
                 || meta.billable != estimate.billable
                 || type_differs
                 || cat_differs,
             meta_category: meta.category.clone(),
             meta_type: meta.pricing_type.clone(),
+            incomplete_reason,
         }
     }
 

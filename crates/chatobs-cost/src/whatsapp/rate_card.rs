@@ -2,7 +2,7 @@
 //! (the shipped `data/whatsapp_rates.toml` and yours), their validation, and
 //! the market of a phone number by calling code.
 
-use crate::llm::parse_money;
+use crate::llm::{key_name, parse_money, toml_error, FieldError};
 use crate::Error;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -14,11 +14,32 @@ use super::{millis, HOUR_MS};
 /// The shipped rate card.
 pub const SHIPPED_WHATSAPP_RATES: &str = include_str!("../../data/whatsapp_rates.toml");
 
-fn parse_day(s: &str, what: &str) -> Result<i64, String> {
+/// Ceiling of a per-message rate read from a rate file: 1 000 USD. Meta's
+/// rates are below 1 USD; a larger figure is a typo, and the file is refused
+/// with its key.
+pub const MAX_RATE_PER_MESSAGE_USD: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
+
+fn parse_day(s: &str, key: &str) -> Result<i64, FieldError> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s.trim(), &fmt)
-        .map_err(|_| format!("{what}: expected a day as YYYY-MM-DD, got {s:?}"))?;
+    let d = time::Date::parse(s.trim(), &fmt).map_err(|_| {
+        FieldError::new(
+            key,
+            format!("expected a day as YYYY-MM-DD, got {:?}", key_name(s)),
+        )
+    })?;
     Ok(millis(d.midnight().assume_utc()))
+}
+
+/// A rate: a price ([`parse_money`]) at most [`MAX_RATE_PER_MESSAGE_USD`].
+fn parse_rate(v: &toml::Value, key: &str) -> Result<Decimal, FieldError> {
+    let d = parse_money(v, key)?;
+    if d > MAX_RATE_PER_MESSAGE_USD {
+        return Err(FieldError::new(
+            key,
+            format!("{d} USD per message is above the ceiling of {MAX_RATE_PER_MESSAGE_USD} USD per message: check the number"),
+        ));
+    }
+    Ok(d)
 }
 
 /// Dated pricing rules.
@@ -221,31 +242,31 @@ impl RateCard {
     /// Adds markets and rules from a TOML document in the format of
     /// `data/whatsapp_rates.toml` of this crate.
     pub fn merge_toml(&mut self, text: &str, file: Option<&std::path::Path>) -> Result<(), Error> {
-        let doc: FileCard = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            Error::config(
-                file,
-                line.map_or("(file)".to_owned(), |l| format!("line {l}")),
-                e.message().to_owned(),
-            )
-        })?;
-        let err = |r: String| {
-            let (key, reason) = r.split_once(": ").unwrap_or(("(file)", &r));
-            Error::config(file, key, reason)
-        };
+        let doc: FileCard = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+        // Everything is checked before anything is applied: a bad file changes nothing.
+        let (rules, markets) = self.checked(doc).map_err(|e| e.into_error(file))?;
+        self.rules = rules;
+        for market in markets {
+            match self.markets.iter_mut().find(|x| x.name == market.name) {
+                Some(slot) => *slot = market,
+                None => self.markets.push(market),
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules of `doc` laid over this card's, and its markets, checked.
+    fn checked(&self, doc: FileCard) -> Result<(Rules, Vec<Market>), FieldError> {
+        let mut rules = self.rules.clone();
         if let Some(r) = doc.rules {
-            let rules = &mut self.rules;
             if let Some(v) = r.per_message_from {
-                rules.per_message_from = parse_day(&v, "rules.per_message_from").map_err(err)?;
+                rules.per_message_from = parse_day(&v, "rules.per_message_from")?;
             }
             if let Some(v) = r.service_free_from {
-                rules.service_free_from = parse_day(&v, "rules.service_free_from").map_err(err)?;
+                rules.service_free_from = parse_day(&v, "rules.service_free_from")?;
             }
             if let Some(v) = r.billed_service_from {
-                rules.billed_service_from =
-                    parse_day(&v, "rules.billed_service_from").map_err(err)?;
+                rules.billed_service_from = parse_day(&v, "rules.billed_service_from")?;
             }
             for (name, v, slot) in [
                 (
@@ -266,51 +287,64 @@ impl RateCard {
             ] {
                 if let Some(h) = v {
                     if h == 0 || h > 24 * 31 {
-                        return Err(err(format!(
-                            "rules.{name}: must be 1 to 744 hours, got {h}"
-                        )));
+                        return Err(FieldError::new(
+                            format!("rules.{name}"),
+                            format!("must be 1 to 744 hours, got {h}"),
+                        ));
                     }
-                    *slot = i64::from(h) * HOUR_MS;
+                    // h <= 744: at most 2.7e9 ms, no overflow.
+                    *slot = i64::from(h).saturating_mul(HOUR_MS);
                 }
             }
             if let Some(v) = r.billed_service_free_per_month {
                 rules.billed_service_free_per_month = v;
             }
             if let Some(d) = &r.date {
-                parse_day(d, "rules.date").map_err(err)?;
+                parse_day(d, "rules.date")?;
             }
             if let Some(s) = r.source {
                 rules.source = s;
             }
         }
+        let mut markets = Vec::new();
         for (n, m) in doc.market.into_iter().enumerate() {
-            let at = format!("market[{n}] ({})", m.name);
+            let at = format!("market[{n}] ({})", key_name(&m.name));
             if m.name.trim().is_empty() {
-                return Err(err(format!("market[{n}].name: must not be empty")));
+                return Err(FieldError::new(
+                    format!("market[{n}].name"),
+                    "must not be empty",
+                ));
             }
             if m.calling_codes.is_empty() {
-                return Err(err(format!(
-                    "{at}.calling_codes: list at least one calling code"
-                )));
+                return Err(FieldError::new(
+                    format!("{at}.calling_codes"),
+                    "list at least one calling code",
+                ));
             }
             let mut codes = Vec::new();
             for c in &m.calling_codes {
                 let c = c.trim().trim_start_matches('+');
                 if c.is_empty() || c.len() > 7 || !c.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(err(format!(
-                        "{at}.calling_codes: {c:?} is not a calling code (digits, like \"57\")"
-                    )));
+                    return Err(FieldError::new(
+                        format!("{at}.calling_codes"),
+                        format!(
+                            "{:?} is not a calling code (digits, like \"57\")",
+                            key_name(c)
+                        ),
+                    ));
                 }
                 codes.push(c.to_owned());
             }
             let mut rows = Vec::new();
             for (i, r) in m.rate.into_iter().enumerate() {
                 let rat = format!("{at}.rate[{i}]");
-                let effective =
-                    parse_day(&r.effective, &format!("{rat}.effective")).map_err(err)?;
-                parse_day(&r.date, &format!("{rat}.date")).map_err(err)?;
+                let effective = parse_day(&r.effective, &format!("{rat}.effective"))?;
+                parse_day(&r.date, &format!("{rat}.date"))?;
                 if r.source.trim().is_empty() {
-                    return Err(err(format!("{rat}.source: say where the rates come from")));
+                    return Err(FieldError::new(
+                        format!("{rat}.source"),
+                        "say where the rates come from",
+                    ));
                 }
                 let mut rates = Vec::new();
                 for (c, v) in [
@@ -325,7 +359,7 @@ impl RateCard {
                 ] {
                     if let Some(v) = v {
                         let key = c.as_str().replace('-', "_");
-                        rates.push((c, parse_money(v, &format!("{rat}.{key}")).map_err(err)?));
+                        rates.push((c, parse_rate(v, &format!("{rat}.{key}"))?));
                     }
                 }
                 rows.push(RateRow {
@@ -348,19 +382,25 @@ impl RateCard {
                         )
                     })
                     .ok_or_else(|| {
-                        err(format!(
-                            "{tat}.category: volume tiers exist for utility, authentication and authentication_international, got {:?}",
-                            t.category
-                        ))
+                        FieldError::new(
+                            format!("{tat}.category"),
+                            format!(
+                                "volume tiers exist for utility, authentication and authentication_international, got {:?}",
+                                key_name(&t.category)
+                            ),
+                        )
                     })?;
                 if t.from_message == 0 {
-                    return Err(err(format!("{tat}.from_message: counts start at 1")));
+                    return Err(FieldError::new(
+                        format!("{tat}.from_message"),
+                        "counts start at 1",
+                    ));
                 }
                 tiers.push(VolumeTier {
                     category,
-                    effective: parse_day(&t.effective, &format!("{tat}.effective")).map_err(err)?,
+                    effective: parse_day(&t.effective, &format!("{tat}.effective"))?,
                     from_message: t.from_message,
-                    rate: parse_money(&t.rate, &format!("{tat}.rate")).map_err(err)?,
+                    rate: parse_rate(&t.rate, &format!("{tat}.rate"))?,
                 });
             }
             let market = Market {
@@ -369,12 +409,16 @@ impl RateCard {
                 rates: rows,
                 volume_tiers: tiers,
             };
-            match self.markets.iter().position(|x| x.name == market.name) {
-                Some(i) => self.markets[i] = market,
-                None => self.markets.push(market),
+            // A market named twice in one file: the later entry wins, as across files.
+            match markets
+                .iter_mut()
+                .find(|x: &&mut Market| x.name == market.name)
+            {
+                Some(slot) => *slot = market,
+                None => markets.push(market),
             }
         }
-        Ok(())
+        Ok((rules, markets))
     }
 
     /// Reads a file with [`RateCard::merge_toml`].

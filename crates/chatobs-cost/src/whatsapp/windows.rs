@@ -126,13 +126,13 @@ impl Store {
         // Drop the least recently active sixteenth (at least one) in one pass.
         let n = (self.pairs.len() / 16)
             .max(1)
-            .max(self.pairs.len() + 1 - max);
+            .max(self.pairs.len().saturating_add(1).saturating_sub(max));
         let mut ages: Vec<(i64, (String, String))> = self
             .pairs
             .iter()
             .map(|(k, s)| (s.last_activity, k.clone()))
             .collect();
-        ages.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+        ages.select_nth_unstable_by_key(n.saturating_sub(1), |(t, _)| *t);
         for (_, k) in ages.into_iter().take(n) {
             self.pairs.remove(&k);
         }
@@ -151,13 +151,21 @@ impl Store {
                     return false;
                 };
                 let (y, mo) = m.split_once('-').unwrap_or(("0", "0"));
-                let (y, mo): (i32, i32) = (y.parse().unwrap_or(0), mo.parse().unwrap_or(0));
-                y * 12 + mo + 1 >= month.0 * 12 + month.1 as i32
+                // In i64: a restored key may hold any i32 year, and
+                // i32::MAX * 12 fits i64 with room to spare.
+                let (y, mo): (i64, i64) = (
+                    y.parse::<i32>().map_or(0, i64::from),
+                    mo.parse::<i32>().map_or(0, i64::from),
+                );
+                let index = |y: i64, m: i64| y.saturating_mul(12).saturating_add(m);
+                index(y, mo).saturating_add(1) >= index(i64::from(month.0), i64::from(month.1))
             };
             self.monthly.retain(|k, _| keep(k));
         }
         let c = self.monthly.entry(key).or_insert(0);
-        *c += 1;
+        // Saturating is honest for a count (a restored snapshot may start it
+        // at u64::MAX): the tier for "at least this many" still applies.
+        *c = c.saturating_add(1);
         *c
     }
 }
