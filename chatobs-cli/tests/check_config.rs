@@ -229,6 +229,14 @@ fn check_config_and_init_reject_the_same_configurations_with_the_same_message() 
         ..case("header encoding", "", "OTEL_EXPORTER_OTLP_HEADERS")
     });
     cases.push(Case {
+        env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "http://exa mple.com")],
+        ..case("endpoint variable", "", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    });
+    cases.push(Case {
+        env: vec![("CHATOBS_OTLP_PRESET", "logfire")],
+        ..case("preset without its token", "", "LOGFIRE_TOKEN")
+    });
+    cases.push(Case {
         env: vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")],
         ..case("protocol", "", "OTEL_EXPORTER_OTLP_PROTOCOL")
     });
