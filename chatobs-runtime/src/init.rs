@@ -81,7 +81,20 @@ pub fn init_with_exporters(
         chatobs_core::logs::flush(deadline.saturating_duration_since(Instant::now()));
     });
     #[cfg(feature = "metrics")]
-    guard.on_shutdown(|_| crate::metrics::shutdown());
+    guard.on_shutdown(|deadline| {
+        // The OTLP metrics push may wait on a slow collector: it gets what is
+        // left of the deadline, on a thread of its own, and is abandoned after.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pushed = std::thread::Builder::new()
+            .name("chatobs-metrics-shutdown".into())
+            .spawn(move || {
+                crate::metrics::shutdown();
+                let _ = tx.send(());
+            });
+        if pushed.is_ok() {
+            let _ = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+    });
 
     static LOG_INSTALLED: AtomicBool = AtomicBool::new(false);
     if config.logs.format == LogFormat::Json && !LOG_INSTALLED.swap(true, Ordering::AcqRel) {

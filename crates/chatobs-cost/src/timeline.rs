@@ -67,6 +67,19 @@ pub enum TimelineEvent {
 
 const FIELDS: &[&str] = &["at", "business", "user", "dir", "template", "entry_point"];
 
+/// The kind of a JSON value, for error messages: a timeline carries phone
+/// numbers (`user`), so a wrong value is described, never shown.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Parses one line (`line` is its 1-based number, for errors).
 pub fn parse_line(text: &str, line: usize) -> Result<TimelineEvent, TimelineError> {
     let err = |field: &str, reason: String| TimelineError {
@@ -91,7 +104,10 @@ pub fn parse_line(text: &str, line: usize) -> Result<TimelineEvent, TimelineErro
         match obj.get(k) {
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
             Some(Value::String(_)) => Err(err(k, "must not be empty".into())),
-            Some(other) => Err(err(k, format!("expected a string, got {other}"))),
+            Some(other) => Err(err(
+                k,
+                format!("expected a string, got {}", json_kind(other)),
+            )),
             None => Err(err(k, "missing".into())),
         }
     };
@@ -115,7 +131,7 @@ pub fn parse_line(text: &str, line: usize) -> Result<TimelineEvent, TimelineErro
         Some(other) => {
             return Err(err(
                 "entry_point",
-                format!("expected true or false, got {other}"),
+                format!("expected true or false, got {}", json_kind(other)),
             ))
         }
     };
@@ -147,7 +163,7 @@ pub fn parse_line(text: &str, line: usize) -> Result<TimelineEvent, TimelineErro
                 Some(other) => {
                     return Err(err(
                         "template",
-                        format!("expected a category string or null, got {other}"),
+                        format!("expected a category string or null, got {}", json_kind(other)),
                     ))
                 }
             };
