@@ -57,11 +57,17 @@ fn a_reaction_reaches_the_span_that_sent_the_replied_message() {
         assert!(fb
             .record_webhook(&reaction_webhook("wamid.FIRST", ""))
             .is_empty());
-        // A thumbs-up to an unknown message is reported, not panicking.
+        // A thumbs-up to an unknown message is reported, not panicking, and
+        // the error names the message by its keyed hash (a wamid carries the
+        // customer's number).
+        let out = fb.record_webhook(&reaction_webhook("wamid.UNKNOWN", "👍"));
         assert_eq!(
-            fb.record_webhook(&reaction_webhook("wamid.UNKNOWN", "👍")),
-            vec![Err(FeedbackError::UnknownMessage("wamid.UNKNOWN".into()))]
+            out,
+            vec![Err(FeedbackError::UnknownMessage(
+                chatobs_runtime::evals::feedback::exported_wamid("wamid.UNKNOWN")
+            ))]
         );
+        assert!(!format!("{out:?}").contains("wamid.UNKNOWN"));
     });
     let sent = spans.one("agent.pqr.flow");
     let f = spans.one("feedback");
@@ -79,7 +85,16 @@ fn a_reaction_reaches_the_span_that_sent_the_replied_message() {
         Some(0.0)
     );
     assert_eq!(f.attr_str(vocab::FEEDBACK_SOURCE), Some("reaction"));
-    assert_eq!(f.attr_str(vocab::FEEDBACK_WAMID), Some("wamid.SECOND"));
+    // The message id leaves the process only as its keyed hash (the same the
+    // webhook writes in `messaging.message.id`, so the two join).
+    assert_eq!(
+        f.attr_str(vocab::FEEDBACK_WAMID),
+        Some(chatobs_runtime::evals::feedback::exported_wamid("wamid.SECOND").as_str())
+    );
+    assert_eq!(
+        chatobs_runtime::evals::feedback::exported_wamid("wamid.SECOND"),
+        chatobs_runtime::integrations::whatsapp::hashed_message_id("wamid.SECOND").unwrap()
+    );
     assert_eq!(f.attr_str("eval.user_feedback.label"), Some("thumbs-down"));
     let ev = f.event(vocab::GEN_AI_EVALUATION_RESULT).unwrap();
     assert_eq!(

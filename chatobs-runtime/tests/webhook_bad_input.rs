@@ -172,9 +172,11 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
         assert!(codes.contains(&expected), "{expected:?} not in {codes:?}");
     }
     assert!(refused.iter().all(|s| s.session_id().is_none()));
+    // Message ids are exported as their keyed hash, never as sent.
+    let hashed = |w: &str| chatobs_runtime::integrations::whatsapp::hashed_message_id(w).unwrap();
     let unsupported = spans
         .iter()
-        .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some("wamid.U1"))
+        .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some(hashed("wamid.U1").as_str()))
         .unwrap();
     assert_eq!(
         unsupported.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE),
@@ -186,7 +188,7 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
     );
     let t1 = spans
         .iter()
-        .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some("wamid.T1"))
+        .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some(hashed("wamid.T1").as_str()))
         .unwrap();
     assert!(
         !t1.parent_remote && t1.parent_span_id.0 == 0,
@@ -201,12 +203,18 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
     assert!(!dump.contains("cs_attacker"));
     let file = std::fs::read(dir.path().join("spans.jsonl")).unwrap();
     assert!(!contains(&file, MARKER.as_bytes()));
+    for w in ["wamid.U1", "wamid.U2", "wamid.T1", "573009998877"] {
+        assert!(!dump.contains(w), "{w} in a span");
+        assert!(!contains(&file, w.as_bytes()), "{w} in the span file");
+    }
     assert!(chatobs_runtime::logs::flush(
         std::time::Duration::from_secs(10)
     ));
     let logs = std::fs::read(&log).unwrap();
     assert!(!contains(&logs, MARKER.as_bytes()));
     assert!(!contains(&logs, b"573009998877"));
+    assert!(!contains(&logs, b"wamid.U"));
+    assert!(!contains(&logs, b"wamid.T1"));
     assert!(contains(&logs, b"webhook request refused"));
 }
 

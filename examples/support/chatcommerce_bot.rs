@@ -462,7 +462,12 @@ async fn send_whatsapp(
     .map_err(err)?;
     gw.outbound.register(&wamid, charge, Context::current());
     gw.feedback.register_sent(&wamid, Context::current());
-    tracing::info!(wamid = %wamid, "reply accepted by the Graph API");
+    // A wamid carries the customer's number: log only its keyed hash.
+    let message = chatobs_runtime::integrations::whatsapp::hashed_message_id(&wamid);
+    tracing::info!(
+        message_id = message.as_deref().unwrap_or(""),
+        "reply accepted by the Graph API"
+    );
     Ok(wamid)
 }
 

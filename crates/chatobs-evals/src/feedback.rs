@@ -295,7 +295,7 @@ impl FeedbackRecorder {
     pub fn record_for_wamid(&self, wamid: &str, fb: &Feedback) -> Result<(), FeedbackError> {
         let target = self
             .span_of(wamid)
-            .ok_or_else(|| FeedbackError::UnknownMessage(crate::redact::truncate(wamid, 64)))?;
+            .ok_or_else(|| FeedbackError::UnknownMessage(exported_wamid(wamid)))?;
         self.record_inner(&target, fb, "wamid", Some(wamid), None)
     }
 
@@ -342,7 +342,7 @@ impl FeedbackRecorder {
     fn record_reaction(&self, wamid: &str, emoji: &str, thumb: Thumb) -> Result<(), FeedbackError> {
         let target = self
             .span_of(wamid)
-            .ok_or_else(|| FeedbackError::UnknownMessage(crate::redact::truncate(wamid, 64)))?;
+            .ok_or_else(|| FeedbackError::UnknownMessage(exported_wamid(wamid)))?;
         self.record_inner(
             &target,
             &Feedback::user(thumb),
@@ -399,7 +399,7 @@ impl FeedbackRecorder {
             );
         }
         if let Some(w) = wamid {
-            b = b.attribute(vocab::FEEDBACK_WAMID, crate::redact::truncate(w, 256));
+            b = b.attribute(vocab::FEEDBACK_WAMID, exported_wamid(w));
         }
         if let Some(e) = emoji {
             b = b.attribute(vocab::FEEDBACK_EMOJI, crate::redact::truncate(e, 32));
@@ -459,5 +459,21 @@ impl FeedbackRecorder {
             .iter()
             .map(|((l, r), n)| ((*l).to_owned(), (*r).to_owned(), *n))
             .collect()
+    }
+}
+
+/// A WhatsApp message id as it may leave the process: real wamids carry the
+/// customer's phone number (base64), so only their keyed hash is exported
+/// (`keyed_hash(["wamid", id])`, the same the webhook writes in
+/// `messaging.message.id`, so feedback joins the message). An id that already
+/// is such a hash (`cs_` and 32 hex digits) is kept as it is.
+pub fn exported_wamid(wamid: &str) -> String {
+    let is_hash = wamid.len() == 35
+        && wamid.starts_with("cs_")
+        && wamid[3..].bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hash {
+        wamid.to_owned()
+    } else {
+        crate::context::keyed_hash(&["wamid", wamid])
     }
 }

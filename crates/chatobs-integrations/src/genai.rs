@@ -166,7 +166,8 @@ fn merge(r: &mut GenAiResponse, v: &Json) {
         let thoughts = u(m, "thoughtsTokenCount");
         r.usage = Some(TokenUsage {
             input: u(m, "promptTokenCount"),
-            output: u(m, "candidatesTokenCount") + thoughts,
+            // Saturating: the counts come from outside (a huge count must not panic).
+            output: u(m, "candidatesTokenCount").saturating_add(thoughts),
             cached: u(m, "cachedContentTokenCount"),
             reasoning: thoughts,
         });

@@ -22,7 +22,27 @@
 //! [`axum::instrument`] starts its SERVER span as a child of the caller's span
 //! with the same session, so its `#[chat_span]` functions and logs carry
 //! both. All services must share `CHATOBS_SESSION_KEY` only if they derive
-//! sessions themselves; propagated ids are taken as they come.
+//! sessions themselves; propagated ids are taken as they come, except one
+//! that is a phone number, a wamid or a business-scoped user id, which is
+//! replaced by its keyed hash (then every service needs the key).
+//!
+//! # Personal data never leaves the process
+//!
+//! Every identifier that can carry a phone number is exported only as a keyed
+//! hash (HMAC-SHA256 with `CHATOBS_SESSION_KEY`, like session ids), or not at
+//! all: WhatsApp message ids (real wamids are base64 of a blob holding the
+//! customer's number) become [`whatsapp::hashed_message_id`] in
+//! `messaging.message.id`, `messaging.whatsapp.context.message.id` and
+//! `feedback.wamid`; `from` / `wa_id` / `recipient_id`, business-scoped user
+//! ids (`from_user_id`, `recipient_user_id`, `user_id`) and contact entries
+//! (numbers, profile names) only feed the session's keyed hash. This holds
+//! for span attributes, span events, log fields, metric labels and error
+//! messages alike; free text from outside (error titles, URLs, paths, header
+//! values, handoff reasons) has phone numbers redacted and wamids replaced by
+//! their hash ([`whatsapp::scrub_message_ids`]). Raw ids stay in memory for
+//! the bot and for lookups ([`whatsapp::OutboundRegistry`], feedback) only.
+//! `chatobs-runtime/tests/pii_every_exporter.rs` checks every exporter, the
+//! logs and the metrics with realistic wamids.
 //!
 //! # Several services in one process
 //!

@@ -14,6 +14,13 @@
 //!   correlation id (the session) and causation id (the event that caused
 //!   this one), filled from the current context.
 //!
+//! Personal data: a carrier's other headers are never read or exported; only
+//! the W3C `traceparent` and the baggage's `chat.session_id` (an exported id,
+//! validated) are taken, and a session id that is in fact a phone number, a
+//! wamid or a business-scoped user id is replaced by its keyed hash. A handoff reason is free text: phone numbers and
+//! e-mail addresses in it are redacted and a wamid is written as its keyed
+//! hash ([`crate::whatsapp::scrub_message_ids`]).
+//!
 //! ```
 //! use chatobs_runtime::integrations::propagation::{self, EventMetadata};
 //! use chatobs_runtime::{testing, ChatSession, Role, SpanBuilder};
@@ -62,9 +69,40 @@ pub fn inject_map(headers: &mut HashMap<String, String>) {
 }
 
 /// Reads a context from a message's string headers (malformed or oversized
-/// values are ignored: the result then has no parent or no session).
+/// values are ignored: the result then has no parent or no session). A
+/// session id that is a phone number, a wamid or a business-scoped user id
+/// (`573001234567`, `wa:573001234567`, `US.13491208655302741918`) is taken
+/// as its keyed hash instead ([`ChatSession::new`]).
 pub fn extract_map(headers: &HashMap<String, String>) -> Context {
-    Context::extract_map(headers)
+    without_personal_session(Context::extract_map(headers))
+}
+
+/// Whether a propagated session id is personal data rather than an exported
+/// id: a wamid, or digits (7 or more) after at most a short prefix of letters
+/// and separators (a phone number, `wa:` + a number, a business-scoped user id).
+pub(crate) fn looks_personal(id: &str) -> bool {
+    if id.len() >= 6 && id.as_bytes()[..6].eq_ignore_ascii_case(b"wamid.") {
+        return true;
+    }
+    let digits = id.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let prefix = &id[..id.len() - digits];
+    digits >= 7
+        && prefix.len() <= 8
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || matches!(b, b':' | b'.' | b'_' | b'-'))
+}
+
+/// `ctx` with a personal session id (see [`looks_personal`]) replaced by its
+/// keyed hash, so the number never reaches a span; every service sharing
+/// `CHATOBS_SESSION_KEY` derives the same replacement.
+pub(crate) fn without_personal_session(mut ctx: Context) -> Context {
+    if let Some(s) = &ctx.session {
+        if looks_personal(s.id()) {
+            ctx.session = Some(ChatSession::new(s.id()));
+        }
+    }
+    ctx
 }
 
 /// Starts a CONSUMER span for a message whose headers carry a context: the
@@ -87,7 +125,10 @@ pub fn consume(name: impl Into<Cow<'static, str>>, headers: &HashMap<String, Str
 /// `handoff.{from}_to_{to}` (role `handoff`) with the reason and the
 /// confidence (clamped to 0..=1). Run the receiving bot inside it.
 pub fn handoff(from: Role, to: Role, reason: impl Into<String>, confidence: f64) -> ChatSpan {
-    let reason = crate::redact::truncate(&crate::redact::text(&reason.into()), 128);
+    let reason = crate::redact::truncate(
+        &crate::whatsapp::redacted(&reason.into(), |t| crate::redact::text(t).into_owned()),
+        128,
+    );
     let confidence = if confidence.is_finite() {
         confidence.clamp(0.0, 1.0)
     } else {
@@ -176,7 +217,7 @@ impl EventMetadata {
             .correlation_id
             .as_deref()
             .and_then(|id| ChatSession::from_exported_id(id).ok());
-        ctx
+        without_personal_session(ctx)
     }
 }
 
@@ -202,6 +243,33 @@ mod tests {
                 });
             })
         });
+    }
+
+    #[test]
+    fn personal_session_ids_are_hashed() {
+        for id in [
+            "573001234567",
+            "wa:573001234567",
+            "US.13491208655302741918",
+            "US.ENT.11815799212886844830",
+            "wamid.HBgMNTczMDAxMjM0NTY3FQIAEhgUM0VCMEI4QjU5RjM3RkQ1QjYzOTMA",
+        ] {
+            let mut h = HashMap::new();
+            h.insert("baggage".into(), format!("chat.session_id={id}"));
+            let s = extract_map(&h).session.unwrap();
+            assert_eq!(s.id(), ChatSession::new(id).id(), "{id}");
+            assert!(!s.id().contains(id));
+        }
+        for id in [
+            "cs_0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+            "cs_doc_queue",
+            "order-42",
+            "4bf92f35-77b3-4da6-a3ce-929d0e0e4736",
+        ] {
+            let mut h = HashMap::new();
+            h.insert("baggage".into(), format!("chat.session_id={id}"));
+            assert_eq!(extract_map(&h).session.unwrap().id(), id);
+        }
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! - a CLIENT span `{method}` with the HTTP client conventions
 //!   (`http.request.method`, `url.full` with user info and credential-like
 //!   query values such as `key=` redacted, `server.address`, `server.port`,
-//!   `http.response.status_code`, `error.type` for 4xx/5xx and transport errors);
+//!   `http.response.status_code`, `error.type` for 4xx/5xx and transport errors;
+//!   a wamid in the URL, which encodes a phone number, is written as its keyed
+//!   hash, see [`crate::whatsapp::scrub_message_ids`]; error messages never
+//!   carry the URL);
 //! - `traceparent` and `baggage` (the session id) injected, so a service
 //!   behind [`super::axum::instrument`] continues the trace and the conversation;
 //! - a Gemini `generateContent` / `streamGenerateContent` or
@@ -226,7 +229,11 @@ fn start(mut req: reqwest::Request) -> (ChatSpan, Option<GenAiRequest>, reqwest:
             vocab::HTTP_REQUEST_METHOD,
             super::http_metrics::method_label(&method),
         )
-        .attribute(vocab::URL_FULL, crate::redact::url(url.as_str()));
+        .attribute(
+            vocab::URL_FULL,
+            // Graph API URLs may name a wamid: only its keyed hash leaves.
+            crate::whatsapp::redacted(url.as_str(), crate::redact::url),
+        );
     if let Some(h) = url.host_str() {
         b = b.attribute(vocab::SERVER_ADDRESS, h.to_owned());
     }

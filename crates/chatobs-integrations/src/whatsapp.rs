@@ -30,12 +30,155 @@
 //! // Both messages belong to the same conversation (keyed hash of number id + wa_id).
 //! assert_eq!(batch.messages[0].session().id(), batch.messages[1].session().id());
 //! ```
+//!
+//! # Personal data: identifiers leave the process only as keyed hashes
+//!
+//! A WhatsApp message id is not opaque: a real wamid is `wamid.` + base64
+//! of a small protobuf that holds the customer's phone number
+//! (`wamid.HBgMNTczMDAxMjM0NTY3FQIA...` decodes to `...573001234567...`).
+//! So every identifier of a payload that can carry a phone number is
+//! personal data:
+//!
+//! | identifier | where Meta puts it | what chatobs exports |
+//! |---|---|---|
+//! | wamids | `messages[].id`, `statuses[].id`, `messages[].context.id`, `reaction.message_id` | [`hashed_message_id`]: `messaging.message.id`, `messaging.whatsapp.context.message.id`, `feedback.wamid` |
+//! | the user's number | `from`, `wa_id`, `recipient_id`, `contacts[].wa_id` | nothing (it only feeds the session's keyed hash, [`ChatSession::for_whatsapp`]) |
+//! | business-scoped user ids | `from_user_id`, `recipient_user_id`, `contacts[].user_id` | nothing (the session's keyed hash when the number is absent) |
+//! | profile names, usernames, texts, captions, coordinates, contact cards | `contacts[].profile`, message bodies | nothing (texts: their length only) |
+//!
+//! The hash is [`chatobs_core::context::keyed_hash`]`(&["wamid", id])`, the
+//! HMAC-SHA256 with `CHATOBS_SESSION_KEY` that session ids use: every service
+//! sharing the key hashes a wamid the same way, so a status callback's
+//! `messaging.message.id` joins the message it refers to, and a reaction's
+//! `messaging.whatsapp.context.message.id` joins the reply it rates.
+//! Raw ids stay in memory, for the bot's handlers and for the lookups that
+//! need them ([`OutboundRegistry`], feedback), and never reach a span, an
+//! event, a log field, a metric label or an error message: `Debug` prints
+//! the hash, free text taken from a payload (error titles) has any `wamid.`
+//! token replaced by its hash ([`scrub_message_ids`]), and the type, status
+//! and pricing names exported are Meta's words (letters, `_` and `-`, at
+//! most 32) or `unknown`.
 
 use crate::context::ChatSession;
 use crate::cost::MetaPricing;
 use hmac::{Hmac, Mac};
 use serde_json::Value as Json;
 use sha2::Sha256;
+use std::borrow::Cow;
+
+/// The exported form of a WhatsApp message id (wamid): its keyed hash
+/// (`cs_` + 32 hex digits, [`chatobs_core::context::keyed_hash`] of
+/// `["wamid", id]`), the same in every service sharing `CHATOBS_SESSION_KEY`.
+/// `None` for an empty id. See the [module docs](self#personal-data-identifiers-leave-the-process-only-as-keyed-hashes).
+///
+/// ```
+/// use chatobs_runtime::integrations::whatsapp::hashed_message_id;
+/// let wamid = "wamid.HBgMNTczMDAxMjM0NTY3FQIAEhgUM0VCMEI4QjU5RjM3RkQ1QjYzOTMA";
+/// let h = hashed_message_id(wamid).unwrap();
+/// assert!(h.starts_with("cs_") && h.len() == 35);
+/// assert_eq!(hashed_message_id(wamid), Some(h)); // stable: joins status callbacks to sends
+/// assert_eq!(hashed_message_id(""), None);
+/// ```
+pub fn hashed_message_id(wamid: &str) -> Option<String> {
+    (!wamid.is_empty()).then(|| crate::context::keyed_hash(&["wamid", wamid]))
+}
+
+/// `text` with every `wamid.` token (the prefix and the base64 that follows)
+/// replaced by its [`hashed_message_id`]: for free text taken from a payload
+/// or a URL before it is exported.
+///
+/// ```
+/// use chatobs_runtime::integrations::whatsapp::{hashed_message_id, scrub_message_ids};
+/// let w = "wamid.HBgMNTczMDAxMjM0NTY3FQIAEhgUM0VCMEI4QjU5RjM3RkQ1QjYzOTMA";
+/// let text = format!("message {w} failed");
+/// let out = scrub_message_ids(&text);
+/// assert_eq!(out, format!("message {} failed", hashed_message_id(w).unwrap()));
+/// assert_eq!(scrub_message_ids("nothing to see"), "nothing to see");
+/// ```
+pub fn scrub_message_ids(text: &str) -> Cow<'_, str> {
+    let ids = message_id_spans(text);
+    if ids.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (a, b) in ids {
+        out.push_str(&text[last..a]);
+        out.push_str(&crate::context::keyed_hash(&["wamid", &text[a..b]]));
+        last = b;
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
+
+/// `redact(text)` with the wamids of `text` hashed: each is set aside before
+/// `redact` runs (so a digit run inside a wamid's base64 cannot be cut out of
+/// it, leaving the rest behind) and its hash put in its place after (so the
+/// redaction does not take the hash for a number). A wamid the redaction
+/// removed whole stays removed.
+pub(crate) fn redacted(text: &str, redact: impl FnOnce(&str) -> String) -> String {
+    let ids = message_id_spans(text);
+    if ids.is_empty() {
+        return redact(text);
+    }
+    // Placeholders: private-use characters around letters (no digit, no
+    // separator a redaction looks at).
+    let mark = |k: usize| {
+        let mut m = String::from('\u{E000}');
+        let mut k = k;
+        loop {
+            m.push(char::from(b'a' + (k % 26) as u8));
+            k /= 26;
+            if k == 0 {
+                break;
+            }
+        }
+        m.push('\u{E001}');
+        m
+    };
+    let mut masked = String::with_capacity(text.len());
+    let mut last = 0;
+    for (k, (a, b)) in ids.iter().enumerate() {
+        masked.push_str(&text[last..*a]);
+        masked.push_str(&mark(k));
+        last = *b;
+    }
+    masked.push_str(&text[last..]);
+    let mut out = redact(&masked);
+    for (k, (a, b)) in ids.iter().enumerate() {
+        out = out.replace(
+            &mark(k),
+            &crate::context::keyed_hash(&["wamid", &text[*a..*b]]),
+        );
+    }
+    out
+}
+
+/// Byte ranges of the `wamid.` tokens of `text` (case-insensitive prefix,
+/// then base64, URL-safe base64 and percent escapes).
+fn message_id_spans(text: &str) -> Vec<(usize, usize)> {
+    const PREFIX: &[u8] = b"wamid.";
+    let b = text.as_bytes();
+    let is_id_byte =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-' | b'%');
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + PREFIX.len() <= b.len() {
+        if b[i..i + PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+            let mut end = i + PREFIX.len();
+            while end < b.len() && is_id_byte(b[end]) {
+                end += 1;
+            }
+            if end > i + PREFIX.len() {
+                out.push((i, end));
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
 
 /// The signature header Meta sends.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -202,7 +345,8 @@ pub enum Content {
     },
     /// A type chatobs does not know, or a message missing its fields.
     Unsupported {
-        /// The type Meta sent (ASCII, at most 32 characters).
+        /// The type Meta sent when it is a word (ASCII letters, `_` and `-`, at
+        /// most 32), else `unknown`; `invalid` for a message without sender or id.
         original_type: String,
     },
 }
@@ -244,13 +388,18 @@ impl std::fmt::Debug for Content {
 pub struct InboundMessage {
     /// The business phone number id that received it (`metadata.phone_number_id`).
     pub phone_number_id: String,
-    /// The user's WhatsApp id (their phone number): personal data, never exported.
+    /// The user's WhatsApp id (their phone number, `from`): personal data, never exported.
+    /// Empty when Meta sent only the business-scoped user id.
     pub wa_id: String,
-    /// The message id (wamid).
+    /// The user's business-scoped user id (`from_user_id`, sent to users of
+    /// WhatsApp usernames): personal data, never exported.
+    pub user_id: Option<String>,
+    /// The message id (wamid): personal data (it encodes the number), exported
+    /// only as [`InboundMessage::exported_id`].
     pub id: String,
     /// Unix seconds Meta stamped.
     pub timestamp: Option<i64>,
-    /// The message this one replies to (`context.id`).
+    /// The message this one replies to (`context.id`, a wamid: exported only hashed).
     pub reply_to: Option<String>,
     /// The user came from a click-to-WhatsApp ad or a Page button (`referral`).
     pub entry_point: bool,
@@ -260,9 +409,31 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
-    /// The conversation: keyed hash of (phone number id, wa_id).
+    /// The conversation: keyed hash of (phone number id, wa_id), or of (phone
+    /// number id, business-scoped user id) when Meta sent no number.
     pub fn session(&self) -> &ChatSession {
         &self.session
+    }
+    /// The user as the cost windows know them: the `wa_id`, else the
+    /// business-scoped user id (empty when the message had neither).
+    pub fn user(&self) -> &str {
+        if self.wa_id.is_empty() {
+            self.user_id.as_deref().unwrap_or("")
+        } else {
+            &self.wa_id
+        }
+    }
+    /// The message id as it may be exported ([`hashed_message_id`]).
+    pub fn exported_id(&self) -> Option<String> {
+        hashed_message_id(&self.id)
+    }
+    /// The message this one refers to (the reply's `context.id`, or the
+    /// message a reaction is about), as it may be exported.
+    pub fn exported_context_id(&self) -> Option<String> {
+        match &self.content {
+            Content::Reaction { message_id, .. } => hashed_message_id(message_id),
+            _ => self.reply_to.as_deref().and_then(hashed_message_id),
+        }
     }
     /// Message time (Meta's timestamp, else now).
     pub fn at(&self) -> time::OffsetDateTime {
@@ -275,7 +446,7 @@ impl InboundMessage {
 impl std::fmt::Debug for InboundMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InboundMessage")
-            .field("id", &self.id)
+            .field("id", &self.exported_id())
             .field("session", &self.session.id())
             .field("content", &self.content)
             .finish_non_exhaustive()
@@ -287,7 +458,7 @@ impl std::fmt::Debug for InboundMessage {
 pub struct StatusError {
     /// Meta's code (131047: re-engagement window closed, 131026: undeliverable, ...).
     pub code: i64,
-    /// Meta's title.
+    /// Meta's title (redacted: phone numbers and wamids replaced, at most 200 bytes).
     pub title: String,
 }
 
@@ -296,11 +467,17 @@ pub struct StatusError {
 pub struct StatusUpdate {
     /// The business phone number id that sent it.
     pub phone_number_id: String,
-    /// The recipient's WhatsApp id: personal data, never exported.
+    /// The recipient's WhatsApp id: personal data, never exported. Empty when
+    /// Meta sent only the business-scoped user id.
     pub recipient_id: String,
-    /// The wamid of the message.
+    /// The recipient's business-scoped user id (`recipient_user_id`):
+    /// personal data, never exported.
+    pub recipient_user_id: Option<String>,
+    /// The wamid of the message: personal data, exported only as
+    /// [`StatusUpdate::exported_id`] (the same hash as the sent message's).
     pub id: String,
-    /// `sent`, `delivered`, `read`, `failed` (or what Meta sent, bounded).
+    /// `sent`, `delivered`, `read`, `failed` (or what Meta sent when it is a
+    /// word of letters, `_` and `-`, else `unknown`).
     pub status: String,
     /// Unix seconds.
     pub timestamp: Option<i64>,
@@ -312,16 +489,21 @@ pub struct StatusUpdate {
 }
 
 impl StatusUpdate {
-    /// The conversation: keyed hash of (phone number id, recipient id).
+    /// The conversation: keyed hash of (phone number id, recipient id), or of
+    /// (phone number id, business-scoped user id) when Meta sent no number.
     pub fn session(&self) -> &ChatSession {
         &self.session
+    }
+    /// The message id as it may be exported ([`hashed_message_id`]).
+    pub fn exported_id(&self) -> Option<String> {
+        hashed_message_id(&self.id)
     }
 }
 
 impl std::fmt::Debug for StatusUpdate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatusUpdate")
-            .field("id", &self.id)
+            .field("id", &self.exported_id())
             .field("status", &self.status)
             .field("session", &self.session.id())
             .field("pricing", &self.pricing)
@@ -353,17 +535,47 @@ fn ts(v: &Json) -> Option<i64> {
     }
 }
 
+/// A type or status name as it may be exported: Meta's are words of
+/// letters, `_` and `-` (`text`, `request_welcome`, `delivered`,
+/// `authentication-international`); anything else (digits, dots, a number,
+/// an id) becomes `unknown`.
 fn bounded_type(t: &str) -> String {
-    let t: String = t
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(32)
-        .collect();
-    if t.is_empty() {
-        "unknown".into()
-    } else {
-        t
-    }
+    bounded_word(t, false).unwrap_or_else(|| "unknown".into())
+}
+
+/// `t` when it is 1 to 32 ASCII letters, `_` or `-` (lower-cased unless `keep_case`).
+fn bounded_word(t: &str, keep_case: bool) -> Option<String> {
+    let ok = (1..=32).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
+    ok.then(|| {
+        if keep_case {
+            t.to_owned()
+        } else {
+            t.to_ascii_lowercase()
+        }
+    })
+}
+
+/// A string field of the payload, or `None` when it is missing or not a string.
+fn non_empty(v: &Json, k: &str) -> Option<String> {
+    s(v, k).filter(|x| !x.is_empty())
+}
+
+/// Meta's pricing object, its names bounded like the types (they are
+/// exported as span attributes and compared with the rate card).
+fn pricing_of(st: &Json) -> Option<MetaPricing> {
+    let mut p = serde_json::from_value::<MetaPricing>(st.get("pricing")?.clone()).ok()?;
+    p.category = bounded_word(&p.category, false).unwrap_or_else(|| "unknown".into());
+    p.pricing_type = p
+        .pricing_type
+        .as_deref()
+        .and_then(|t| bounded_word(t, false));
+    p.pricing_model = p
+        .pricing_model
+        .as_deref()
+        .and_then(|t| bounded_word(t, true));
+    Some(p)
 }
 
 fn content_of(m: &Json) -> Content {
@@ -497,8 +709,14 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                 .flatten()
             {
                 let wa_id = s(m, "from").unwrap_or_default();
+                let user_id = non_empty(m, "from_user_id");
                 let id = s(m, "id").unwrap_or_default();
-                let content = if wa_id.is_empty() || id.is_empty() {
+                let identity = if wa_id.is_empty() {
+                    user_id.as_deref().unwrap_or("")
+                } else {
+                    &wa_id
+                };
+                let content = if identity.is_empty() || id.is_empty() {
                     Content::Unsupported {
                         original_type: "invalid".into(),
                     }
@@ -506,9 +724,10 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                     content_of(m)
                 };
                 batch.messages.push(InboundMessage {
-                    session: ChatSession::for_whatsapp(&phone_number_id, &wa_id),
+                    session: ChatSession::for_whatsapp(&phone_number_id, identity),
                     phone_number_id: phone_number_id.clone(),
                     wa_id,
+                    user_id,
                     id,
                     timestamp: ts(m),
                     reply_to: m.get("context").and_then(|c| s(c, "id")),
@@ -523,9 +742,13 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                 .flatten()
             {
                 let recipient_id = s(st, "recipient_id").unwrap_or_default();
-                let pricing = st
-                    .get("pricing")
-                    .and_then(|p| serde_json::from_value::<MetaPricing>(p.clone()).ok());
+                let recipient_user_id = non_empty(st, "recipient_user_id");
+                let identity = if recipient_id.is_empty() {
+                    recipient_user_id.as_deref().unwrap_or("")
+                } else {
+                    &recipient_id
+                };
+                let pricing = pricing_of(st);
                 let errors = st
                     .get("errors")
                     .and_then(Json::as_array)
@@ -534,15 +757,18 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                     .map(|e| StatusError {
                         code: e.get("code").and_then(Json::as_i64).unwrap_or(0),
                         title: crate::redact::truncate(
-                            &crate::redact::text(&s(e, "title").unwrap_or_default()),
+                            &redacted(&s(e, "title").unwrap_or_default(), |t| {
+                                crate::redact::text(t).into_owned()
+                            }),
                             200,
                         ),
                     })
                     .collect();
                 batch.statuses.push(StatusUpdate {
-                    session: ChatSession::for_whatsapp(&phone_number_id, &recipient_id),
+                    session: ChatSession::for_whatsapp(&phone_number_id, identity),
                     phone_number_id: phone_number_id.clone(),
                     recipient_id,
+                    recipient_user_id,
                     id: s(st, "id").unwrap_or_default(),
                     status: bounded_type(st.get("status").and_then(Json::as_str).unwrap_or("")),
                     timestamp: ts(st),
@@ -702,6 +928,60 @@ mod tests {
             parse_payload(b"[1,2]"),
             Err(PayloadError::Shape(_))
         ));
+    }
+
+    #[test]
+    fn identifiers_leave_only_hashed() {
+        // A wamid whose base64 holds a run of 7 digits: redaction first would cut
+        // the run out and leave the rest of the id behind; hashing after it would
+        // let the redaction eat digits of the hash.
+        let w = "wamid.HBgM1234567QIAEhgU";
+        let t = redacted(&format!("to +57 300 123 4567 ({w})"), |t| {
+            crate::redact::text(t).into_owned()
+        });
+        assert_eq!(
+            t,
+            format!("to [REDACTED] ({})", hashed_message_id(w).unwrap())
+        );
+        assert_eq!(redacted("no id", |t| t.to_uppercase()), "NO ID");
+        // Names that are not Meta's words are not exported as they came.
+        let body = serde_json::json!({"entry": [{"changes": [{"value": {
+            "metadata": {"phone_number_id": "1"},
+            "messages": [{"from": "573001234567", "id": "wamid.A", "type": "573001234567"}],
+            "statuses": [{"id": "wamid.B", "recipient_id": "573001234567", "status": "failed573001234567",
+                          "pricing": {"billable": true, "category": "wamid.HBgM", "type": "x1", "pricing_model": "PMP"}}]}}]}]});
+        let b = parse_value(&body).unwrap();
+        assert_eq!(b.messages[0].content.type_name(), "unsupported");
+        assert!(
+            matches!(&b.messages[0].content, Content::Unsupported { original_type } if original_type == "unknown")
+        );
+        assert_eq!(b.statuses[0].status, "unknown");
+        let p = b.statuses[0].pricing.as_ref().unwrap();
+        assert_eq!(
+            (
+                p.category.as_str(),
+                p.pricing_type.as_deref(),
+                p.pricing_model.as_deref()
+            ),
+            ("unknown", None, Some("PMP"))
+        );
+        let dump = format!("{b:?}");
+        assert!(
+            !dump.contains("wamid.") && !dump.contains("573001234567"),
+            "{dump}"
+        );
+        assert!(dump.contains(&hashed_message_id("wamid.A").unwrap()));
+        // A user known only by a business-scoped id has a conversation of their own.
+        let body = serde_json::json!({"entry": [{"changes": [{"value": {
+            "metadata": {"phone_number_id": "1"},
+            "messages": [{"from_user_id": "US.13491208655302741918", "id": "wamid.C", "type": "text", "text": {"body": "hi"}}]}}]}]});
+        let m = &parse_value(&body).unwrap().messages[0];
+        assert_eq!(m.content.type_name(), "text");
+        assert_eq!(m.user(), "US.13491208655302741918");
+        assert_eq!(
+            m.session(),
+            &ChatSession::for_whatsapp("1", "US.13491208655302741918")
+        );
     }
 
     #[test]

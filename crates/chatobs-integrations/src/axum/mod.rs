@@ -43,8 +43,10 @@
 //! `http.request.header.*` with `Authorization`, `Cookie`,
 //! `X-Hub-Signature-256` and the configured `redaction.headers` written as
 //! `[REDACTED]`), the messaging attributes (`messaging.system`,
-//! `messaging.message.id`, `messaging.whatsapp.message.type`, ...; never
-//! the text, caption, coordinates or numbers), the conversation
+//! `messaging.message.id` and `messaging.whatsapp.context.message.id` as
+//! keyed hashes of the wamids, `messaging.whatsapp.message.type`, ...; never
+//! the text, caption, coordinates, numbers, user ids or profile names: see
+//! [`crate::whatsapp`]), the conversation
 //! ([`crate::ChatSession::for_whatsapp`]), a `traceparent` sent by the
 //! caller continued, the message recorded for the customer service window
 //! ([`crate::cost::record_inbound`]) and a 👍 / 👎 reaction turned into
@@ -55,7 +57,10 @@
 //! in which Meta's `pricing` is reconciled with the estimate registered in
 //! [`WhatsAppWebhook::outbound`] when the message was sent
 //! ([`crate::cost::reconcile`]); a `failed` status records Meta's error code
-//! and title and marks that span as an error; your `on_status` handler runs inside it.
+//! and title (numbers redacted, wamids hashed) and marks that span as an
+//! error; your `on_status` handler runs inside it. Both spans carry the
+//! keyed hash of the status's wamid in `messaging.message.id`, the same as
+//! the inbound or sent message it refers to.
 
 mod health;
 mod server;

@@ -86,6 +86,12 @@ fn span_name(method: &'static str, route: &str) -> Cow<'static, str> {
     Cow::Borrowed(leaked)
 }
 
+/// Free text as it may be exported: phone numbers and e-mail addresses
+/// redacted, wamids replaced by their keyed hash.
+fn text(s: &str) -> String {
+    crate::whatsapp::redacted(s, |t| crate::redact::text(t).into_owned())
+}
+
 pub(super) fn req_info(
     method: &str,
     uri: &axum::http::Uri,
@@ -105,12 +111,11 @@ pub(super) fn req_info(
             Some(other) => Value::from(other.to_owned()),
         },
     ));
-    attrs.push((
-        vocab::URL_PATH.into(),
-        Value::from(crate::redact::text(uri.path()).into_owned()),
-    ));
+    // Paths, queries and header values may name a wamid (`/messages/wamid.HBgM...`):
+    // only its keyed hash is exported (see `whatsapp::redacted`).
+    attrs.push((vocab::URL_PATH.into(), Value::from(text(uri.path()))));
     if let Some(q) = uri.query() {
-        let red = crate::redact::url(&format!("/?{q}"));
+        let red = crate::whatsapp::redacted(&format!("/?{q}"), crate::redact::url);
         let q = red.split_once('?').map_or("", |(_, q)| q).to_owned();
         attrs.push((vocab::URL_QUERY.into(), q.into()));
     }
@@ -137,7 +142,7 @@ pub(super) fn req_info(
     if let Some(ua) = headers.get("user-agent").and_then(|h| h.to_str().ok()) {
         attrs.push((
             vocab::USER_AGENT_ORIGINAL.into(),
-            Value::from(crate::redact::truncate(&crate::redact::text(ua), 256)),
+            Value::from(crate::redact::truncate(&text(ua), 256)),
         ));
     }
     for (name, value) in headers {
@@ -156,7 +161,7 @@ pub(super) fn req_info(
         } else {
             let v = value.to_str().unwrap_or("[binary]");
             Cow::Owned(crate::redact::truncate(
-                &crate::redact::redact_free_text(v),
+                &crate::whatsapp::redacted(v, |t| crate::redact::redact_free_text(t).into_owned()),
                 256,
             ))
         };
@@ -165,7 +170,9 @@ pub(super) fn req_info(
     if let Some(s) = crate::current_service() {
         attrs.push((vocab::CHAT_SERVICE_NAME.into(), s.into()));
     }
-    let parent = Context::extract(|k| headers.get(k).and_then(|v| v.to_str().ok()));
+    let parent = crate::propagation::without_personal_session(Context::extract(|k| {
+        headers.get(k).and_then(|v| v.to_str().ok())
+    }));
     ReqInfo {
         method,
         route: route.to_owned(),

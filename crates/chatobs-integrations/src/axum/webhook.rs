@@ -1,5 +1,10 @@
 //! The WhatsApp Cloud API webhook: GET handshake, POST batches, inbound
 //! messages and status callbacks (see the [module docs](super)).
+//!
+//! Wamids, numbers and business-scoped user ids are personal data: spans,
+//! events and logs written here carry wamids only as their keyed hashes
+//! ([`whatsapp::hashed_message_id`]) and the others not at all (see
+//! [`crate::whatsapp`]).
 
 use super::server::{req_info, set_status, WEBHOOK_ROUTES};
 use crate::context::Context;
@@ -363,19 +368,19 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     }
     for (i, status) in batch.statuses.into_iter().enumerate() {
         let ctx = if let Some(info) = &mut info {
-            let extra = vec![
+            let mut extra: Vec<(Cow<'static, str>, Value)> = vec![
                 (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
                 (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
-                (
-                    vocab::MESSAGING_MESSAGE_ID.into(),
-                    Value::from(status.id.clone()),
-                ),
                 (
                     vocab::MESSAGING_WHATSAPP_STATUS.into(),
                     Value::from(status.status.clone()),
                 ),
                 (vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()),
             ];
+            // The wamid encodes the recipient's number: only its keyed hash leaves.
+            if let Some(id) = status.exported_id() {
+                extra.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id)));
+            }
             let mut span = info.span(i + 1 == n_st, Some(status.session().clone()), extra);
             set_status(&mut span, 200, None);
             span.context()
@@ -407,14 +412,20 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
         (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
         (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
         (
-            vocab::MESSAGING_MESSAGE_ID.into(),
-            Value::from(msg.id.clone()),
-        ),
-        (
             vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE.into(),
             msg.content.type_name().into(),
         ),
     ];
+    // Wamids encode the user's number: only their keyed hashes leave the process.
+    if let Some(id) = msg.exported_id() {
+        v.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id)));
+    }
+    if let Some(id) = msg.exported_context_id() {
+        v.push((
+            vocab::MESSAGING_WHATSAPP_CONTEXT_MESSAGE_ID.into(),
+            Value::from(id),
+        ));
+    }
     if msg.entry_point {
         v.push((vocab::MESSAGING_WHATSAPP_ENTRY_POINT.into(), true.into()));
     }
@@ -448,7 +459,10 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
         } => {
             v.push((
                 vocab::MESSAGING_WHATSAPP_MEDIA_MIME_TYPE.into(),
-                Value::from(crate::redact::truncate(m, 64)),
+                Value::from(crate::redact::truncate(
+                    &whatsapp::redacted(m, |t| crate::redact::text(t).into_owned()),
+                    64,
+                )),
             ));
         }
         Content::Unsupported { original_type } => {
@@ -464,12 +478,12 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
 
 /// Inside the message's SERVER span: service window and reaction feedback.
 fn accept_message(#[allow(unused_variables)] st: &Inner, msg: &InboundMessage) {
-    if msg.wa_id.is_empty() {
+    if msg.user().is_empty() {
         return;
     }
     crate::cost::record_inbound(&crate::cost::Inbound {
         business: &msg.phone_number_id,
-        user: &msg.wa_id,
+        user: msg.user(),
         at: msg.at(),
         entry_point: msg.entry_point,
     });
@@ -483,10 +497,33 @@ fn accept_message(#[allow(unused_variables)] st: &Inner, msg: &InboundMessage) {
     ) = (&st.feedback, &msg.content)
     {
         if let Some(thumb) = Thumb::from_emoji(e) {
-            if let Err(err) = fb.record_for_wamid(message_id, &Feedback::user(thumb)) {
-                tracing::debug!(target: "chatobs::webhook", error = %err, "reaction not recorded as feedback");
-            }
+            reaction_feedback(fb, message_id, thumb);
         }
+    }
+}
+
+/// Records a 👍 / 👎 reaction to `wamid` against the span that sent it.
+///
+/// The recorder writes the id it is given into `feedback.wamid` (and into
+/// its error): it is given the keyed hash, registered for the sending span
+/// found with the raw id, so the raw wamid (which encodes the user's
+/// number) stays in memory and `feedback.wamid` joins `messaging.message.id`.
+#[cfg(feature = "evals")]
+fn reaction_feedback(fb: &FeedbackRecorder, wamid: &str, thumb: Thumb) {
+    let Some(hashed) = whatsapp::hashed_message_id(wamid) else {
+        return;
+    };
+    let Some(sent_by) = fb.span_of(wamid) else {
+        tracing::debug!(target: "chatobs::webhook", reason = "unknown_message", "reaction not recorded as feedback");
+        return;
+    };
+    fb.register_sent(&hashed, sent_by);
+    if let Err(err) = fb.record_for_wamid(&hashed, &Feedback::user(thumb)) {
+        let reason = match err {
+            crate::evals::feedback::FeedbackError::NoSpan => "no_span",
+            _ => "unknown_message",
+        };
+        tracing::debug!(target: "chatobs::webhook", reason, "reaction not recorded as feedback");
     }
 }
 
@@ -517,8 +554,11 @@ async fn process(st: Arc<Inner>, jobs: Vec<(Context, Job)>) {
 async fn status_job(st: &Inner, s: StatusUpdate) {
     let mut b = SpanBuilder::new(vocab::WHATSAPP_STATUS_SPAN)
         .role(crate::Role::GATEWAY)
-        .attribute(vocab::MESSAGING_MESSAGE_ID, s.id.clone())
         .attribute(vocab::MESSAGING_WHATSAPP_STATUS, s.status.clone());
+    if let Some(id) = s.exported_id() {
+        // The same hash as the message's: the callback joins the send.
+        b = b.attribute(vocab::MESSAGING_MESSAGE_ID, id);
+    }
     let sent: Option<(Option<crate::cost::WhatsAppCharge>, Context)> = if s.pricing.is_some() {
         st.outbound.take(&s.id).map(|(c, x)| (Some(c), x))
     } else {
