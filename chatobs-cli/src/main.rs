@@ -31,6 +31,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Print each conversation in a span file as a waterfall (span tree, durations, role, step, cost).
+    ///
+    /// Lines that are not spans are skipped and counted in one line on standard error (never
+    /// their content); the exit status is then 2, after the waterfalls of the other spans.
     Report {
         /// The JSONL span file written by the file exporter.
         file: PathBuf,

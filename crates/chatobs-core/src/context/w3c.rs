@@ -74,6 +74,10 @@ impl Context {
 }
 
 /// Parses a W3C `traceparent` (version 00, or a later version's first four fields).
+///
+/// Every field is lower-case hex of its exact length (`HEXDIGLC` in the
+/// spec); version `ff`, an all-zero trace id or span id, and a version 00
+/// header with more than four fields are rejected.
 pub fn parse_traceparent(v: &str) -> Option<(TraceId, SpanId, bool)> {
     let v = v.trim();
     let mut parts = v.split('-');
@@ -81,18 +85,16 @@ pub fn parse_traceparent(v: &str) -> Option<(TraceId, SpanId, bool)> {
     let trace = parts.next()?;
     let span = parts.next()?;
     let flags = parts.next()?;
-    if version.len() != 2 || version == "ff" || !version.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let lower_hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if !lower_hex(version, 2) || version == "ff" {
         return None;
     }
     if version == "00" && parts.next().is_some() {
         return None;
     }
-    if flags.len() != 2
-        || !trace
-            .bytes()
-            .chain(span.bytes())
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    if !lower_hex(trace, 32) || !lower_hex(span, 16) || !lower_hex(flags, 2) {
         return None;
     }
     let flags = u8::from_str_radix(flags, 16).ok()?;
@@ -127,14 +129,18 @@ pub fn baggage_get(header: &str, key: &str) -> Option<String> {
     None
 }
 
+/// Decodes `%XX` escapes: `None` when an escape is not `%` and two hex
+/// digits, or the result is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let h = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(h, 16).ok()?);
+            let hex = |c: u8| (c as char).to_digit(16);
+            let hi = b.get(i + 1).copied().and_then(hex)?;
+            let lo = b.get(i + 2).copied().and_then(hex)?;
+            out.push((hi * 16 + lo) as u8);
             i += 3;
         } else {
             out.push(b[i]);
@@ -142,4 +148,38 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SPAN: &str = "00f067aa0ba902b7";
+
+    #[test]
+    fn traceparent_fields_are_lower_case_hex() {
+        // Regression (tests/fuzz_parsers.rs, traceparent_mutated, fails on
+        // the old parser): `u8::from_str_radix` takes a sign and upper case,
+        // so `+1` and `0A` passed as flags, `0A` as a version.
+        assert!(parse_traceparent(&format!("00-{TRACE}-{SPAN}-+1")).is_none());
+        assert!(parse_traceparent(&format!("00-{TRACE}-{SPAN}-0A")).is_none());
+        assert!(parse_traceparent(&format!("0A-{TRACE}-{SPAN}-01")).is_none());
+        assert!(parse_traceparent(&format!("FF-{TRACE}-{SPAN}-01")).is_none());
+        assert_eq!(
+            parse_traceparent(&format!("00-{TRACE}-{SPAN}-01")).map(|(_, _, s)| s),
+            Some(true)
+        );
+        assert!(parse_traceparent(&format!("0a-{TRACE}-{SPAN}-01-later")).is_some());
+    }
+
+    #[test]
+    fn baggage_escapes_are_two_hex_digits() {
+        // Regression (tests/fuzz_parsers.rs, config_percent_decode_arbitrary,
+        // fails on the old decoder with "%+a"): `%+1` decoded as byte 0x01.
+        assert_eq!(baggage_get("k=a%+1", "k"), None);
+        assert_eq!(baggage_get("k=a%2C%C3%A9", "k").as_deref(), Some("a,é"));
+        assert_eq!(baggage_get("k=%e9", "k"), None, "not UTF-8");
+        assert_eq!(baggage_get("k=é%", "k"), None);
+    }
 }
