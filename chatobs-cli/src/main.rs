@@ -13,8 +13,8 @@ mod eval;
 mod rules;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]

@@ -397,7 +397,9 @@ impl AlertEngine {
         // Saturates: a difference beyond Decimal's range (values near 7.9e28,
         // possible only with absurd prices) is reported as Decimal::MAX; the
         // value itself is reported exactly in `alert.value`.
-        let exceeded_by = value.checked_sub(threshold).map_or(Decimal::MAX, |d| d.abs());
+        let exceeded_by = value
+            .checked_sub(threshold)
+            .map_or(Decimal::MAX, |d| d.abs());
         let trace_id =
             (ids.trace_id != TraceId::INVALID).then(|| format!("{:032x}", ids.trace_id.0));
         let span_id = (ids.span_id != SpanId::INVALID).then(|| format!("{:016x}", ids.span_id.0));

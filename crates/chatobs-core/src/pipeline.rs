@@ -490,8 +490,8 @@ impl Worker {
                 // Each distinct failure is logged once (and again only after a
                 // success): a dead collector must not flood the logs, and the
                 // counters (`export_failed`, the metric, /health/ready) carry the rest.
-                let repeated = !first_since_success
-                    && self.last_logged.as_deref() == Some(err.as_str());
+                let repeated =
+                    !first_since_success && self.last_logged.as_deref() == Some(err.as_str());
                 if !repeated {
                     self.last_logged = Some(err.clone());
                     tracing::warn!(target: "chatobs::export", spans = n, dropped_so_far = self.sink.dropped.load(Ordering::Relaxed), "span export failed: {err} (logged once; failures are counted in export_failed)");

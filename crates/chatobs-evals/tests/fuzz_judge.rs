@@ -33,7 +33,7 @@ fn verdictish() -> impl Strategy<Value = String> {
 
 fn completion_body() -> impl Strategy<Value = String> {
     let content = prop_oneof![
-        "\\PC{0,200}".prop_map(|s| serde_json::Value::String(s)),
+        "\\PC{0,200}".prop_map(serde_json::Value::String),
         Just(serde_json::json!([{"type": "text", "text": "LABEL: correct"}, {"text": 3}])),
         Just(serde_json::Value::Null),
         any::<i64>().prop_map(serde_json::Value::from),
@@ -75,9 +75,19 @@ proptest! {
     #[test]
     fn any_judge_body_parses_without_panicking(body in prop_oneof![completion_body(), "\\PC{0,300}", any::<Vec<u8>>().prop_map(|b| String::from_utf8_lossy(&b).into_owned())]) {
         let c = parse_completion(&body);
-        // Whatever the usage fields held, token counts are plain numbers.
-        prop_assert!(c.cached_tokens <= u64::MAX);
-        let _ = (c.input_tokens, c.output_tokens, c.text.len());
+        match serde_json::from_str::<serde_json::Value>(&body) {
+            // Not JSON: the body itself is the text (then unparseable as a verdict).
+            Err(_) => prop_assert_eq!(&c.text, &body),
+            Ok(v) => {
+                if let Some(content) = v["choices"][0]["message"]["content"].as_str() {
+                    prop_assert_eq!(c.text.as_str(), content);
+                }
+                // A count that is not a u64 (negative, float, string) is never read as one.
+                if !v["usage"]["prompt_tokens"].is_u64() {
+                    prop_assert_eq!(c.input_tokens, 0);
+                }
+            }
+        }
     }
 
     #[test]
@@ -95,15 +105,26 @@ proptest! {
 #[test]
 fn seed_corpus() {
     for (text, label) in [
-        ("LABEL: correct\nEXPLANATION: The answer matches the reference.", "correct"),
+        (
+            "LABEL: correct\nEXPLANATION: The answer matches the reference.",
+            "correct",
+        ),
         ("label: Incorrect\nexplanation: wrong price", "incorrect"),
-        ("```json\n{\"label\": \"correct\", \"explanation\": \"ok\"}\n```", "correct"),
+        (
+            "```json\n{\"label\": \"correct\", \"explanation\": \"ok\"}\n```",
+            "correct",
+        ),
         ("I cannot evaluate this.", UNPARSEABLE),
         ("", UNPARSEABLE),
         ("{\"label\": 3}", UNPARSEABLE),
     ] {
         assert_eq!(parse_verdict(text, LABELS, 1000).label, label, "{text:?}");
     }
-    let c = parse_completion(r#"{"choices":[{"message":{"content":"LABEL: correct"}}],"usage":{"prompt_tokens":120,"completion_tokens":9}}"#);
-    assert_eq!((c.text.as_str(), c.input_tokens, c.output_tokens), ("LABEL: correct", 120, 9));
+    let c = parse_completion(
+        r#"{"choices":[{"message":{"content":"LABEL: correct"}}],"usage":{"prompt_tokens":120,"completion_tokens":9}}"#,
+    );
+    assert_eq!(
+        (c.text.as_str(), c.input_tokens, c.output_tokens),
+        ("LABEL: correct", 120, 9)
+    );
 }

@@ -206,10 +206,11 @@ mod tests {
         let text = "[otlp]\nheaders = \"Bearer s3cr3t-token\"\n[exporter\nx = \"api-key-123\"";
         let e = parse_table(text, None).unwrap_err().to_string();
         assert!(!e.contains("api-key-123"), "{e}");
-        let text = "[otlp]\nheaders = \"Bearer s3cr3t-token\"\n";
+        // A value of the wrong type: the parser's message would quote it.
+        let text = "[exporter]\nkinds = \"Bearer s3cr3t-token\"\n";
         let table = parse_table(text, None).unwrap();
         let mut errs = Errors::new(None);
-        let _: ExporterConfig = section_from(table.get("otlp").cloned(), Some(text), &mut errs);
+        let _: ExporterConfig = section_from(table.get("exporter").cloned(), Some(text), &mut errs);
         let e = errs.into_result().unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
         assert!(!e.contains("s3cr3t") && !e.contains("Bearer"), "{e}");

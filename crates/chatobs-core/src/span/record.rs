@@ -39,7 +39,9 @@ pub(crate) struct Record {
     pub sink: &'static Sink,
 }
 
-/// Heap bytes a string of a record holds (0 for a `&'static str`).
+/// Heap bytes a string of a record holds (0 for a `&'static str`). It takes
+/// the `Cow` itself: whether the string is owned is the point.
+#[allow(clippy::ptr_arg)]
 fn cow_bytes(c: &Cow<'static, str>) -> usize {
     match c {
         Cow::Borrowed(_) => 0,
