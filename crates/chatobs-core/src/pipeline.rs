@@ -337,11 +337,12 @@ impl Guard {
             // still queued will not be exported. Count it (never drop it
             // silently) and free it (the sink itself stays: late spans may
             // still hold it).
-            let mut left = 0u64;
-            while let Some(r) = self.shared.sink.pop() {
+            let (mut left, mut freed) = (0u64, 0);
+            while let Some(r) = self.shared.sink.pop(&mut freed) {
                 drop(r);
                 left += 1;
             }
+            self.shared.sink.release(freed);
             self.shared.stats.lost.fetch_add(left, Ordering::Relaxed);
             self.shared.sink.free_returned(usize::MAX);
         }
@@ -439,8 +440,9 @@ impl Worker {
     fn drain(&mut self) {
         loop {
             let mut batch = Vec::with_capacity(self.batch.min(self.sink.queue.len().max(1)));
+            let mut freed = 0;
             while batch.len() < self.batch {
-                match self.sink.pop() {
+                match self.sink.pop(&mut freed) {
                     Some(r) => {
                         batch.push(r.to_finished());
                         self.sink.give_back(r);
@@ -448,6 +450,7 @@ impl Worker {
                     None => break,
                 }
             }
+            self.sink.release(freed);
             if batch.is_empty() {
                 // The bots have gone quiet: free what they did not take back.
                 self.sink.free_returned(usize::MAX);

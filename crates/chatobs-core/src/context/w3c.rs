@@ -129,26 +129,9 @@ pub fn baggage_get(header: &str, key: &str) -> Option<String> {
     None
 }
 
-/// Decodes `%XX` escapes: `None` when an escape is not `%` and two hex
-/// digits, or the result is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = |c: u8| (c as char).to_digit(16);
-            let hi = b.get(i + 1).copied().and_then(hex)?;
-            let lo = b.get(i + 2).copied().and_then(hex)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+// Baggage values are percent-encoded (W3C Baggage): the same decoder as
+// the OpenTelemetry environment variables.
+use crate::config::percent_decode;
 
 #[cfg(test)]
 mod tests {

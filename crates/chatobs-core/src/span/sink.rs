@@ -132,11 +132,21 @@ impl Sink {
         }
     }
 
-    /// Takes the next queued record, releasing its bytes from the budget.
-    pub(crate) fn pop(&self) -> Option<Box<Record>> {
+    /// Takes the next queued record, adding its bytes to `freed`: the caller
+    /// gives them back to the budget with [`Sink::release`], once per batch
+    /// (one atomic write per batch keeps the counter's cache line from
+    /// bouncing between the export thread and the bots on every span).
+    pub(crate) fn pop(&self, freed: &mut usize) -> Option<Box<Record>> {
         let r = self.queue.pop()?;
-        self.bytes.fetch_sub(r.approx_bytes(), Ordering::Relaxed);
+        *freed += r.approx_bytes();
         Some(r)
+    }
+
+    /// Gives `bytes` taken by [`Sink::pop`] back to the budget.
+    pub(crate) fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 }
 
