@@ -59,8 +59,14 @@ fn a_completed_future_is_not_cancelled_a_dropped_one_is() {
         assert!(fut.as_mut().poll(&mut cx) == Poll::Pending);
         // A manual span driven by a future that completes.
         SpanBuilder::new("tool.lookup").start().wrap(async {}).await;
+        // A manual span lent to a future that completes, then dropped (how
+        // the integrations end their SERVER spans).
+        let mut lent = SpanBuilder::new("POST /agents/{agent}").start();
+        lent.in_future(async {}).await;
+        drop(lent);
     }));
     assert!(!cancelled(spans.one("agent.pqr.flow")));
     assert!(!cancelled(spans.one("tool.lookup")));
+    assert!(!cancelled(spans.one("POST /agents/{agent}")));
     assert!(cancelled(spans.one("agent.sales.flow")));
 }

@@ -39,11 +39,19 @@ impl<F: Future> Future for Instrumented<'_, F> {
         if span.is_off() {
             return this.fut.poll(cx);
         }
-        let frame = span.frame();
-        let _g = FrameGuard::enter(frame);
-        let _p = PanicMark(&span.panicked);
-        let _t = span.tracing.enter();
-        this.fut.poll(cx)
+        let res = {
+            let frame = span.frame();
+            let _g = FrameGuard::enter(frame);
+            let _p = PanicMark(&span.panicked);
+            let _t = span.tracing.enter();
+            this.fut.poll(cx)
+        };
+        if res.is_ready() {
+            // The future completed: ending the span afterwards (by `end`, or
+            // by dropping it) is not a cancellation.
+            span.in_future = false;
+        }
+        res
     }
 }
 
