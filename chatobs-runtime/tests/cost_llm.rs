@@ -494,7 +494,15 @@ fn record_llm_call_sets_attributes_and_the_conversation_total() {
             .and_then(|v| v.as_bool()),
         Some(true)
     );
-    assert_eq!(dec(b, vocab::GEN_AI_USAGE_PRICE_USD), Some(Decimal::ZERO));
+    // No price is not a price of 0: the cost attributes are absent.
+    for k in [
+        vocab::GEN_AI_USAGE_PRICE_USD,
+        vocab::LLM_COST_TOTAL,
+        vocab::LLM_COST_PROMPT,
+        vocab::OPERATION_COST,
+    ] {
+        assert_eq!(b.attr(k), None, "{k}");
+    }
     assert_eq!(dec(b, vocab::CHAT_SESSION_COST_USD), Some(d("0.002355")));
     assert_eq!(
         b.attr(vocab::CHAT_SESSION_COST_INCOMPLETE)

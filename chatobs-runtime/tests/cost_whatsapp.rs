@@ -782,3 +782,43 @@ fn timeline_errors_name_the_line_and_the_field() {
         );
     }
 }
+
+/// A user known only by a business-scoped user id (WhatsApp usernames):
+/// their messages open the customer service window under that id, and the
+/// id's country (`CO.`) picks the market of a template sent to them.
+#[test]
+fn business_scoped_users_have_windows_and_a_market() {
+    let b = Bot::new();
+    let bsuid = "CO.13491208655302741918";
+    let at = t("2025-08-04T15:00:00Z");
+    // Outside any window: a marketing template to the id is priced at
+    // Colombia's rate, like one to a +57 number.
+    let m = b.out_to(bsuid, at, Some(Marketing));
+    assert_eq!(m.market.as_deref(), Some("Colombia"));
+    assert_eq!(m.price, b.out_to(USER, at, Some(Marketing)).price);
+    assert!(m.price > Decimal::ZERO);
+    // The user writes (known by the id only): a free-form reply and a
+    // utility template inside the window are free.
+    b.p.inbound(&Inbound {
+        business: BIZ,
+        user: bsuid,
+        at: at + H,
+        entry_point: false,
+    });
+    let reply = b.out_to(bsuid, at + 2 * H, None);
+    assert_eq!(reply.price, Decimal::ZERO);
+    assert_eq!(reply.pricing_type, PricingType::FreeCustomerService);
+    let util = b.out_to(bsuid, at + 3 * H, Some(Utility));
+    assert_eq!(util.price, Decimal::ZERO);
+    // Another user of the same country has no window of their own.
+    let other = b.out_to("CO.99999999999999999999", at + 3 * H, Some(Utility));
+    assert!(other.price > Decimal::ZERO);
+    // A parent id (`CO.ENT.…`) names the country too; an unknown country has no market.
+    assert_eq!(
+        b.out_to("CO.ENT.11815799212886844830", at, Some(Marketing))
+            .market
+            .as_deref(),
+        Some("Colombia")
+    );
+    assert_eq!(b.out_to("ZZ.1234", at, Some(Marketing)).market, None);
+}

@@ -60,8 +60,37 @@ fn setup() -> (chatobs_runtime::Guard, String) {
         })
         .unwrap();
     });
+    // Calls that cannot be priced: counted as such, never observed as free calls.
+    ChatSession::new("wa:unpriced").in_scope(|| {
+        cost::record_llm_call(
+            &LlmCall::new("no-such-model")
+                .provider("openai")
+                .input_tokens(10)
+                .output_tokens(5),
+        )
+        .unwrap();
+        cost::record_llm_usage_missing(Some("openai"), "gpt-4o", "chat");
+    });
     assert!(guard.flush(Duration::from_secs(10)));
     (guard, sid)
+}
+
+/// Calls that cannot be priced (part of the one test of this process: init runs once).
+fn calls_without_a_price_are_counted_not_observed_as_free(text: &str) {
+    let unknown = line(
+        text,
+        "chatobs_llm_price_unknown_total{gen_ai_provider_name=\"openai\",gen_ai_request_model=\"no-such-model\",reason=\"no_price\"}",
+    );
+    assert!(unknown.ends_with(" 1"), "{unknown}");
+    let missing = line(
+        text,
+        "chatobs_llm_price_unknown_total{gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o\",reason=\"usage_missing\"}",
+    );
+    assert!(missing.ends_with(" 1"), "{missing}");
+    // The per-call cost histogram saw only priced calls.
+    assert!(!text
+        .lines()
+        .any(|l| l.starts_with("chatobs_llm_call_cost_usd_count") && l.contains("no-such-model")));
 }
 
 fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
@@ -74,6 +103,7 @@ fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
 fn prometheus_text_passes_promtool_and_is_served_on_metrics() {
     let (guard, sid) = setup();
     let text = metrics::render();
+    calls_without_a_price_are_counted_not_observed_as_free(&text);
 
     // Bounded labels: no session id, no phone number.
     assert!(!text.contains(&sid));

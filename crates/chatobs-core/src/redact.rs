@@ -37,6 +37,16 @@ pub fn redact_free_text(s: &str) -> Cow<'_, str> {
     let mut i = 0;
     let mut last = 0;
     while i < b.len() {
+        // Identifiers chatobs writes itself (keyed hashes `cs_` + 32 hex
+        // digits, trace and span ids) are kept whole: a digit run inside
+        // one is not a phone number.
+        if (i == 0 || !is_word_byte(b[i - 1])) && b[i].is_ascii_alphanumeric() {
+            let end = scan_fwd(b, i, is_word_byte);
+            if is_own_identifier(&b[i..end]) {
+                i = end;
+                continue;
+            }
+        }
         // e-mail: local@domain.tld
         if b[i] == b'@' {
             let start = scan_back(b, i, |c| c.is_ascii_alphanumeric() || b"._%+-".contains(&c));
@@ -74,6 +84,27 @@ pub fn redact_free_text(s: &str) -> Cow<'_, str> {
     }
     out.push_str(&s[last..]);
     Cow::Owned(out)
+}
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// `cs_` + 32 lower-case hex digits (a session id or keyed hash), or 16 or
+/// 32 lower-case hex digits with both a letter and a digit (a span or trace
+/// id as chatobs prints them).
+fn is_own_identifier(w: &[u8]) -> bool {
+    let hex = |x: &[u8]| {
+        x.iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    };
+    if let Some(rest) = w.strip_prefix(b"cs_") {
+        return rest.len() == 32 && hex(rest);
+    }
+    (w.len() == 16 || w.len() == 32)
+        && hex(w)
+        && w.iter().any(u8::is_ascii_digit)
+        && w.iter().any(u8::is_ascii_alphabetic)
 }
 
 fn needs_scan(s: &str) -> bool {
@@ -311,5 +342,32 @@ mod decimal_tests {
         ] {
             assert_eq!(redact_free_text(text), out);
         }
+    }
+}
+
+#[cfg(test)]
+mod identifier_tests {
+    use super::redact_free_text;
+
+    #[test]
+    fn own_identifiers_are_never_cut() {
+        let sid = crate::context::keyed_hash(&["573001234567"]);
+        // A Debug print of a session next to a phone number: the number goes, the id stays whole.
+        let text = format!("ChatSession {{ id: \"{sid}\" }} from +57 300 123 4567");
+        assert_eq!(
+            redact_free_text(&text),
+            format!("ChatSession {{ id: \"{sid}\" }} from [REDACTED]")
+        );
+        // Ids with long digit runs, as chatobs prints them.
+        for kept in [
+            "cs_1ccb5d65a7777777733312345678ab90",
+            "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f0670012345678",
+            "session=cs_0000000000000000000000000000000a;",
+        ] {
+            assert_eq!(redact_free_text(kept), kept);
+        }
+        // Not ours: a number glued to other text is still a number.
+        assert_eq!(redact_free_text("cs_573001234567"), "cs_[REDACTED]");
+        assert_eq!(redact_free_text("id 5730012345678901"), "id [REDACTED]");
     }
 }

@@ -40,6 +40,15 @@ pub enum CostEventKind<'a> {
         /// What it cost.
         cost: &'a LlmCost,
     },
+    /// An LLM call's answer carried no usage: it could not be priced.
+    LlmUsageMissing {
+        /// `chat`, `text_completion`, ...
+        operation: &'a str,
+        /// The provider, when known.
+        provider: Option<&'a str>,
+        /// The model asked for.
+        model: &'a str,
+    },
     /// One outbound WhatsApp message was priced.
     WhatsApp {
         /// The charge.

@@ -15,6 +15,9 @@ use std::time::{Duration, SystemTime};
 pub mod reason {
     /// An LLM call had no price (unknown model, or a component without a rate).
     pub const LLM_PRICE_UNKNOWN: &str = "llm_price_unknown";
+    /// An LLM call's answer carried no usage (a stream cut before its usage
+    /// chunk, an OpenAI stream without `include_usage`).
+    pub const LLM_USAGE_MISSING: &str = "llm_usage_missing";
     /// An LLM call's exact cost did not fit a decimal ([`crate::LlmCost::overflow`]).
     pub const LLM_COST_OVERFLOW: &str = "llm_cost_overflow";
     /// A WhatsApp message had no rate, or Meta's category was unknown to the card.

@@ -484,11 +484,17 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
             set(vocab::GEN_AI_USAGE_INPUT_CHARACTERS, Value::from(i));
             set(vocab::GEN_AI_USAGE_OUTPUT_CHARACTERS, Value::from(o));
         }
-        set(vocab::GEN_AI_USAGE_PRICE_USD, Value::Decimal(cost.total));
-        set(vocab::LLM_COST_PROMPT, Value::Decimal(cost.prompt));
-        set(vocab::LLM_COST_COMPLETION, Value::Decimal(cost.completion));
-        set(vocab::LLM_COST_TOTAL, Value::Decimal(cost.total));
-        set(vocab::OPERATION_COST, Value::Decimal(cost.total));
+        // An incomplete figure is only a lower bound (0 for an unknown
+        // model): written as the call's price, a backend that sums prices
+        // would count it as exact, or the call as free. So the cost
+        // attributes are absent and `price_unknown` says why.
+        if incomplete_reason.is_none() {
+            set(vocab::GEN_AI_USAGE_PRICE_USD, Value::Decimal(cost.total));
+            set(vocab::LLM_COST_PROMPT, Value::Decimal(cost.prompt));
+            set(vocab::LLM_COST_COMPLETION, Value::Decimal(cost.completion));
+            set(vocab::LLM_COST_TOTAL, Value::Decimal(cost.total));
+            set(vocab::OPERATION_COST, Value::Decimal(cost.total));
+        }
         if let Some(reason) = &incomplete_reason {
             set(vocab::GEN_AI_USAGE_PRICE_UNKNOWN, Value::Bool(true));
             set(
@@ -534,6 +540,66 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
         warn_total_once(r);
     }
     Ok(cost)
+}
+
+/// Records an LLM call whose answer carried no usage (a stream that ended
+/// before its usage chunk, an OpenAI stream without
+/// `stream_options.include_usage`): the GenAI attributes of the call,
+/// `gen_ai.usage.missing = true` and `gen_ai.usage.price_unknown = true` on
+/// the current span (no cost attribute), the conversation total marked
+/// incomplete ([`ledger::reason::LLM_USAGE_MISSING`]) and the call counted in
+/// the metrics' unknown-price calls.
+///
+/// ```
+/// use chatobs_runtime::{cost, testing, vocab, ChatSession, SpanBuilder};
+/// let session = ChatSession::from_exported_id("doc-usage-missing").unwrap();
+/// let ((), spans) = testing::capture(|| session.in_scope(|| {
+///     let mut s = SpanBuilder::new("llm").start();
+///     s.in_scope(|| cost::record_llm_usage_missing(Some("openai"), "gpt-4o-mini", "chat"));
+/// }));
+/// let s = spans.one("llm");
+/// assert_eq!(s.attr(vocab::GEN_AI_USAGE_MISSING).and_then(|v| v.as_bool()), Some(true));
+/// assert_eq!(s.attr(vocab::GEN_AI_USAGE_PRICE_USD), None);
+/// assert!(cost::session_totals(&session).incomplete);
+/// ```
+pub fn record_llm_usage_missing(provider: Option<&str>, model: &str, operation: &str) {
+    let provider = provider.map(llm::normalize_provider);
+    current::with(|r| {
+        let mut set = |k: &'static str, v: Value| r.set_attr(k, v);
+        set(
+            vocab::GEN_AI_OPERATION_NAME,
+            Value::from(operation.to_owned()),
+        );
+        if !model.is_empty() {
+            set(vocab::GEN_AI_REQUEST_MODEL, Value::from(model.to_owned()));
+            set(vocab::LLM_MODEL_NAME, Value::from(model.to_owned()));
+        }
+        if let Some(p) = &provider {
+            set(vocab::GEN_AI_PROVIDER_NAME, Value::from(p.clone()));
+            set(vocab::LLM_PROVIDER, Value::from(p.clone()));
+        }
+        set(vocab::GEN_AI_USAGE_MISSING, Value::Bool(true));
+        set(vocab::GEN_AI_USAGE_PRICE_UNKNOWN, Value::Bool(true));
+        set(
+            vocab::GEN_AI_USAGE_PRICE_INCOMPLETE_REASON,
+            Value::from("usage_missing"),
+        );
+    });
+    let is_evaluation =
+        current::with(|r| r.role() == Some(vocab::Role::EVALUATOR)).unwrap_or(false);
+    add_and_emit(
+        CostEventKind::LlmUsageMissing {
+            operation,
+            provider: provider.as_deref(),
+            model,
+        },
+        |t| {
+            if !is_evaluation {
+                t.llm_calls = t.llm_calls.saturating_add(1);
+            }
+            t.mark_incomplete(ledger::reason::LLM_USAGE_MISSING);
+        },
+    );
 }
 
 // ---- WhatsApp -------------------------------------------------------------------------------

@@ -106,6 +106,15 @@ const PROVIDER_ALIASES: &[(&str, &str)] = &[
     ("vertexai", "gcp.vertex_ai"),
     ("openai", "openai"),
     ("anthropic", "anthropic"),
+    ("xai", "x_ai"),
+    ("x-ai", "x_ai"),
+    ("x_ai", "x_ai"),
+    ("grok", "x_ai"),
+    ("deepseek", "deepseek"),
+    ("mistral", "mistral_ai"),
+    ("mistralai", "mistral_ai"),
+    ("mistral_ai", "mistral_ai"),
+    ("groq", "groq"),
 ];
 
 /// The GenAI provider name for a provider spelling or model-name prefix

@@ -367,6 +367,7 @@ fn a_conversation_whose_total_would_overflow_is_marked_incomplete_not_wrapped() 
     card.markets.push(Market {
         name: "Colombia".into(),
         calling_codes: vec!["57".into()],
+        countries: Vec::new(),
         rates: vec![RateRow {
             effective: 0,
             rates: vec![(Category::Marketing, half)],
@@ -405,6 +406,7 @@ fn a_reconciliation_difference_that_does_not_fit_is_left_out_with_a_reason() {
     card.markets.push(Market {
         name: "Colombia".into(),
         calling_codes: vec!["57".into()],
+        countries: Vec::new(),
         rates: vec![RateRow {
             effective: 0,
             rates: vec![
@@ -478,6 +480,7 @@ fn a_timeline_total_that_does_not_fit_is_incomplete_with_a_reason() {
     card.markets.push(Market {
         name: "Colombia".into(),
         calling_codes: vec!["57".into()],
+        countries: Vec::new(),
         rates: vec![RateRow {
             effective: 0,
             rates: vec![(Category::Marketing, Decimal::MAX)],

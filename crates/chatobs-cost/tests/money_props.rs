@@ -536,6 +536,7 @@ proptest! {
         card.markets.push(Market {
             name: "X".into(),
             calling_codes: vec!["57".into()],
+            countries: Vec::new(),
             rates: vec![RateRow {
                 effective: 0,
                 rates: cats.iter().zip(prices.iter().cycle()).map(|(c, p)| (*c, *p)).collect(),

@@ -228,6 +228,9 @@ impl WamidMap {
 pub struct FeedbackRecorder {
     wamids: Mutex<WamidMap>,
     counts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// The user's standing 👍 / 👎 per rated message (by the id given to
+    /// the recorder), so a changed or removed reaction replaces it.
+    user_thumbs: Mutex<(HashMap<String, Thumb>, VecDeque<String>)>,
     phoenix: Option<PhoenixAnnotations>,
 }
 
@@ -250,6 +253,7 @@ impl FeedbackRecorder {
                 ttl: Duration::from_secs(cfg.wamid_ttl_hours.saturating_mul(3600)),
             }),
             counts: Mutex::new(BTreeMap::new()),
+            user_thumbs: Mutex::new((HashMap::new(), VecDeque::new())),
             phoenix: None,
         }
     }
@@ -301,7 +305,9 @@ impl FeedbackRecorder {
 
     /// Reads a WhatsApp Cloud API webhook payload (the whole body) and records
     /// a user feedback for every 👍 / 👎 reaction to a known bot message.
-    /// Other messages, other emojis and removed reactions are ignored.
+    /// A removed reaction, or one replaced by another emoji, withdraws the
+    /// feedback the earlier thumb gave ([`FeedbackRecorder::withdraw_reaction`]).
+    /// Other messages are ignored.
     /// Returns, per reaction considered, its outcome.
     pub fn record_webhook(&self, payload: &serde_json::Value) -> Vec<Result<Thumb, FeedbackError>> {
         let mut out = Vec::new();
@@ -323,13 +329,14 @@ impl FeedbackRecorder {
                     if m["type"].as_str() != Some("reaction") {
                         continue;
                     }
-                    let (Some(wamid), Some(emoji)) = (
-                        m["reaction"]["message_id"].as_str(),
-                        m["reaction"]["emoji"].as_str(),
-                    ) else {
+                    let Some(wamid) = m["reaction"]["message_id"].as_str() else {
                         continue;
                     };
+                    let emoji = m["reaction"]["emoji"].as_str().unwrap_or("");
                     let Some(thumb) = Thumb::from_emoji(emoji) else {
+                        // Removed (empty emoji) or replaced by another emoji:
+                        // the earlier thumb no longer holds.
+                        self.withdraw_reaction(wamid);
                         continue;
                     };
                     out.push(self.record_reaction(wamid, emoji, thumb).map(|()| thumb));
@@ -428,6 +435,12 @@ impl FeedbackRecorder {
         span.add_event(vocab::GEN_AI_EVALUATION_RESULT, event);
         span.set_ok();
         drop(span);
+        if let (FeedbackSource::User, Some(w)) = (fb.source, wamid) {
+            // A user's new reaction to the same message replaces the old one.
+            if let Some(prev) = self.set_user_thumb(w, fb.thumb) {
+                self.uncount(prev.label(), FeedbackSource::User.role());
+            }
+        }
         *self
             .counts
             .lock()
@@ -449,6 +462,123 @@ impl FeedbackRecorder {
             });
         }
         Ok(())
+    }
+
+    /// Withdraws the user feedback a reaction to `wamid` gave (the user
+    /// removed the reaction, or replaced it with an emoji that is not a
+    /// thumb): a `feedback` span under the rated span with
+    /// `feedback.withdrawn = true` and `feedback.label = "withdrawn"`, the
+    /// earlier feedback taken out of [`FeedbackRecorder::counts`], and, with
+    /// Phoenix, the HUMAN annotation overwritten by one labelled `withdrawn`
+    /// (Phoenix keeps one annotation per span, name and identifier).
+    /// Returns the thumb withdrawn; `None` when no feedback stood for
+    /// `wamid` (nothing is recorded then).
+    ///
+    /// ```
+    /// use chatobs_runtime::evals::{Feedback, FeedbackConfig, FeedbackRecorder, Thumb};
+    /// use chatobs_runtime::{testing, SpanBuilder};
+    /// let fb = FeedbackRecorder::new(&FeedbackConfig::default());
+    /// let ((), spans) = testing::capture(|| {
+    ///     let send = SpanBuilder::new("whatsapp.send").start();
+    ///     fb.register_sent("wamid.A", send.context());
+    ///     drop(send);
+    ///     fb.record_for_wamid("wamid.A", &Feedback::user(Thumb::Up)).unwrap();
+    ///     assert_eq!(fb.withdraw_reaction("wamid.A"), Some(Thumb::Up));
+    ///     assert_eq!(fb.withdraw_reaction("wamid.A"), None);
+    /// });
+    /// assert!(fb.counts().is_empty());
+    /// let w = spans.named("feedback").into_iter().find(|s| s.attr_str("feedback.label") == Some("withdrawn")).unwrap();
+    /// assert_eq!(w.attr("feedback.withdrawn").and_then(|v| v.as_bool()), Some(true));
+    /// ```
+    pub fn withdraw_reaction(&self, wamid: &str) -> Option<Thumb> {
+        let prev = {
+            let mut g = self.user_thumbs.lock().unwrap_or_else(|e| e.into_inner());
+            let prev = g.0.remove(wamid)?;
+            g.1.retain(|w| w != wamid);
+            prev
+        };
+        self.uncount(prev.label(), FeedbackSource::User.role());
+        let target = self.span_of(wamid)?;
+        if !target.has_span() {
+            return Some(prev);
+        }
+        let key = FeedbackSource::User.key();
+        let mut span = SpanBuilder::new(vocab::FEEDBACK_SPAN)
+            .span_kind(SpanKind::Evaluator)
+            .parent(target.clone())
+            .attribute(vocab::FEEDBACK_ROLE, FeedbackSource::User.role())
+            .attribute(vocab::FEEDBACK_LABEL, "withdrawn")
+            .attribute(vocab::FEEDBACK_WITHDRAWN, true)
+            .attribute(vocab::FEEDBACK_SOURCE, "reaction")
+            .attribute(vocab::FEEDBACK_WAMID, exported_wamid(wamid))
+            .attribute(vocab::EVAL_NAME, FeedbackSource::User.name())
+            .attribute(vocab::EVAL_ANNOTATOR_KIND, "HUMAN")
+            .attribute(vocab::EVAL_TARGET_SPAN_ID, target.span_id.to_hex())
+            .attribute(vocab::eval_key(key, vocab::EVAL_LABEL_SUFFIX), "withdrawn")
+            .start();
+        span.add_event(
+            vocab::GEN_AI_EVALUATION_RESULT,
+            vec![
+                (
+                    Cow::Borrowed(vocab::GEN_AI_EVALUATION_NAME),
+                    Value::from(FeedbackSource::User.name()),
+                ),
+                (
+                    Cow::Borrowed(vocab::GEN_AI_EVALUATION_SCORE_LABEL),
+                    Value::from("withdrawn"),
+                ),
+            ],
+        );
+        span.set_ok();
+        drop(span);
+        if let Some(p) = &self.phoenix {
+            p.send(Annotation {
+                span_id: target.span_id.to_hex(),
+                name: FeedbackSource::User.name().to_owned(),
+                annotator_kind: "HUMAN",
+                result: AnnotationResult {
+                    label: Some("withdrawn".to_owned()),
+                    score: None,
+                    explanation: None,
+                },
+                identifier: String::new(),
+                metadata: super::phoenix::metadata(&target),
+            });
+        }
+        Some(prev)
+    }
+
+    /// Remembers the user's thumb for `wamid`; returns the one it replaces.
+    fn set_user_thumb(&self, wamid: &str, thumb: Thumb) -> Option<Thumb> {
+        let cap = self
+            .wamids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .capacity;
+        let mut g = self.user_thumbs.lock().unwrap_or_else(|e| e.into_inner());
+        let prev = g.0.insert(wamid.to_owned(), thumb);
+        if prev.is_none() {
+            g.1.push_back(wamid.to_owned());
+            while g.0.len() > cap {
+                match g.1.pop_front() {
+                    Some(old) => {
+                        g.0.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+        }
+        prev
+    }
+
+    fn uncount(&self, label: &'static str, role: &'static str) {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = c.get_mut(&(label, role)) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.remove(&(label, role));
+            }
+        }
     }
 
     /// Feedback counted so far, by (label, role), sorted.

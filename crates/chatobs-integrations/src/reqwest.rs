@@ -55,6 +55,7 @@ pub async fn execute(
     client: &reqwest::Client,
     req: reqwest::Request,
 ) -> Result<reqwest::Response, reqwest::Error> {
+    let graph = is_graph_messages(req.method().as_str(), req.url().path());
     let (mut span, genai, req) = start(req);
     let t0 = Instant::now();
     let res = client.execute(req).await;
@@ -63,6 +64,9 @@ pub async fn execute(
         Err(e) => return Err(e),
     };
     let Some(g) = genai else {
+        if resp.status().as_u16() >= 400 && graph && span.is_recording() {
+            return Ok(read_graph_error(&mut span, resp).await);
+        }
         return Ok(resp);
     };
     // Read the answer to find its usage, then hand it back unchanged.
@@ -71,7 +75,11 @@ pub async fn execute(
     let headers = resp.headers().clone();
     let mut resp = resp;
     let mut body = Vec::new();
-    let mut stream = StreamUsage::default();
+    let mut stream = StreamUsage::for_request(&g);
+    let retry_after = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(genai::retry_after_header);
     let mut first: Option<f64> = None;
     loop {
         match resp.chunk().await {
@@ -93,14 +101,24 @@ pub async fn execute(
             }
         }
     }
-    let parsed = if g.stream {
+    let mut parsed = if g.stream && status.is_success() {
         stream.finish()
     } else {
-        genai::parse_response(&body)
+        genai::parse_response_for(&g, &body)
     };
+    if status.as_u16() >= 400 || parsed.error.is_some() {
+        let e = parsed.error.get_or_insert_with(Default::default);
+        if e.retry_after_seconds.is_none() {
+            e.retry_after_seconds = retry_after;
+        }
+        if e.code.is_none() && status.as_u16() >= 400 {
+            // Anthropic's error bodies carry no code: the HTTP status is it.
+            e.code = Some(status.as_u16().to_string());
+        }
+    }
     span.set_attribute(vocab::HTTP_RESPONSE_BODY_SIZE, body.len() as u64);
     span.in_scope(|| {
-        genai::record(&g, &parsed);
+        genai::record_with_status(&g, &parsed, Some(status.as_u16()));
         if g.stream {
             if let Some(f) = first {
                 chatobs_core::current::set_attr(vocab::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, f);
@@ -171,9 +189,10 @@ impl GenAiStream {
         self.done = true;
         let usage = std::mem::take(&mut self.usage).finish();
         let first = self.first;
+        let status = self.resp.status().as_u16();
         if let Some(g) = &self.genai {
             self.span.in_scope(|| {
-                genai::record(g, &usage);
+                genai::record_with_status(g, &usage, Some(status));
                 if let Some(f) = first {
                     chatobs_core::current::set_attr(vocab::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, f);
                 }
@@ -196,11 +215,14 @@ pub async fn send_streaming(
     let (mut span, genai, req) = start(req?);
     let t0 = Instant::now();
     let resp = finish_head(&mut span, client.execute(req).await)?;
+    let usage = genai
+        .as_ref()
+        .map_or_else(StreamUsage::default, StreamUsage::for_request);
     Ok(GenAiStream {
         resp,
         span,
         genai,
-        usage: StreamUsage::default(),
+        usage,
         t0,
         first: None,
         done: false,
@@ -299,5 +321,61 @@ fn finish_head(
             span.set_error(&e);
             Err(e)
         }
+    }
+}
+
+/// Whether a request is a call to the WhatsApp Cloud API's send endpoint
+/// (`POST /{version}/{phone-number-id}/messages`, on `graph.facebook.com` or
+/// any host serving that path).
+fn is_graph_messages(method: &str, path: &str) -> bool {
+    let mut parts = path.split('/').skip(1);
+    method.eq_ignore_ascii_case("POST")
+        && matches!(
+            (parts.next(), parts.next(), parts.next(), parts.next()),
+            (Some(v), Some(id), Some("messages"), None)
+                if v.starts_with('v') && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+        )
+}
+
+/// Reads a Graph API error answer (`{"error": {"message", "type", "code",
+/// "error_subcode", "error_data", "fbtrace_id"}}`): Meta's code, subcode and
+/// type become span attributes, a `whatsapp.error` event, a WARN line and
+/// the `chatobs_whatsapp_errors_total{scope="send"}` counter. The message
+/// and details are not recorded (they can quote the recipient). The
+/// answer is handed back unchanged.
+async fn read_graph_error(span: &mut ChatSpan, resp: reqwest::Response) -> reqwest::Response {
+    let status = resp.status();
+    let version = resp.version();
+    let headers = resp.headers().clone();
+    // Error answers are small; read at most 64 KiB of it.
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Ok(Some(c)) = resp.chunk().await {
+        if body.len() + c.len() > 64 * 1024 {
+            break;
+        }
+        body.extend_from_slice(&c);
+    }
+    if let Some(e) = crate::whatsapp::graph_error(&body) {
+        span.set_attribute(vocab::MESSAGING_WHATSAPP_ERROR_CODE, e.code);
+        if let Some(sc) = e.subcode {
+            span.set_attribute(vocab::MESSAGING_WHATSAPP_ERROR_SUBCODE, sc);
+        }
+        if let Some(t) = &e.error_type {
+            span.set_attribute(vocab::MESSAGING_WHATSAPP_ERROR_TYPE, Value::from(t.clone()));
+        }
+        span.set_attribute(
+            vocab::MESSAGING_WHATSAPP_ERROR_TITLE,
+            Value::from(e.title.clone()),
+        );
+        span.in_scope(|| crate::whatsapp::report_error(&e, "send"));
+    }
+    let mut b = http::Response::builder().status(status).version(version);
+    if let Some(h) = b.headers_mut() {
+        *h = headers;
+    }
+    match b.body(body) {
+        Ok(r) => reqwest::Response::from(r),
+        Err(_) => reqwest::Response::from(http::Response::new(Vec::new())),
     }
 }

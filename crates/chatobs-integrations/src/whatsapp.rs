@@ -4,13 +4,33 @@
 //! * [`verify_signature`]: `X-Hub-Signature-256` is `sha256=<hex>` of the
 //!   HMAC-SHA256 of the **raw** body with the app secret; compared in
 //!   constant time (`hmac`'s `verify_slice`) before anything is parsed.
-//! * [`parse_payload`]: every entry and change of one POST; text,
+//! * [`parse_payload`]: every entry and change of one POST, read as Meta
+//!   documents it (checked against a corpus of Meta's examples and SDK
+//!   fixtures, `tests/corpus/real/whatsapp`, see its `SOURCES.md`); text,
 //!   interactive button and list replies, template quick-reply buttons,
 //!   reactions, images / audio / video / documents / stickers / location /
 //!   contacts (metadata only), status callbacks (`sent`, `delivered`, `read`,
-//!   `failed`) with their `pricing` object and errors. A message of a type
-//!   chatobs does not know, or one missing a field, becomes
-//!   [`Content::Unsupported`]; the rest of the batch is kept.
+//!   `failed`) with their `pricing` object and errors, and Meta's errors
+//!   at every level ([`MetaError`]: `value.errors`, a message's and a
+//!   status's `errors[]`). A message of a type chatobs does not know, or
+//!   one missing a field, becomes [`Content::Unsupported`]; the rest of the
+//!   batch is kept.
+//!
+//! # Users without a phone number, groups
+//!
+//! A user of WhatsApp usernames may reach the business with no number in
+//! the payload (`from: ""` or absent) and only a business-scoped user id
+//! (`from_user_id`, `recipient_user_id` in statuses). Such messages are
+//! read by their type like any other; the conversation is keyed by the
+//! number when there is one, else by that id (both only as keyed hashes),
+//! so two such users never share a conversation; the bot answers through
+//! [`InboundMessage::reply_address`] (`recipient` in the send API instead
+//! of `to`); the customer service window opens under the id, and the
+//! id's country (`CO.…`) picks the market of what is sent to it. A group's
+//! messages (`group_id`) and statuses (`recipient_type: "group"`) are one
+//! conversation, the group's; the group and the participant are exported
+//! only as keyed hashes (`messaging.whatsapp.group.id`,
+//! `messaging.whatsapp.group.participant`).
 //!
 //! ```
 //! use chatobs_runtime::integrations::whatsapp::{parse_payload, sign, verify_signature, Content};
@@ -317,6 +337,12 @@ pub enum Content {
         /// The button's text.
         text: String,
     },
+    /// Another interactive reply (a Flow's `nfm_reply`, a type chatobs does
+    /// not read yet), or one Meta sent without its object.
+    InteractiveOther {
+        /// Meta's `interactive.type` when it is a word, else `None`.
+        interactive_type: Option<String>,
+    },
     /// A reaction to a message (👍 / 👎 become user feedback).
     Reaction {
         /// The message reacted to.
@@ -356,7 +382,9 @@ impl Content {
     pub fn type_name(&self) -> &'static str {
         match self {
             Content::Text { .. } => "text",
-            Content::ButtonReply { .. } | Content::ListReply { .. } => "interactive",
+            Content::ButtonReply { .. }
+            | Content::ListReply { .. }
+            | Content::InteractiveOther { .. } => "interactive",
             Content::TemplateButton { .. } => "button",
             Content::Reaction { .. } => "reaction",
             Content::Media { kind, .. } => kind.as_str(),
@@ -405,10 +433,33 @@ pub struct InboundMessage {
     pub entry_point: bool,
     /// What it carries.
     pub content: Content,
+    /// Errors Meta attached to the message (`errors[]`, such as 131051 for
+    /// an unsupported type).
+    pub errors: Vec<MetaError>,
+    /// The group the message was sent in (`group_id`), when it was: personal
+    /// data, exported only as a keyed hash.
+    pub group_id: Option<String>,
     session: ChatSession,
 }
 
 impl InboundMessage {
+    /// Whom to answer ([`ReplyAddress::send_field`]): the number, else the
+    /// business-scoped user id; `None` when the message had neither.
+    pub fn reply_address(&self) -> Option<ReplyAddress> {
+        if !self.wa_id.is_empty() {
+            Some(ReplyAddress::Phone(self.wa_id.clone()))
+        } else {
+            self.user_id.clone().map(ReplyAddress::BusinessScopedUserId)
+        }
+    }
+    /// `phone` or `business_scoped`: which identifier keys the conversation.
+    pub fn user_id_kind(&self) -> &'static str {
+        if self.wa_id.is_empty() {
+            "business_scoped"
+        } else {
+            "phone"
+        }
+    }
     /// The conversation: keyed hash of (phone number id, wa_id), or of (phone
     /// number id, business-scoped user id) when Meta sent no number.
     pub fn session(&self) -> &ChatSession {
@@ -453,13 +504,153 @@ impl std::fmt::Debug for InboundMessage {
     }
 }
 
-/// An error in a status callback.
+/// An error Meta reported: in a webhook's `value.errors`, a message's
+/// `errors[]` (131051: unsupported message type), a status callback's
+/// `errors[]` (131047: re-engagement window closed, 131026: undeliverable)
+/// or a Graph API answer ([`graph_error`]).
+///
+/// Only the code, subcode, type and title are kept: Meta's `message` and
+/// `error_data.details` can quote the user's number, so they are not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusError {
-    /// Meta's code (131047: re-engagement window closed, 131026: undeliverable, ...).
+pub struct MetaError {
+    /// Meta's code.
     pub code: i64,
     /// Meta's title (redacted: phone numbers and wamids replaced, at most 200 bytes).
     pub title: String,
+    /// The Graph API's `error_subcode`.
+    pub subcode: Option<i64>,
+    /// The Graph API's `type` (`OAuthException`), when a word.
+    pub error_type: Option<String>,
+}
+
+/// The errors of a status callback (the name this type had before
+/// [`MetaError`] covered every place Meta reports one).
+pub type StatusError = MetaError;
+
+fn meta_error(e: &Json) -> Option<MetaError> {
+    if !e.is_object() {
+        return None;
+    }
+    let num = |k: &str| match e.get(k)? {
+        Json::Number(n) => n.as_i64(),
+        Json::String(t) => t.trim().parse().ok(),
+        _ => None,
+    };
+    let title = s(e, "title")
+        .or_else(|| s(e, "message"))
+        .unwrap_or_default();
+    Some(MetaError {
+        code: num("code").unwrap_or(0),
+        title: crate::redact::truncate(
+            &redacted(&title, |t| crate::redact::text(t).into_owned()),
+            200,
+        ),
+        subcode: num("error_subcode"),
+        error_type: e
+            .get("type")
+            .and_then(Json::as_str)
+            .and_then(|t| bounded_word(t, true)),
+    })
+}
+
+fn meta_errors(v: &Json) -> Vec<MetaError> {
+    v.get("errors")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(meta_error)
+        .collect()
+}
+
+/// Reads a Graph API error answer (`{"error": {"message", "type", "code",
+/// "error_subcode", "fbtrace_id"}}`, what the send endpoint answers with a
+/// 4xx). Its `message` is kept as the title, redacted like one.
+///
+/// ```
+/// use chatobs_runtime::integrations::whatsapp::graph_error;
+/// let e = graph_error(br#"{"error":{"message":"(#131030) Recipient phone number not in allowed list",
+///   "type":"OAuthException","code":131030,"error_subcode":2494010,"fbtrace_id":"A1"}}"#).unwrap();
+/// assert_eq!((e.code, e.subcode, e.error_type.as_deref()), (131030, Some(2494010), Some("OAuthException")));
+/// ```
+pub fn graph_error(body: &[u8]) -> Option<MetaError> {
+    let v: Json = serde_json::from_slice(body).ok()?;
+    meta_error(v.get("error")?)
+}
+
+/// Records an error Meta reported on the current span: a `whatsapp.error`
+/// event (code, subcode, title, scope), a WARN log line with the code and
+/// title, and the `chatobs_whatsapp_errors_total{code, scope}` counter.
+pub fn report_error(e: &MetaError, scope: &'static str) {
+    use crate::model::Value;
+    let mut attrs: Vec<(Cow<'static, str>, Value)> = vec![
+        (
+            crate::vocab::MESSAGING_WHATSAPP_ERROR_CODE.into(),
+            e.code.into(),
+        ),
+        (
+            crate::vocab::MESSAGING_WHATSAPP_ERROR_TITLE.into(),
+            Value::from(e.title.clone()),
+        ),
+        (
+            crate::vocab::MESSAGING_WHATSAPP_ERROR_SCOPE.into(),
+            scope.into(),
+        ),
+    ];
+    if let Some(sc) = e.subcode {
+        attrs.push((
+            crate::vocab::MESSAGING_WHATSAPP_ERROR_SUBCODE.into(),
+            sc.into(),
+        ));
+    }
+    chatobs_core::current::add_event(crate::vocab::WHATSAPP_ERROR_EVENT, attrs);
+    tracing::warn!(
+        target: "chatobs::webhook",
+        code = e.code,
+        subcode = e.subcode,
+        title = e.title.as_str(),
+        scope,
+        "WhatsApp reported an error"
+    );
+    chatobs_metrics::observe_whatsapp_error(e.code, scope);
+}
+
+/// Whom to answer: the number when Meta sent one, else the business-scoped
+/// user id (users of WhatsApp usernames). Personal data: use it to send,
+/// never export it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ReplyAddress {
+    /// The user's phone number (`to` in the send API).
+    Phone(String),
+    /// The business-scoped user id (`recipient` in the send API).
+    BusinessScopedUserId(String),
+}
+
+impl ReplyAddress {
+    /// The send API's field and value: `("to", number)` or `("recipient", bsuid)`.
+    ///
+    /// ```
+    /// use chatobs_runtime::integrations::whatsapp::ReplyAddress;
+    /// let a = ReplyAddress::BusinessScopedUserId("US.13491208655302741918".into());
+    /// let (field, value) = a.send_field();
+    /// let body = serde_json::json!({"messaging_product": "whatsapp", field: value, "type": "text", "text": {"body": "Hola"}});
+    /// assert_eq!(body["recipient"], "US.13491208655302741918");
+    /// ```
+    pub fn send_field(&self) -> (&'static str, &str) {
+        match self {
+            ReplyAddress::Phone(n) => ("to", n),
+            ReplyAddress::BusinessScopedUserId(u) => ("recipient", u),
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplyAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the identifier itself.
+        f.write_str(match self {
+            ReplyAddress::Phone(_) => "ReplyAddress::Phone(..)",
+            ReplyAddress::BusinessScopedUserId(_) => "ReplyAddress::BusinessScopedUserId(..)",
+        })
+    }
 }
 
 /// A status callback for a message the business sent.
@@ -484,7 +675,13 @@ pub struct StatusUpdate {
     /// Meta's `pricing` object (the ground truth for WhatsApp fees).
     pub pricing: Option<MetaPricing>,
     /// Errors (failed messages).
-    pub errors: Vec<StatusError>,
+    pub errors: Vec<MetaError>,
+    /// A status of a message sent to a group (`recipient_type: "group"`):
+    /// the group id. Personal data, exported only as a keyed hash.
+    pub group_id: Option<String>,
+    /// The group participant the status is about, when Meta names one.
+    /// Personal data, exported only as a keyed hash.
+    pub participant: Option<String>,
     session: ChatSession,
 }
 
@@ -521,6 +718,9 @@ pub struct WebhookBatch {
     pub statuses: Vec<StatusUpdate>,
     /// Changes of other fields (account updates, template status, ...), skipped.
     pub other_changes: usize,
+    /// Errors Meta reported for a whole change (`value.errors`, such as
+    /// 130429 rate limit hit).
+    pub errors: Vec<MetaError>,
 }
 
 fn s(v: &Json, k: &str) -> Option<String> {
@@ -618,7 +818,9 @@ fn content_of(m: &Json) -> Content {
                     },
                     None => unsupported(),
                 },
-                _ => unsupported(),
+                other => Content::InteractiveOther {
+                    interactive_type: other.and_then(|t| bounded_word(t, false)),
+                },
             }
         }
         "button" => match m.get("button") {
@@ -702,6 +904,7 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                 .get("metadata")
                 .and_then(|m| s(m, "phone_number_id"))
                 .unwrap_or_default();
+            batch.errors.extend(meta_errors(value));
             for m in value
                 .get("messages")
                 .and_then(Json::as_array)
@@ -711,11 +914,14 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                 let wa_id = s(m, "from").unwrap_or_default();
                 let user_id = non_empty(m, "from_user_id");
                 let id = s(m, "id").unwrap_or_default();
+                let group_id = non_empty(m, "group_id");
                 let identity = if wa_id.is_empty() {
                     user_id.as_deref().unwrap_or("")
                 } else {
                     &wa_id
                 };
+                // A group's messages and statuses are one conversation: the group's.
+                let conversation = group_id.as_deref().unwrap_or(identity);
                 let content = if identity.is_empty() || id.is_empty() {
                     Content::Unsupported {
                         original_type: "invalid".into(),
@@ -724,7 +930,9 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                     content_of(m)
                 };
                 batch.messages.push(InboundMessage {
-                    session: ChatSession::for_whatsapp(&phone_number_id, identity),
+                    session: ChatSession::for_whatsapp(&phone_number_id, conversation),
+                    errors: meta_errors(m),
+                    group_id,
                     phone_number_id: phone_number_id.clone(),
                     wa_id,
                     user_id,
@@ -748,22 +956,20 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                 } else {
                     &recipient_id
                 };
-                let pricing = pricing_of(st);
-                let errors = st
-                    .get("errors")
-                    .and_then(Json::as_array)
-                    .into_iter()
-                    .flatten()
-                    .map(|e| StatusError {
-                        code: e.get("code").and_then(Json::as_i64).unwrap_or(0),
-                        title: crate::redact::truncate(
-                            &redacted(&s(e, "title").unwrap_or_default(), |t| {
-                                crate::redact::text(t).into_owned()
-                            }),
-                            200,
-                        ),
+                let is_group = st.get("recipient_type").and_then(Json::as_str) == Some("group");
+                let group_id = is_group
+                    .then(|| identity.to_owned())
+                    .filter(|g| !g.is_empty());
+                let participant = is_group
+                    .then(|| {
+                        // Meta's pages spell it both ways.
+                        non_empty(st, "recipient_participant_id")
+                            .or_else(|| non_empty(st, "participant_recipient_id"))
+                            .or_else(|| non_empty(st, "recipient_participant_user_id"))
                     })
-                    .collect();
+                    .flatten();
+                let pricing = pricing_of(st);
+                let errors = meta_errors(st);
                 batch.statuses.push(StatusUpdate {
                     session: ChatSession::for_whatsapp(&phone_number_id, identity),
                     phone_number_id: phone_number_id.clone(),
@@ -774,6 +980,8 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
                     timestamp: ts(st),
                     pricing,
                     errors,
+                    group_id,
+                    participant,
                 });
             }
         }

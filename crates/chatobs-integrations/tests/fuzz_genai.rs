@@ -70,6 +70,7 @@ fn the_corpus_reads_as_documented() {
             input: 1200,
             output: 300,
             cached: 200,
+            cache_write: 0,
             reasoning: 0
         })
     );
@@ -83,6 +84,7 @@ fn the_corpus_reads_as_documented() {
             input: 1117,
             output: 46,
             cached: 1024,
+            cache_write: 0,
             reasoning: 0
         })
     );
@@ -216,7 +218,8 @@ proptest! {
         dmg in damage(),
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
     ) {
-        let c = json_corpus("genai");
+        // The answers and the real recordings (tests/corpus/real).
+        let c: Vec<_> = json_corpus("genai").iter().chain(json_corpus("real/llm")).collect();
         let v = apply(c[pick.index(c.len())].1.clone(), &edits);
         let body = damaged(to_bytes(&v), &dmg);
         check_response(&parse_response(&body));

@@ -264,7 +264,8 @@ proptest! {
         edits in prop::collection::vec(edit(), 1..6),
         dmg in damage(),
     ) {
-        let corpus = json_corpus("whatsapp");
+        // The documented shapes and the real payloads (tests/corpus/real).
+        let corpus: Vec<_> = json_corpus("whatsapp").iter().chain(json_corpus("real/whatsapp")).collect();
         let v = apply(corpus[pick.index(corpus.len())].1.clone(), &edits);
         let bytes = to_bytes(&v);
         let parsed = check(&damaged(bytes.clone(), &dmg));

@@ -137,6 +137,8 @@ pub struct Metrics {
     span_export_failures: Family,
     span_queue: Family,
     overflow: Family,
+    llm_price_unknown: Family,
+    whatsapp_errors: Family,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -177,11 +179,13 @@ impl Metrics {
             spans_exported: c(v::PROM_SPANS_EXPORTED, "Spans exported.", &[], 1),
             span_export_failures: c(v::PROM_SPAN_EXPORT_FAILURES, "Spans in batches an exporter failed on.", &[], 1),
             span_queue: Family::new(v::PROM_SPAN_QUEUE, "Spans waiting in the export queue.", Kind::Gauge, &[], 1, &[]),
+            llm_price_unknown: c(v::PROM_LLM_PRICE_UNKNOWN, "LLM calls recorded without a complete price (unknown model, a component without a price, an overflow, or no usage in the answer), by reason.", &[v::PL_PROVIDER, v::PL_MODEL, v::PL_REASON], 1),
+            whatsapp_errors: c(v::PROM_WHATSAPP_ERRORS, "Errors Meta reported (webhook value.errors, message errors[], status errors[], Graph API answers), by code and scope.", &[v::PL_CODE, v::PL_SCOPE], 1),
             overflow: c(v::PROM_SERIES_OVERFLOW, "Records whose label set went to the _overflow series (the metric hit its series limit).", &[v::PL_METRIC], 1),
         }
     }
 
-    fn families(&self) -> [&Family; 24] {
+    fn families(&self) -> [&Family; 26] {
         [
             &self.token_usage,
             &self.operation_duration,
@@ -206,6 +210,8 @@ impl Metrics {
             &self.span_queue,
             &self.eval_score,
             &self.eval_failures,
+            &self.llm_price_unknown,
+            &self.whatsapp_errors,
             &self.overflow,
         ]
     }
@@ -390,8 +396,21 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
                 }
             }
             let total = cost.total.to_f64().unwrap_or(0.0);
-            if let Some(h) = m.call_cost.hist(&[p, md]) {
-                h.observe(total);
+            if cost.complete {
+                if let Some(h) = m.call_cost.hist(&[p, md]) {
+                    h.observe(total);
+                }
+            } else {
+                // An incomplete figure is a lower bound (0 for an unknown
+                // model): observed as a call's cost it would read as free.
+                let reason = if cost.missing.is_empty() {
+                    "overflow"
+                } else {
+                    "no_price"
+                };
+                if let Some(c) = m.llm_price_unknown.scalar(&[p, md, reason]) {
+                    c.add(1);
+                }
             }
             mirror(|x| x.llm(op, p, md, usage.input_tokens, usage.output_tokens, total));
         }
@@ -428,7 +447,28 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
                 }
             }
         }
+        CostEventKind::LlmUsageMissing {
+            provider, model, ..
+        } => {
+            let p = label_value(provider.unwrap_or(LABEL_NONE));
+            let md = label_value(model);
+            if let Some(c) = m.llm_price_unknown.scalar(&[p, md, "usage_missing"]) {
+                c.add(1);
+            }
+        }
         _ => {}
+    }
+}
+
+/// Counts an error Meta reported: `code` is Meta's numeric code, `scope`
+/// where it was reported (`webhook`, `message`, `status`, `send`).
+pub fn observe_whatsapp_error(code: i64, scope: &'static str) {
+    let code = code.to_string();
+    if let Some(c) = global()
+        .whatsapp_errors
+        .scalar(&[label_value(&code), scope])
+    {
+        c.add(1);
     }
 }
 

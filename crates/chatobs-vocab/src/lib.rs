@@ -316,6 +316,24 @@ pub const MESSAGING_WHATSAPP_ERROR_CODE: &str = "messaging.whatsapp.error.code";
 pub const MESSAGING_WHATSAPP_ERROR_TITLE: &str = "messaging.whatsapp.error.title";
 /// The user came from a free entry point (click-to-WhatsApp ad, Page button).
 pub const MESSAGING_WHATSAPP_ENTRY_POINT: &str = "messaging.whatsapp.entry_point";
+/// Meta's error subcode (Graph API `error.error_subcode`).
+pub const MESSAGING_WHATSAPP_ERROR_SUBCODE: &str = "messaging.whatsapp.error.subcode";
+/// Meta's error type (Graph API `error.type`, such as `OAuthException`).
+pub const MESSAGING_WHATSAPP_ERROR_TYPE: &str = "messaging.whatsapp.error.type";
+/// Where Meta reported an error: `webhook` (`value.errors`), `message`
+/// (a message's `errors[]`), `status` (a status callback's `errors[]`) or
+/// `send` (a Graph API answer).
+pub const MESSAGING_WHATSAPP_ERROR_SCOPE: &str = "messaging.whatsapp.error.scope";
+/// Event: an error Meta reported (attributes: code, title, scope).
+pub const WHATSAPP_ERROR_EVENT: &str = "whatsapp.error";
+/// The user is known by a business-scoped user id only (no phone number in the payload).
+pub const MESSAGING_WHATSAPP_USER_ID_KIND: &str = "messaging.whatsapp.user.id_kind";
+/// A group status or message: the group's keyed hash.
+pub const MESSAGING_WHATSAPP_GROUP_ID: &str = "messaging.whatsapp.group.id";
+/// A group status or message: the participant's keyed hash.
+pub const MESSAGING_WHATSAPP_GROUP_PARTICIPANT: &str = "messaging.whatsapp.group.participant";
+/// A reaction was removed: the feedback it had given is withdrawn.
+pub const FEEDBACK_WITHDRAWN: &str = "feedback.withdrawn";
 /// Span name of the processing of a status callback.
 pub const WHATSAPP_STATUS_SPAN: &str = "whatsapp.status";
 
@@ -434,6 +452,11 @@ pub const PROM_EVAL_SCORE: &str = "chatobs_eval_score";
 pub const PROM_EVAL_FAILURES: &str = "chatobs_eval_failures_total";
 /// Series folded into the overflow series because a metric hit its series limit.
 pub const PROM_SERIES_OVERFLOW: &str = "chatobs_metric_series_overflow_total";
+/// LLM calls recorded without a complete price (unknown model, a component
+/// without a price, a figure that overflowed, or no usage in the answer).
+pub const PROM_LLM_PRICE_UNKNOWN: &str = "chatobs_llm_price_unknown_total";
+/// Errors Meta reported in webhooks and Graph API answers, by code and scope.
+pub const PROM_WHATSAPP_ERRORS: &str = "chatobs_whatsapp_errors_total";
 /// Label value used when a metric has too many series (OpenTelemetry's overflow idea).
 pub const LABEL_OVERFLOW: &str = "_overflow";
 /// Label value for a missing attribute (no role, no step, no market).
@@ -470,6 +493,12 @@ pub const PL_OUTCOME: &str = "outcome";
 pub const PL_EVALUATOR: &str = "evaluator";
 /// Prometheus label: the metric that overflowed.
 pub const PL_METRIC: &str = "metric";
+/// Prometheus label: Meta's error code.
+pub const PL_CODE: &str = "code";
+/// Prometheus label: where Meta reported an error (`webhook`, `message`, `status`, `send`).
+pub const PL_SCOPE: &str = "scope";
+/// Prometheus label: why a price is incomplete (`no_price`, `overflow`, `usage_missing`).
+pub const PL_REASON: &str = "reason";
 
 /// `1.0` as `1`, `0.05` as `0.05`: the `le` spelling Prometheus' own clients use,
 /// so rules can name a bucket exactly.
@@ -784,6 +813,21 @@ pub const MESSAGING_WHATSAPP_CONTEXT_MESSAGE_ID: &str = "messaging.whatsapp.cont
 /// Why the call's price is incomplete (with `gen_ai.usage.price_unknown`):
 /// comma-separated `no_price:<component>` and `overflow:<figure>`.
 pub const GEN_AI_USAGE_PRICE_INCOMPLETE_REASON: &str = "gen_ai.usage.price_incomplete_reason";
+/// The answer carried no usage (a stream cut before its usage chunk, an
+/// OpenAI stream without `stream_options.include_usage`): the call's cost
+/// is unknown and the conversation total is incomplete.
+pub const GEN_AI_USAGE_MISSING: &str = "gen_ai.usage.missing";
+/// The provider blocked the prompt (Gemini `promptFeedback.blockReason`,
+/// such as `SAFETY`): the call produced no answer.
+pub const GEN_AI_RESPONSE_BLOCK_REASON: &str = "gen_ai.response.block_reason";
+/// The provider's error type or status (`RESOURCE_EXHAUSTED`,
+/// `rate_limit_error`, `invalid_request_error`, ...), bounded.
+pub const GEN_AI_ERROR_TYPE: &str = "gen_ai.error.type";
+/// The provider's error code (`rate_limit_exceeded`, `429`, ...), bounded.
+pub const GEN_AI_ERROR_CODE: &str = "gen_ai.error.code";
+/// Seconds the provider asked to wait before retrying (Gemini `RetryInfo`,
+/// a `retry-after` header).
+pub const GEN_AI_ERROR_RETRY_AFTER: &str = "gen_ai.error.retry_after_seconds";
 /// Why a reconciliation could not be applied exactly (`overflow:difference`).
 pub const MESSAGING_WHATSAPP_PRICE_INCOMPLETE_REASON: &str =
     "messaging.whatsapp.price_incomplete_reason";

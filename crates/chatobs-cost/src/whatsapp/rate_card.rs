@@ -98,6 +98,10 @@ pub struct Market {
     pub name: String,
     /// Calling codes without `+`.
     pub calling_codes: Vec<String>,
+    /// ISO 3166-1 alpha-2 codes of the market's countries (upper case): a
+    /// business-scoped user id (`US.13491208655302741918`) names its
+    /// user's country this way, not by a calling code.
+    pub countries: Vec<String>,
     /// Dated rates.
     pub rates: Vec<RateRow>,
     /// Volume tiers.
@@ -171,6 +175,8 @@ struct FileRules {
 struct FileMarket {
     name: String,
     calling_codes: Vec<String>,
+    #[serde(default)]
+    countries: Vec<String>,
     #[serde(default)]
     rate: Vec<FileRate>,
     #[serde(default)]
@@ -403,9 +409,24 @@ impl RateCard {
                     rate: parse_rate(&t.rate, &format!("{tat}.rate"))?,
                 });
             }
+            let mut countries = Vec::with_capacity(m.countries.len());
+            for c in &m.countries {
+                let c = c.trim();
+                if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(FieldError::new(
+                        format!("{at}.countries"),
+                        format!(
+                            "{:?} is not an ISO 3166-1 alpha-2 country code (two letters, like \"CO\")",
+                            key_name(c)
+                        ),
+                    ));
+                }
+                countries.push(c.to_ascii_uppercase());
+            }
             let market = Market {
                 name: m.name.trim().to_owned(),
                 calling_codes: codes,
+                countries,
                 rates: rows,
                 volume_tiers: tiers,
             };
@@ -430,9 +451,19 @@ impl RateCard {
         self.merge_toml(&text, Some(path))
     }
 
-    /// The market of a phone number (`+573001234567`, `573001234567`):
-    /// the longest calling-code prefix.
+    /// The market of a recipient: for a phone number (`+573001234567`,
+    /// `573001234567`) the longest calling-code prefix; for a
+    /// business-scoped user id (`CO.13491208655302741918`, a parent id
+    /// `CO.ENT.…`) the market listing its country.
     pub fn market_for(&self, phone: &str) -> Option<&Market> {
+        let b = phone.trim().as_bytes();
+        if b.len() > 3 && b[..2].iter().all(u8::is_ascii_alphabetic) && b[2] == b'.' {
+            let country = phone.trim()[..2].to_ascii_uppercase();
+            return self
+                .markets
+                .iter()
+                .find(|m| m.countries.contains(&country));
+        }
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
         self.markets
             .iter()

@@ -24,8 +24,9 @@
 //! # The webhook
 //!
 //! `GET /webhook/whatsapp` answers Meta's verification handshake
-//! (`hub.mode=subscribe`, `hub.verify_token` compared in constant time with
-//! `WHATSAPP_VERIFY_TOKEN`, `hub.challenge` echoed) or 403.
+//! (`hub.mode=subscribe`, `hub.verify_token` percent-decoded as any query
+//! value, then compared in constant time with `WHATSAPP_VERIFY_TOKEN`,
+//! `hub.challenge` echoed) or 403.
 //!
 //! `POST /webhook/whatsapp`, in this order: a declared or actual body above
 //! `max_body_bytes` is refused with 413 before it is read whole; the
@@ -50,8 +51,22 @@
 //! ([`crate::ChatSession::for_whatsapp`]), a `traceparent` sent by the
 //! caller continued, the message recorded for the customer service window
 //! ([`crate::cost::record_inbound`]) and a 👍 / 👎 reaction turned into
-//! user feedback when a [`FeedbackRecorder`] is attached. Your `on_message`
-//! handler then runs in that span's context and conversation.
+//! user feedback when a [`FeedbackRecorder`] is attached (removing the
+//! reaction, or replacing it with another emoji, withdraws that feedback:
+//! [`FeedbackRecorder::withdraw_reaction`]). Your `on_message`
+//! handler then runs in that span's context and conversation; it answers
+//! through [`crate::whatsapp::InboundMessage::reply_address`] (the number,
+//! or the business-scoped user id of a user of WhatsApp usernames).
+//!
+//! Errors Meta reports (a change's `value.errors`, such as 130429 rate
+//! limit hit, even in a POST that carries nothing else; a message's
+//! `errors[]`, such as 131051 unsupported type; a status's `errors[]`; a
+//! Graph API error answer to a send through
+//! [`crate::reqwest::SendTraced`]) each become a `whatsapp.error` span
+//! event with the code and title, a WARN log line `WhatsApp reported an
+//! error` with the code and title, and the counter
+//! `chatobs_whatsapp_errors_total{code, scope}`. Unknown fields and message
+//! types never fail a request.
 //!
 //! For each status callback: a SERVER span, then a `whatsapp.status` span
 //! in which Meta's `pricing` is reconciled with the estimate registered in

@@ -223,20 +223,21 @@ async fn verify(State(st): State<Arc<Inner>>, req: Request) -> Response {
         let mut mode = None;
         let mut token = None;
         let mut challenge = None;
-        for kv in q.split('&') {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            match k {
+        // Decoded like any query (`%XX` escapes, `+` for a space): a token
+        // with reserved characters arrives percent-encoded.
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            match &*k {
                 "hub.mode" => mode = Some(v),
                 "hub.verify_token" => token = Some(v),
                 "hub.challenge" => challenge = Some(v),
                 _ => {}
             }
         }
-        let ok = matches!((mode, token, &st.cfg.verify_token), (Some("subscribe"), Some(t), Some(exp)) if ct_eq(t.as_bytes(), exp.as_bytes()));
+        let ok = matches!((mode.as_deref(), token.as_deref(), &st.cfg.verify_token), (Some("subscribe"), Some(t), Some(exp)) if ct_eq(t.as_bytes(), exp.as_bytes()));
         let challenge = challenge
             .filter(|c| !c.is_empty() && c.len() <= 256 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         let (status, body, err) = match (ok, challenge) {
-            (true, Some(c)) => (StatusCode::OK, c.to_owned(), None),
+            (true, Some(c)) => (StatusCode::OK, c.into_owned(), None),
             (true, None) => (StatusCode::BAD_REQUEST, "missing or invalid hub.challenge".to_owned(), Some("challenge_invalid")),
             _ => (StatusCode::FORBIDDEN, "verification failed".to_owned(), Some("verify_token_invalid")),
         };
@@ -351,6 +352,27 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     let n_st = batch.statuses.len();
     let mut jobs: Vec<(Context, Job)> = Vec::with_capacity(n_msg + n_st);
     let count = (n_msg + n_st) as i64;
+    if !batch.errors.is_empty() {
+        // Errors Meta reported for the whole change (130429 rate limit hit,
+        // ...): a span of their own, even when the POST carried nothing else.
+        let report = || {
+            for e in &batch.errors {
+                whatsapp::report_error(e, "webhook");
+            }
+        };
+        match &mut info {
+            Some(info) => {
+                let extra: Vec<(Cow<'static, str>, Value)> = vec![
+                    (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
+                    (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
+                ];
+                let mut span = info.span(n_msg + n_st == 0, None, extra);
+                set_status(&mut span, 200, None);
+                span.in_scope(report);
+            }
+            None => report(),
+        }
+    }
     for (i, msg) in batch.messages.into_iter().enumerate() {
         let ctx = if let Some(info) = &mut info {
             let mut extra = message_attrs(&msg);
@@ -380,6 +402,18 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
             // The wamid encodes the recipient's number: only its keyed hash leaves.
             if let Some(id) = status.exported_id() {
                 extra.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id)));
+            }
+            if let Some(g) = &status.group_id {
+                extra.push((
+                    vocab::MESSAGING_WHATSAPP_GROUP_ID.into(),
+                    Value::from(crate::context::keyed_hash(&["wa_group", g])),
+                ));
+            }
+            if let Some(p) = &status.participant {
+                extra.push((
+                    vocab::MESSAGING_WHATSAPP_GROUP_PARTICIPANT.into(),
+                    Value::from(crate::context::keyed_hash(&["wa_user", p])),
+                ));
             }
             let mut span = info.span(i + 1 == n_st, Some(status.session().clone()), extra);
             set_status(&mut span, 200, None);
@@ -429,6 +463,24 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
     if msg.entry_point {
         v.push((vocab::MESSAGING_WHATSAPP_ENTRY_POINT.into(), true.into()));
     }
+    if !msg.user().is_empty() {
+        v.push((
+            vocab::MESSAGING_WHATSAPP_USER_ID_KIND.into(),
+            msg.user_id_kind().into(),
+        ));
+    }
+    if let Some(g) = &msg.group_id {
+        v.push((
+            vocab::MESSAGING_WHATSAPP_GROUP_ID.into(),
+            Value::from(crate::context::keyed_hash(&["wa_group", g])),
+        ));
+        if !msg.user().is_empty() {
+            v.push((
+                vocab::MESSAGING_WHATSAPP_GROUP_PARTICIPANT.into(),
+                Value::from(crate::context::keyed_hash(&["wa_user", msg.user()])),
+            ));
+        }
+    }
     match &msg.content {
         Content::Text { body } => v.push((
             vocab::MESSAGING_WHATSAPP_TEXT_LENGTH.into(),
@@ -465,6 +517,14 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
                 )),
             ));
         }
+        Content::InteractiveOther {
+            interactive_type: Some(t),
+        } => {
+            v.push((
+                vocab::MESSAGING_WHATSAPP_INTERACTIVE_TYPE.into(),
+                Value::from(t.clone()),
+            ));
+        }
         Content::Unsupported { original_type } => {
             v.push((
                 vocab::MESSAGING_WHATSAPP_MESSAGE_ORIGINAL_TYPE.into(),
@@ -476,8 +536,11 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
     v
 }
 
-/// Inside the message's SERVER span: service window and reaction feedback.
+/// Inside the message's SERVER span: Meta's errors, service window and reaction feedback.
 fn accept_message(#[allow(unused_variables)] st: &Inner, msg: &InboundMessage) {
+    for e in &msg.errors {
+        whatsapp::report_error(e, "message");
+    }
     if msg.user().is_empty() {
         return;
     }
@@ -488,17 +551,30 @@ fn accept_message(#[allow(unused_variables)] st: &Inner, msg: &InboundMessage) {
         entry_point: msg.entry_point,
     });
     #[cfg(feature = "evals")]
-    if let (
-        Some(fb),
-        whatsapp::Content::Reaction {
-            message_id,
-            emoji: Some(e),
-        },
-    ) = (&st.feedback, &msg.content)
+    if let (Some(fb), whatsapp::Content::Reaction { message_id, emoji }) =
+        (&st.feedback, &msg.content)
     {
-        if let Some(thumb) = Thumb::from_emoji(e) {
-            reaction_feedback(fb, message_id, thumb);
+        match emoji.as_deref().map(Thumb::from_emoji) {
+            Some(Some(thumb)) => reaction_feedback(fb, message_id, thumb),
+            // Another emoji replaces the reaction, a removal takes it back:
+            // either way the feedback it had given no longer holds.
+            Some(None) | None => withdraw_feedback(fb, message_id),
         }
+    }
+}
+
+/// Withdraws the feedback an earlier 👍 / 👎 to `wamid` gave (the user
+/// removed their reaction or replaced it with another emoji).
+#[cfg(feature = "evals")]
+fn withdraw_feedback(fb: &FeedbackRecorder, wamid: &str) {
+    let Some(hashed) = whatsapp::hashed_message_id(wamid) else {
+        return;
+    };
+    if let Some(sent_by) = fb.span_of(wamid) {
+        fb.register_sent(&hashed, sent_by);
+    }
+    if fb.withdraw_reaction(&hashed).is_none() {
+        tracing::debug!(target: "chatobs::webhook", reason = "no_earlier_feedback", "reaction removal withdrew nothing");
     }
 }
 
@@ -611,10 +687,12 @@ async fn status_job(st: &Inner, s: StatusUpdate) {
             "message {}: {} {}",
             s.status, e.code, e.title
         ));
-        span.in_scope(
-            || tracing::warn!(target: "chatobs::webhook", code = e.code, "WhatsApp message failed"),
-        );
     }
+    span.in_scope(|| {
+        for e in &s.errors {
+            whatsapp::report_error(e, "status");
+        }
+    });
     if let Some(h) = &st.on_status {
         span.in_future(h(s)).await;
     }
