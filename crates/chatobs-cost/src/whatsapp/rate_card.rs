@@ -459,10 +459,7 @@ impl RateCard {
         let b = phone.trim().as_bytes();
         if b.len() > 3 && b[..2].iter().all(u8::is_ascii_alphabetic) && b[2] == b'.' {
             let country = phone.trim()[..2].to_ascii_uppercase();
-            return self
-                .markets
-                .iter()
-                .find(|m| m.countries.contains(&country));
+            return self.markets.iter().find(|m| m.countries.contains(&country));
         }
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
         self.markets
