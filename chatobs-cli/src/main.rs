@@ -5,11 +5,13 @@
 //! chatobs rules [--config FILE]                Prometheus alerting + recording rules (YAML) from the config
 //! chatobs dashboard [--config FILE]            a Grafana dashboard (JSON) over the chatobs metrics
 //! chatobs check-config [--config FILE]          validate a configuration (defaults + file + environment)
+//! chatobs prices list | import FILE             what the price tables know; refresh them from LiteLLM's table
 //! ```
 
 mod cost;
 mod dashboard;
 mod eval;
+mod prices;
 mod rules;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,9 @@ enum Cmd {
     },
     /// Price an LLM call (`cost llm`) or replay a WhatsApp timeline (`cost whatsapp --timeline FILE`).
     Cost(cost::CostArgs),
+    /// What the LLM price table and the WhatsApp rate card know (`prices list`), or import
+    /// LiteLLM's price table as a chatobs price file (`prices import FILE`).
+    Prices(prices::PricesArgs),
     /// Score a text before sending it: `eval readability [--lang en|es]` reads standard input, prints JSON.
     Eval(eval::EvalArgs),
     /// Print Prometheus alerting and recording rules (YAML) derived from the configuration.
@@ -114,6 +119,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Cost(args) => cost::run(args),
         Cmd::Eval(args) => eval::run(args),
+        Cmd::Prices(args) => prices::run(args),
         Cmd::Rules { config } => rules::run(config),
         Cmd::Dashboard { config } => dashboard::run(config),
         Cmd::CheckConfig { config } => {

@@ -119,6 +119,22 @@ fn cost_whatsapp_replays_a_timeline() {
     assert_eq!(lines[2]["price_usd"], "0.0125");
     assert_eq!(lines[2]["pricing_model"], "PMP");
     assert_eq!(lines[2]["market"], "Colombia");
+    // The row used, to audit the figure: its first day and source.
+    assert!(
+        lines[2]["rate_effective"]
+            .as_str()
+            .is_some_and(|d| d.len() == 10),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[2]["rate_source"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[2]["rate_card_stale"], false);
     assert_eq!(lines[2]["pricing_type"], "regular");
     assert_eq!(lines[3]["price_usd"], "0.0002");
     assert_eq!(lines[3]["line"], 5);

@@ -822,3 +822,81 @@ fn business_scoped_users_have_windows_and_a_market() {
     );
     assert_eq!(b.out_to("ZZ.1234", at, Some(Marketing)).market, None);
 }
+
+/// The card and row used are reported; a number of no named market falls
+/// to "Other"; a message past the quarter after the newest card carries the
+/// stale flag.
+#[test]
+fn card_row_other_market_and_stale_flag() {
+    let b = Bot::with(
+        r#"
+[[card]]
+effective = "2026-01-01"
+pricing_model = "PMP"
+name = "Test card 2026-01-01"
+source = "test"
+date = "2026-11-30"
+
+[[market]]
+name = "Other"
+calling_codes = ["*"]
+countries = ["*"]
+  [[market.rate]]
+  effective = "2026-01-01"
+  marketing = "0.0604"
+  utility = "0.0077"
+  authentication = "0.0077"
+  source = "test"
+  date = "2026-11-30"
+  note = "test figures"
+"#,
+        false,
+    );
+    let jan = t("2026-02-10T10:00:00Z");
+    // +998 (Uzbekistan) is in no named market of the shipped card.
+    let c = b.out_to("+998901234567", jan, Some(Marketing));
+    assert_eq!(c.market.as_deref(), Some("Other"));
+    assert_eq!(c.price, d("0.0604"));
+    assert_eq!(c.rate_card.as_deref(), Some("Test card 2026-01-01"));
+    assert_eq!(c.rate_effective.as_deref(), Some("2026-01-01"));
+    assert!(!c.card_may_be_stale);
+    // Colombia's row of the shipped card is used, under the same card name.
+    let co = b.out_to(USER, jan, Some(Marketing));
+    assert_eq!(co.market.as_deref(), Some("Colombia"));
+    assert!(co.rate_effective.is_some());
+    // From 2026-04-01 (the next quarter) Meta may have published a newer card.
+    let apr = b.out_to("+998901234567", t("2026-04-01T00:00:00Z"), Some(Marketing));
+    assert!(apr.card_may_be_stale);
+    assert_eq!(apr.price, d("0.0604"));
+    // The flag reaches the span.
+    let ((), spans) = testing::capture(|| {
+        let mut s = SpanBuilder::new("whatsapp.send").start();
+        s.in_scope(|| {
+            cost::price_outbound_with(
+                &b.p,
+                &Outbound {
+                    business: BIZ,
+                    user: "+998901234567",
+                    at: t("2026-05-01T00:00:00Z"),
+                    template: Some(Marketing),
+                    entry_point: false,
+                },
+            )
+            .unwrap();
+        });
+    });
+    let s = spans.one("whatsapp.send");
+    assert_eq!(
+        s.attr(vocab::MESSAGING_WHATSAPP_RATE_CARD_STALE)
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    assert_eq!(
+        s.attr_str(vocab::MESSAGING_WHATSAPP_RATE_CARD),
+        Some("Test card 2026-01-01")
+    );
+    assert_eq!(
+        s.attr_str(vocab::MESSAGING_WHATSAPP_RATE_EFFECTIVE),
+        Some("2026-01-01")
+    );
+}

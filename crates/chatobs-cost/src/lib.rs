@@ -132,6 +132,7 @@
 
 pub mod config;
 pub mod events;
+pub mod import;
 pub mod ledger;
 pub mod llm;
 pub mod money;
@@ -318,9 +319,16 @@ pub struct LlmCall {
     /// (OpenTelemetry GenAI span naming). Off by default: the span keeps
     /// the name you gave it.
     pub rename_span: bool,
+    /// When the call was made (`None`: now): a price change applies by the call's date.
+    pub at: Option<time::OffsetDateTime>,
 }
 
 impl LlmCall {
+    /// Made at `at` (priced with the prices in force that day).
+    pub fn at(mut self, at: time::OffsetDateTime) -> Self {
+        self.at = Some(at);
+        self
+    }
     /// A call to `model`.
     pub fn new(model: impl Into<String>) -> LlmCall {
         LlmCall {
@@ -410,7 +418,12 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
         .provider
         .clone()
         .or_else(|| span_provider.map(str::to_owned));
-    let cost = table.cost(provider.as_deref(), &model, &call.usage)?;
+    let cost = table.cost_at(
+        provider.as_deref(),
+        &model,
+        &call.usage,
+        call.at.unwrap_or_else(time::OffsetDateTime::now_utc),
+    )?;
     let incomplete_reason = cost.incomplete_reason();
     if incomplete_reason.is_some() {
         warn_once(&model, &cost);
@@ -627,7 +640,25 @@ pub fn price_outbound_with(
     let c = pricer.outbound(m)?;
     current::with(|r| {
         let mut set = |k: &'static str, v: Value| r.set_attr(k, v);
-        set(vocab::MESSAGING_WHATSAPP_PRICE_USD, Value::Decimal(c.price));
+        // No rate is not a rate of 0: the price is then absent (price_unknown says why).
+        if c.price_known {
+            set(vocab::MESSAGING_WHATSAPP_PRICE_USD, Value::Decimal(c.price));
+        }
+        if let Some(card) = &c.rate_card {
+            set(
+                vocab::MESSAGING_WHATSAPP_RATE_CARD,
+                Value::from(card.clone()),
+            );
+        }
+        if let Some(day) = &c.rate_effective {
+            set(
+                vocab::MESSAGING_WHATSAPP_RATE_EFFECTIVE,
+                Value::from(day.clone()),
+            );
+        }
+        if c.card_may_be_stale {
+            set(vocab::MESSAGING_WHATSAPP_RATE_CARD_STALE, Value::Bool(true));
+        }
         set(
             vocab::MESSAGING_WHATSAPP_CATEGORY,
             Value::from(c.category.as_str()),

@@ -14,6 +14,11 @@ use std::fmt;
 /// The shipped LLM price table.
 pub const SHIPPED_LLM_PRICES: &str = include_str!("../data/llm_prices.toml");
 
+/// The imported part of the shipped table (`data/llm_prices_litellm.toml`:
+/// LiteLLM's table as tokencost 0.1.26 ships it, written by `chatobs prices
+/// import`); [`SHIPPED_LLM_PRICES`] is laid over it.
+pub const SHIPPED_LLM_PRICES_IMPORTED: &str = include_str!("../data/llm_prices_litellm.toml");
+
 /// Largest token or character count accepted for one call (one billion):
 /// larger inputs are rejected as absurd rather than priced.
 pub const MAX_UNITS_PER_CALL: u64 = 1_000_000_000;
@@ -93,6 +98,10 @@ pub struct ModelPrice {
     pub source: String,
     /// When they were read (YYYY-MM-DD).
     pub date: String,
+    /// The first day (UTC) these prices apply, when the provider changed
+    /// them (`None`: they apply to every date no dated entry covers). A call
+    /// is priced with the entry in force on its date.
+    pub effective: Option<time::Date>,
 }
 
 /// Provider names accepted for each GenAI provider name.
@@ -163,6 +172,8 @@ struct FileModel {
     tier: Vec<FileTier>,
     source: String,
     date: String,
+    /// First day (YYYY-MM-DD, UTC) the prices apply.
+    effective: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -326,6 +337,21 @@ impl FileModel {
                 "say where the prices come from",
             ));
         }
+        let effective = match &self.effective {
+            None => None,
+            Some(e) => {
+                let fmt = time::macros::format_description!("[year]-[month]-[day]");
+                Some(time::Date::parse(e.trim(), &fmt).map_err(|_| {
+                    FieldError::new(
+                        format!("{at}.effective"),
+                        format!(
+                            "expected the first day the prices apply as YYYY-MM-DD, got {:?}",
+                            key_name(e)
+                        ),
+                    )
+                })?)
+            }
+        };
         let per = self.per;
         let base = Rates {
             input: per_unit(&self.input, per, &format!("{at}.input"))?,
@@ -383,6 +409,7 @@ impl FileModel {
             tiers,
             source: self.source,
             date: self.date,
+            effective,
         })
     }
 }
@@ -396,8 +423,25 @@ impl PriceTable {
                 let mut t = PriceTable::default();
                 // The shipped file is checked by tests; a broken one leaves the table empty
                 // (every call is then recorded as price_unknown) rather than panicking.
+                // The curated rows first (they win a lookup without a
+                // provider), then the imported rows they do not replace.
                 if let Err(e) = t.merge_toml(SHIPPED_LLM_PRICES, None) {
-                    tracing::error!(target: "chatobs", "shipped LLM price table is invalid: {e}");
+                    tracing::error!(target: "chatobs", "shipped LLM price table data/llm_prices.toml is invalid: {e}");
+                }
+                let mut imported = PriceTable::default();
+                match imported.merge_toml(SHIPPED_LLM_PRICES_IMPORTED, None) {
+                    Ok(()) => {
+                        for m in imported.models {
+                            let replaced = t.models.iter().any(|x| {
+                                x.name == m.name && x.provider == m.provider && x.effective == m.effective
+                            });
+                            if !replaced {
+                                t.models.push(m);
+                            }
+                        }
+                        t.reindex();
+                    }
+                    Err(e) => tracing::error!(target: "chatobs", "shipped LLM price table data/llm_prices_litellm.toml is invalid: {e}"),
                 }
                 t
             })
@@ -436,11 +480,9 @@ impl PriceTable {
     }
 
     fn put(&mut self, price: ModelPrice) {
-        match self
-            .models
-            .iter_mut()
-            .find(|x| x.name == price.name && x.provider == price.provider)
-        {
+        match self.models.iter_mut().find(|x| {
+            x.name == price.name && x.provider == price.provider && x.effective == price.effective
+        }) {
             Some(slot) => *slot = price,
             None => self.models.push(price),
         }
@@ -479,6 +521,20 @@ impl PriceTable {
     /// first entry listed wins. A provider with no entry for the model
     /// finds nothing (its price is not known).
     pub fn resolve(&self, provider: Option<&str>, model: &str) -> Option<&ModelPrice> {
+        self.resolve_at(provider, model, time::OffsetDateTime::now_utc().date())
+    }
+
+    /// [`PriceTable::resolve`] for a call made on `day`: among the entries
+    /// of the model, the one in force that day (the latest `effective` at or
+    /// before it; an entry without `effective` covers the days no dated
+    /// entry does). `None` when the model is unknown, or every entry starts
+    /// after `day`.
+    pub fn resolve_at(
+        &self,
+        provider: Option<&str>,
+        model: &str,
+        day: time::Date,
+    ) -> Option<&ModelPrice> {
         let m = model.trim().to_ascii_lowercase();
         let mut provider = provider
             .filter(|p| !p.trim().is_empty())
@@ -497,11 +553,32 @@ impl PriceTable {
                 self.index.get(base)?
             }
         };
-        let mut entries = candidates.iter().filter_map(|&i| self.models.get(i));
-        match provider {
-            Some(p) => entries.find(|x| x.provider == p),
-            None => entries.next(),
+        let entries = candidates.iter().filter_map(|&i| self.models.get(i));
+        // The provider picks the entries (without one, the first listed
+        // provider's); the date picks among them.
+        let provider = match provider {
+            Some(p) => p,
+            None => entries.clone().next()?.provider.clone(),
+        };
+        let mut same: Vec<&ModelPrice> = entries.filter(|x| x.provider == provider).collect();
+        // An entry named exactly so wins over entries that list the name as an alias.
+        let named: Vec<&ModelPrice> = same
+            .iter()
+            .copied()
+            .filter(|x| {
+                x.name.eq_ignore_ascii_case(model.trim()) || x.name.eq_ignore_ascii_case(&m)
+            })
+            .collect();
+        if !named.is_empty() {
+            same = named;
         }
+        let dated = same
+            .iter()
+            .filter(|x| x.effective.is_some_and(|e| e <= day))
+            .max_by_key(|x| x.effective);
+        dated
+            .or_else(|| same.iter().find(|x| x.effective.is_none()))
+            .copied()
     }
 }
 
@@ -703,6 +780,18 @@ impl PriceTable {
         model: &str,
         usage: &Usage,
     ) -> Result<LlmCost, Error> {
+        self.cost_at(provider, model, usage, time::OffsetDateTime::now_utc())
+    }
+
+    /// [`PriceTable::cost`] of a call made at `at`: priced with the entry
+    /// in force that day ([`PriceTable::resolve_at`]).
+    pub fn cost_at(
+        &self,
+        provider: Option<&str>,
+        model: &str,
+        usage: &Usage,
+        at: time::OffsetDateTime,
+    ) -> Result<LlmCost, Error> {
         usage.validate()?;
         if model.trim().is_empty() {
             return Err(Error::InvalidInput("the model name is empty".into()));
@@ -727,7 +816,9 @@ impl PriceTable {
             source: None,
             date: None,
         };
-        let Some(entry) = self.resolve(provider, model) else {
+        let Some(entry) =
+            self.resolve_at(provider, model, at.to_offset(time::UtcOffset::UTC).date())
+        else {
             c.missing.push("model");
             return Ok(c);
         };

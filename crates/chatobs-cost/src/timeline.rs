@@ -216,6 +216,10 @@ pub fn charge_json(line: usize, ev: &TimelineEvent, c: &WhatsAppCharge) -> Value
         "volume_tier_from": c.volume_tier_from,
         "price_known": c.price_known,
         "warning": c.warning,
+        "rate_card": c.rate_card,
+        "rate_effective": c.rate_effective,
+        "rate_source": c.source,
+        "rate_card_stale": c.card_may_be_stale,
     })
 }
 

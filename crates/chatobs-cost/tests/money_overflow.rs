@@ -40,6 +40,7 @@ fn model(name: &str, input: Decimal, output: Decimal) -> ModelPrice {
         tiers: vec![],
         source: "test".into(),
         date: "2026-01-01".into(),
+        effective: None,
     }
 }
 
@@ -373,6 +374,7 @@ fn a_conversation_whose_total_would_overflow_is_marked_incomplete_not_wrapped() 
             rates: vec![(Category::Marketing, half)],
             source: "test".into(),
             date: "2025-01-01".into(),
+            note: None,
         }],
         volume_tiers: vec![],
     });
@@ -415,6 +417,7 @@ fn a_reconciliation_difference_that_does_not_fit_is_left_out_with_a_reason() {
             ],
             source: "test".into(),
             date: "2025-01-01".into(),
+            note: None,
         }],
         volume_tiers: vec![],
     });
@@ -486,6 +489,7 @@ fn a_timeline_total_that_does_not_fit_is_incomplete_with_a_reason() {
             rates: vec![(Category::Marketing, Decimal::MAX)],
             source: "test".into(),
             date: "2025-01-01".into(),
+            note: None,
         }],
         volume_tiers: vec![],
     });

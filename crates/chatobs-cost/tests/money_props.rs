@@ -455,6 +455,7 @@ proptest! {
             tiers: tiers.clone(),
             source: "s".into(),
             date: "2026-01-01".into(),
+            effective: None,
         });
         let Ok(c) = table.cost(None, "m", &usage) else {
             prop_assert!(usage.validate().is_err());
@@ -542,6 +543,7 @@ proptest! {
                 rates: cats.iter().zip(prices.iter().cycle()).map(|(c, p)| (*c, *p)).collect(),
                 source: "s".into(),
                 date: "2025-01-01".into(),
+                note: None,
             }],
             volume_tiers: vec![],
         });

@@ -131,6 +131,12 @@ pub const MESSAGING_WHATSAPP_PRICING_MODEL: &str = "messaging.whatsapp.pricing_m
 pub const MESSAGING_WHATSAPP_BILLABLE: &str = "messaging.whatsapp.billable";
 /// What made the message free (`customer_service_window`, `free_entry_point_window`, ...).
 pub const MESSAGING_WHATSAPP_FREE_BY: &str = "messaging.whatsapp.free_by";
+/// The rate card in force at delivery (its name, such as `Meta rate card effective 2025-07-01`).
+pub const MESSAGING_WHATSAPP_RATE_CARD: &str = "messaging.whatsapp.rate_card";
+/// The first day of the rate row used (`YYYY-MM-DD`): with the market and category, the row to audit.
+pub const MESSAGING_WHATSAPP_RATE_EFFECTIVE: &str = "messaging.whatsapp.rate_effective";
+/// The delivery lies past the newest rate card chatobs knows (plus a quarter): Meta may have published a newer one.
+pub const MESSAGING_WHATSAPP_RATE_CARD_STALE: &str = "messaging.whatsapp.rate_card_stale";
 /// Set when the message could not be priced (no market or rate).
 pub const MESSAGING_WHATSAPP_PRICE_UNKNOWN: &str = "messaging.whatsapp.price_unknown";
 /// chatobs' estimate, on a reconciliation event.

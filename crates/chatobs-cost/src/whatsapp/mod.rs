@@ -30,7 +30,8 @@ mod windows;
 pub use categories::{Category, FreeBy, PricingModel, PricingType};
 pub use pricer::{Inbound, MetaPricing, Outbound, Reconciliation, WhatsAppCharge, WhatsAppPricer};
 pub use rate_card::{
-    Market, RateCard, RateRow, Rules, VolumeTier, MAX_RATE_PER_MESSAGE_USD, SHIPPED_WHATSAPP_RATES,
+    CardInfo, Market, RateCard, RateRow, Rules, VolumeTier, MAX_RATE_PER_MESSAGE_USD,
+    SHIPPED_WHATSAPP_RATES,
 };
 pub use windows::{PairState, StateBounds, StateSnapshot};
 
@@ -44,7 +45,7 @@ pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn from_millis(ms: i64) -> OffsetDateTime {
+pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
     // i64 milliseconds times 10^6 fits i128 (below 2^84): exact.
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms).saturating_mul(1_000_000))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)

@@ -70,6 +70,13 @@ pub struct WhatsAppCharge {
     pub source: Option<String>,
     /// Delivery time (ms since epoch).
     pub at_ms: i64,
+    /// The rate card in force at delivery (its name), when the card lists its cards.
+    pub rate_card: Option<String>,
+    /// The first day of the rate row used (`YYYY-MM-DD`), when a rate was used.
+    pub rate_effective: Option<String>,
+    /// The delivery lies past the quarter after the newest card chatobs
+    /// knows: Meta may have published a newer card (see [`RateCard::stale_from`]).
+    pub card_may_be_stale: bool,
 }
 
 /// A status webhook's `pricing` object.
@@ -202,7 +209,21 @@ impl WhatsAppPricer {
             warning: None,
             source: None,
             at_ms: t,
+            rate_card: self.card.card_at(t).map(|c| c.name.clone()),
+            rate_effective: None,
+            card_may_be_stale: self.card.stale_from().is_some_and(|from| t >= from),
         };
+        if charge.card_may_be_stale {
+            static STALE: std::sync::Once = std::sync::Once::new();
+            let newest = self.card.cards.last().map(|c| c.effective_day.clone());
+            STALE.call_once(|| {
+                tracing::warn!(
+                    target: "chatobs::cost",
+                    newest_card = newest.as_deref().unwrap_or("none"),
+                    "a WhatsApp message is priced past the newest rate card chatobs knows plus a quarter: Meta may have published a newer card; prices carry messaging.whatsapp.rate_card_stale = true. Add the new card in a [cost] whatsapp_rate_files file"
+                );
+            });
+        }
 
         let mut st = self.lock();
         let s = st.pair(m.business, m.user, t, self.bounds);
@@ -266,6 +287,15 @@ impl WhatsAppPricer {
             PricingModel::PerMessage => match category {
                 Category::Service => {
                     let billed = rules.billed_service_enabled && t >= rules.billed_service_from;
+                    if !billed && t >= rules.billed_service_from {
+                        static BILLED_OFF: std::sync::Once = std::sync::Once::new();
+                        BILLED_OFF.call_once(|| {
+                            tracing::warn!(
+                                target: "chatobs::cost",
+                                "WhatsApp service messages are priced free after the day the billed-service rule was reported for ([rules] billed_service_from): check your Meta invoices, and set [cost] billed_service_messages = true if Meta bills them"
+                            );
+                        });
+                    }
                     if !billed {
                         charge.pricing_type = PricingType::FreeCustomerService;
                         charge.free_by = Some(FreeBy::CustomerServiceWindow);
@@ -341,6 +371,7 @@ impl WhatsAppPricer {
         if let Some((rate, from)) = nth.and_then(|n| mk.tier_rate(category, t, n)) {
             charge.price = rate;
             charge.volume_tier_from = Some(from);
+            charge.rate_effective = mk.tier_effective_day(category, t);
             charge.source = Some(format!("{} volume tier from message {from}", mk.name));
             return;
         }
@@ -349,6 +380,7 @@ impl WhatsAppPricer {
                 charge.price = rate;
                 charge.price_known = true;
                 charge.source = Some(format!("{} ({})", row.source, row.date));
+                charge.rate_effective = Some(row.effective_day());
             }
             None => {
                 charge.price = Decimal::ZERO;

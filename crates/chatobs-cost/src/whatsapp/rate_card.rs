@@ -63,6 +63,29 @@ pub struct Rules {
     pub billed_service_enabled: bool,
     /// Source of the rules.
     pub source: String,
+    /// Meta's rule for when authentication-international rates apply, quoted.
+    pub authentication_international_rule: String,
+    /// Where that rule was read.
+    pub authentication_international_source: String,
+}
+
+/// One dated rate card Meta published (`[[card]]` of a rate file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardInfo {
+    /// First day it applies (ms, UTC midnight).
+    pub effective: i64,
+    /// That day, `YYYY-MM-DD`.
+    pub effective_day: String,
+    /// `CBP` or `PMP`.
+    pub pricing_model: Option<String>,
+    /// Its name (`Meta rate card effective 2025-07-01`).
+    pub name: String,
+    /// Where it was read.
+    pub source: String,
+    /// When it was read.
+    pub date: String,
+    /// What could not be read from a primary source, if anything.
+    pub note: Option<String>,
 }
 
 /// One dated row of a market's rates.
@@ -76,9 +99,21 @@ pub struct RateRow {
     pub source: String,
     /// When read.
     pub date: String,
+    /// Which figures could not be read from a primary source, and where they came from.
+    pub note: Option<String>,
 }
 
-/// One volume tier row.
+impl RateRow {
+    /// The first day the row applies, `YYYY-MM-DD`.
+    pub fn effective_day(&self) -> String {
+        day_string(self.effective)
+    }
+}
+
+fn day_string(ms: i64) -> String {
+    let t = super::from_millis(ms);
+    format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day())
+}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VolumeTier {
     /// Category (utility or authentication).
@@ -124,6 +159,16 @@ impl Market {
     }
 
     /// The volume-tier rate for the `n`-th billable message of the month.
+    /// The first day of the volume tiers of `category` in force at `at`.
+    pub(super) fn tier_effective_day(&self, category: Category, at: i64) -> Option<String> {
+        self.volume_tiers
+            .iter()
+            .filter(|t| t.category == category && t.effective <= at)
+            .map(|t| t.effective)
+            .max()
+            .map(day_string)
+    }
+
     pub(super) fn tier_rate(&self, category: Category, at: i64, n: u64) -> Option<(Decimal, u64)> {
         let latest = self
             .volume_tiers
@@ -146,6 +191,8 @@ pub struct RateCard {
     pub markets: Vec<Market>,
     /// Rules.
     pub rules: Rules,
+    /// The dated cards the rates come from, oldest first.
+    pub cards: Vec<CardInfo>,
 }
 
 #[derive(Deserialize)]
@@ -153,7 +200,20 @@ pub struct RateCard {
 struct FileCard {
     rules: Option<FileRules>,
     #[serde(default)]
+    card: Vec<FileCardInfo>,
+    #[serde(default)]
     market: Vec<FileMarket>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCardInfo {
+    effective: String,
+    pricing_model: Option<String>,
+    name: String,
+    source: String,
+    date: String,
+    note: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -166,6 +226,8 @@ struct FileRules {
     free_entry_point_hours: Option<u32>,
     billed_service_from: Option<String>,
     billed_service_free_per_month: Option<u64>,
+    authentication_international_rule: Option<String>,
+    authentication_international_source: Option<String>,
     source: Option<String>,
     date: Option<String>,
 }
@@ -194,6 +256,7 @@ struct FileRate {
     service: Option<toml::Value>,
     source: String,
     date: String,
+    note: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -241,7 +304,10 @@ impl RateCard {
                 billed_service_free_per_month: 1000,
                 billed_service_enabled: false,
                 source: String::new(),
+                authentication_international_rule: String::new(),
+                authentication_international_source: String::new(),
             },
+            cards: Vec::new(),
         }
     }
 
@@ -250,8 +316,16 @@ impl RateCard {
     pub fn merge_toml(&mut self, text: &str, file: Option<&std::path::Path>) -> Result<(), Error> {
         let doc: FileCard = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
         // Everything is checked before anything is applied: a bad file changes nothing.
+        let cards = checked_cards(&doc.card).map_err(|e| e.into_error(file))?;
         let (rules, markets) = self.checked(doc).map_err(|e| e.into_error(file))?;
         self.rules = rules;
+        for c in cards {
+            match self.cards.iter_mut().find(|x| x.effective == c.effective) {
+                Some(slot) => *slot = c,
+                None => self.cards.push(c),
+            }
+        }
+        self.cards.sort_by_key(|c| c.effective);
         for market in markets {
             match self.markets.iter_mut().find(|x| x.name == market.name) {
                 Some(slot) => *slot = market,
@@ -311,6 +385,12 @@ impl RateCard {
             if let Some(s) = r.source {
                 rules.source = s;
             }
+            if let Some(s) = r.authentication_international_rule {
+                rules.authentication_international_rule = s;
+            }
+            if let Some(s) = r.authentication_international_source {
+                rules.authentication_international_source = s;
+            }
         }
         let mut markets = Vec::new();
         for (n, m) in doc.market.into_iter().enumerate() {
@@ -330,7 +410,10 @@ impl RateCard {
             let mut codes = Vec::new();
             for c in &m.calling_codes {
                 let c = c.trim().trim_start_matches('+');
-                if c.is_empty() || c.len() > 7 || !c.bytes().all(|b| b.is_ascii_digit()) {
+                // `*`: the market of every number no other market takes ("Other").
+                if c != "*"
+                    && (c.is_empty() || c.len() > 7 || !c.bytes().all(|b| b.is_ascii_digit()))
+                {
                     return Err(FieldError::new(
                         format!("{at}.calling_codes"),
                         format!(
@@ -373,6 +456,7 @@ impl RateCard {
                     rates,
                     source: r.source,
                     date: r.date,
+                    note: r.note.filter(|n| !n.trim().is_empty()),
                 });
             }
             let mut tiers = Vec::new();
@@ -412,7 +496,7 @@ impl RateCard {
             let mut countries = Vec::with_capacity(m.countries.len());
             for c in &m.countries {
                 let c = c.trim();
-                if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                if c != "*" && (c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic())) {
                     return Err(FieldError::new(
                         format!("{at}.countries"),
                         format!(
@@ -459,15 +543,54 @@ impl RateCard {
         let b = phone.trim().as_bytes();
         if b.len() > 3 && b[..2].iter().all(u8::is_ascii_alphabetic) && b[2] == b'.' {
             let country = phone.trim()[..2].to_ascii_uppercase();
-            return self.markets.iter().find(|m| m.countries.contains(&country));
+            return self
+                .markets
+                .iter()
+                .find(|m| m.countries.contains(&country))
+                .or_else(|| self.other_market());
         }
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        if digits.is_empty() {
+            return None;
+        }
         self.markets
             .iter()
             .flat_map(|m| m.calling_codes.iter().map(move |c| (m, c)))
-            .filter(|(_, c)| digits.starts_with(c.as_str()))
+            .filter(|(_, c)| c.as_str() != "*" && digits.starts_with(c.as_str()))
             .max_by_key(|(_, c)| c.len())
             .map(|(m, _)| m)
+            .or_else(|| self.other_market())
+    }
+
+    /// The market of numbers no other market takes (calling code `*`, Meta's "Other").
+    fn other_market(&self) -> Option<&Market> {
+        self.markets
+            .iter()
+            .find(|m| m.calling_codes.iter().any(|c| c == "*"))
+    }
+
+    /// The card in force at `at_ms` (the latest `[[card]]` at or before it).
+    pub fn card_at(&self, at_ms: i64) -> Option<&CardInfo> {
+        self.cards.iter().rev().find(|c| c.effective <= at_ms)
+    }
+
+    /// The first day a card newer than every card known could apply: Meta
+    /// changes its rate cards on the first day of a quarter (January,
+    /// April, July, October), so the quarter after the last known card's
+    /// effective day. From then on a price may be stale. `None` without cards.
+    pub fn stale_from(&self) -> Option<i64> {
+        let last = self.cards.last()?;
+        let t = super::from_millis(last.effective);
+        // The first month of the next quarter, and its year.
+        let (y, next) = match t.month() as u8 {
+            1..=3 => (t.year(), 4u8),
+            4..=6 => (t.year(), 7),
+            7..=9 => (t.year(), 10),
+            _ => (t.year().checked_add(1)?, 1),
+        };
+        let month = time::Month::try_from(next).ok()?;
+        let d = time::Date::from_calendar_date(y, month, 1).ok()?;
+        Some(super::millis(d.midnight().assume_utc()))
     }
 
     /// The pricing model of a delivery time.
@@ -478,4 +601,37 @@ impl RateCard {
             PricingModel::PerMessage
         }
     }
+}
+
+fn checked_cards(cards: &[FileCardInfo]) -> Result<Vec<CardInfo>, FieldError> {
+    let mut out = Vec::with_capacity(cards.len());
+    for (i, c) in cards.iter().enumerate() {
+        let at = format!("card[{i}]");
+        let effective = parse_day(&c.effective, &format!("{at}.effective"))?;
+        parse_day(&c.date, &format!("{at}.date"))?;
+        if c.source.trim().is_empty() {
+            return Err(FieldError::new(
+                format!("{at}.source"),
+                "say where the card was read",
+            ));
+        }
+        if let Some(m) = &c.pricing_model {
+            if m != "CBP" && m != "PMP" {
+                return Err(FieldError::new(
+                    format!("{at}.pricing_model"),
+                    format!("expected \"CBP\" or \"PMP\", got {:?}", key_name(m)),
+                ));
+            }
+        }
+        out.push(CardInfo {
+            effective,
+            effective_day: day_string(effective),
+            pricing_model: c.pricing_model.clone(),
+            name: c.name.trim().to_owned(),
+            source: c.source.clone(),
+            date: c.date.clone(),
+            note: c.note.clone().filter(|n| !n.trim().is_empty()),
+        });
+    }
+    Ok(out)
 }
