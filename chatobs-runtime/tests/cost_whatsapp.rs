@@ -433,8 +433,31 @@ fn markets_by_longest_prefix_and_authentication_international() {
         (india_biz.category, india_biz.price),
         (Category::Authentication, d("0.0014"))
     );
-    // Unknown market: price unknown, never a guess.
-    let x = b.out_to("+2348012345678", at, Some(Marketing));
+    // Every number has a market on Meta's card: Nigeria is named, a code no
+    // market lists falls to "Other".
+    let ng = b.out_to("+2348012345678", at, Some(Marketing));
+    assert_eq!(ng.market.as_deref(), Some("Nigeria"));
+    assert!(ng.price_known);
+    let other = b.out_to("+999123456789", at, Some(Marketing));
+    assert_eq!(other.market.as_deref(), Some("Other"));
+    assert!(other.price_known && other.price > Decimal::ZERO);
+    // A card without "Other": unknown market, price unknown, never a guess.
+    let mut card = RateCard::empty();
+    card.merge_toml(
+        "[[market]]\nname = \"Colombia\"\ncalling_codes = [\"57\"]\n  [[market.rate]]\n  effective = \"2025-07-01\"\n  marketing = \"0.0125\"\n  source = \"test\"\n  date = \"2026-11-30\"\n",
+        None,
+    )
+    .unwrap();
+    let p = WhatsAppPricer::new(card, StateBounds::default());
+    let x = p
+        .outbound(&Outbound {
+            business: BIZ,
+            user: "+2348012345678",
+            at,
+            template: Some(Marketing),
+            entry_point: false,
+        })
+        .unwrap();
     assert!(!x.price_known && x.market.is_none());
 }
 
@@ -820,7 +843,11 @@ fn business_scoped_users_have_windows_and_a_market() {
             .as_deref(),
         Some("Colombia")
     );
-    assert_eq!(b.out_to("ZZ.1234", at, Some(Marketing)).market, None);
+    // A country no named market lists is "Other".
+    assert_eq!(
+        b.out_to("ZZ.1234", at, Some(Marketing)).market.as_deref(),
+        Some("Other")
+    );
 }
 
 /// The card and row used are reported; a number of no named market falls
@@ -828,12 +855,13 @@ fn business_scoped_users_have_windows_and_a_market() {
 /// stale flag.
 #[test]
 fn card_row_other_market_and_stale_flag() {
+    // A card newer than the shipped ones, with its "Other" row.
     let b = Bot::with(
         r#"
 [[card]]
-effective = "2026-01-01"
+effective = "2027-01-01"
 pricing_model = "PMP"
-name = "Test card 2026-01-01"
+name = "Test card 2027-01-01"
 source = "test"
 date = "2026-11-30"
 
@@ -842,8 +870,8 @@ name = "Other"
 calling_codes = ["*"]
 countries = ["*"]
   [[market.rate]]
-  effective = "2026-01-01"
-  marketing = "0.0604"
+  effective = "2027-01-01"
+  marketing = "0.0999"
   utility = "0.0077"
   authentication = "0.0077"
   source = "test"
@@ -852,22 +880,37 @@ countries = ["*"]
 "#,
         false,
     );
-    let jan = t("2026-02-10T10:00:00Z");
-    // +998 (Uzbekistan) is in no named market of the shipped card.
-    let c = b.out_to("+998901234567", jan, Some(Marketing));
+    let jan = t("2027-02-10T10:00:00Z");
+    // +999 is no country's code: Meta's "Other".
+    let c = b.out_to("+999123456789", jan, Some(Marketing));
     assert_eq!(c.market.as_deref(), Some("Other"));
-    assert_eq!(c.price, d("0.0604"));
-    assert_eq!(c.rate_card.as_deref(), Some("Test card 2026-01-01"));
-    assert_eq!(c.rate_effective.as_deref(), Some("2026-01-01"));
+    assert_eq!(c.price, d("0.0999"));
+    assert_eq!(c.rate_card.as_deref(), Some("Test card 2027-01-01"));
+    assert_eq!(c.rate_effective.as_deref(), Some("2027-01-01"));
     assert!(!c.card_may_be_stale);
-    // Colombia's row of the shipped card is used, under the same card name.
+    // Colombia's row of the shipped card is used under the card in force.
     let co = b.out_to(USER, jan, Some(Marketing));
     assert_eq!(co.market.as_deref(), Some("Colombia"));
-    assert!(co.rate_effective.is_some());
-    // From 2026-04-01 (the next quarter) Meta may have published a newer card.
-    let apr = b.out_to("+998901234567", t("2026-04-01T00:00:00Z"), Some(Marketing));
+    assert!(co
+        .rate_effective
+        .as_deref()
+        .is_some_and(|d| d < "2027-01-01"));
+    // From 2027-04-01 (the next quarter) Meta may have published a newer card.
+    let apr = b.out_to("+999123456789", t("2027-04-01T00:00:00Z"), Some(Marketing));
     assert!(apr.card_may_be_stale);
-    assert_eq!(apr.price, d("0.0604"));
+    assert_eq!(apr.price, d("0.0999"));
+    // The shipped card: 2026-11-30 is not stale, 2027-01-01 is.
+    let shipped = Bot::new();
+    assert!(
+        !shipped
+            .out_to(USER, t("2026-11-30T12:00:00Z"), Some(Marketing))
+            .card_may_be_stale
+    );
+    assert!(
+        shipped
+            .out_to(USER, t("2027-01-01T00:00:00Z"), Some(Marketing))
+            .card_may_be_stale
+    );
     // The flag reaches the span.
     let ((), spans) = testing::capture(|| {
         let mut s = SpanBuilder::new("whatsapp.send").start();
@@ -876,8 +919,8 @@ countries = ["*"]
                 &b.p,
                 &Outbound {
                     business: BIZ,
-                    user: "+998901234567",
-                    at: t("2026-05-01T00:00:00Z"),
+                    user: "+999123456789",
+                    at: t("2027-05-01T00:00:00Z"),
                     template: Some(Marketing),
                     entry_point: false,
                 },
@@ -893,10 +936,201 @@ countries = ["*"]
     );
     assert_eq!(
         s.attr_str(vocab::MESSAGING_WHATSAPP_RATE_CARD),
-        Some("Test card 2026-01-01")
+        Some("Test card 2027-01-01")
     );
     assert_eq!(
         s.attr_str(vocab::MESSAGING_WHATSAPP_RATE_EFFECTIVE),
-        Some("2026-01-01")
+        Some("2027-01-01")
     );
+}
+
+/// A sample of markets on each card, against figures as published (each
+/// figure below was copied by hand from the page named next to it, not from
+/// the shipped file), and the direction of each change Meta's change list
+/// announces.
+#[test]
+fn published_figures_on_each_card() {
+    let b = Bot::new();
+    let price = |user: &str, at: &str, cat: TemplateCategory| {
+        let c = b.out_to(user, t(at), Some(cat));
+        assert!(c.price_known, "{user} {at}");
+        c.price
+    };
+    // 2024-10-01 (conversation rates), design guide section 3 (Meta's card of Oct 2024).
+    for (user, m, u, a) in [
+        ("+573001234567", "0.0125", "0.0002", "0.0077"),
+        ("+5511987654321", "0.0625", "0.0080", "0.0315"),
+        ("+5215512345678", "0.0436", "0.0100", "0.0239"),
+        ("+14155550100", "0.0250", "0.0040", "0.0135"),
+    ] {
+        let at = "2025-03-10T12:00:00Z";
+        assert_eq!(price(user, at, Marketing), d(m), "{user} marketing");
+        assert_eq!(price(user, at, Utility), d(u), "{user} utility");
+        assert_eq!(
+            price(user, at, Authentication),
+            d(a),
+            "{user} authentication"
+        );
+    }
+    // 2025-07-01 (per message), docs.sent.dm "Complete Country Pricing Table ...
+    // effective July 1, 2025": Argentina, and regions through one of their countries.
+    for (user, country, m, u) in [
+        ("+5491123456789", "Argentina", "0.0618", "0.0289"),
+        (
+            "+61412345678",
+            "Australia (Rest of Asia Pacific)",
+            "0.0732",
+            "0.0113",
+        ),
+        (
+            "+4366412345678",
+            "Austria (Rest of Western Europe)",
+            "0.0592",
+            "0.0171",
+        ),
+        (
+            "+355691234567",
+            "Albania (Rest of Central & Eastern Europe)",
+            "0.0860",
+            "0.0212",
+        ),
+        (
+            "+213551234567",
+            "Algeria (Rest of Africa)",
+            "0.0225",
+            "0.0040",
+        ),
+        (
+            "+93701234567",
+            "Afghanistan (Rest of Asia Pacific)",
+            "0.0732",
+            "0.0113",
+        ),
+        (
+            "+37477123456",
+            "Armenia (Rest of Central & Eastern Europe)",
+            "0.0860",
+            "0.0212",
+        ),
+    ] {
+        let at = "2025-08-05T12:00:00Z";
+        assert_eq!(price(user, at, Marketing), d(m), "{country} marketing");
+        assert_eq!(price(user, at, Utility), d(u), "{country} utility");
+    }
+    // 2025-10-01, Meta's change list: utility and authentication up in
+    // Colombia, down in Argentina, Saudi Arabia and Egypt; marketing down in
+    // Mexico, up in the UAE.
+    let (sep, oct) = ("2025-09-20T12:00:00Z", "2025-10-20T12:00:00Z");
+    assert!(price("+573001234567", oct, Utility) > price("+573001234567", sep, Utility));
+    for user in ["+5491123456789", "+966501234567", "+201001234567"] {
+        assert!(
+            price(user, oct, Utility) < price(user, sep, Utility),
+            "{user}"
+        );
+    }
+    // (From a Colombian business, Saudi and Egyptian users pay the
+    // authentication-international rate: Argentina shows the domestic one.)
+    assert!(
+        price("+5491123456789", oct, Authentication) < price("+5491123456789", sep, Authentication)
+    );
+    assert!(price("+5215512345678", oct, Marketing) < price("+5215512345678", sep, Marketing));
+    assert!(price("+971501234567", oct, Marketing) > price("+971501234567", sep, Marketing));
+    // 2026-01-01, Meta's change list: India, France and Egypt marketing;
+    // North America utility and authentication.
+    let (dec, jan) = ("2025-12-20T12:00:00Z", "2026-01-20T12:00:00Z");
+    for user in ["+919876543210", "+33612345678", "+201001234567"] {
+        assert_ne!(
+            price(user, jan, Marketing),
+            price(user, dec, Marketing),
+            "{user}"
+        );
+    }
+    assert_ne!(
+        price("+14155550100", jan, Utility),
+        price("+14155550100", dec, Utility)
+    );
+    // 2026-04-01 card, formbeep.pages.dev ("Rates effective April 1, 2026"):
+    // the lowest rate, Colombia utility, and the highest, Netherlands marketing.
+    let apr = "2026-04-15T12:00:00Z";
+    assert_eq!(price("+573001234567", apr, Utility), d("0.0008"));
+    assert_eq!(price("+31612345678", apr, Marketing), d("0.1597"));
+    // Every row says where it was read.
+    let card = RateCard::shipped();
+    assert!(card.cards.len() >= 9);
+    for m in &card.markets {
+        for r in &m.rates {
+            assert!(
+                !r.source.trim().is_empty() && !r.date.is_empty(),
+                "{}",
+                m.name
+            );
+        }
+    }
+    assert!(card
+        .rules
+        .authentication_international_rule
+        .contains("Primary Business Location"));
+}
+
+/// A month of Saudi utility templates from one business crosses Meta's
+/// first volume tier (from the 100 001st message of the month) in the
+/// middle of the month; the count starts again the next month.
+#[test]
+fn a_volume_tier_crossed_mid_month() {
+    let b = Bot::new();
+    let user = "+966501234567";
+    let start = t("2026-08-01T00:00:00Z");
+    let mut first_tiered = None;
+    for n in 1..=100_001u32 {
+        // About one message every 13 s: message 100 001 lands on 2026-08-16.
+        let at = start + Duration::seconds(i64::from(n) * 13);
+        let c = b.out_to(user, at, Some(Utility));
+        if n == 1 {
+            assert_eq!(c.price, d("0.0107"));
+            assert_eq!(c.volume_tier_from, None);
+        }
+        if c.volume_tier_from.is_some() && first_tiered.is_none() {
+            first_tiered = Some((n, at, c));
+        }
+    }
+    let (n, at, c) = first_tiered.expect("the tier was reached");
+    assert_eq!(n, 100_001);
+    assert_eq!((at.month(), at.day()), (time::Month::August, 16));
+    assert_eq!((c.price, c.volume_tier_from), (d("0.0102"), Some(100_001)));
+    assert_eq!(c.rate_effective.as_deref(), Some("2026-07-01"));
+    // September starts at the base rate again.
+    let sept = b.out_to(user, t("2026-09-01T00:00:01Z"), Some(Utility));
+    assert_eq!((sept.price, sept.volume_tier_from), (d("0.0107"), None));
+}
+
+/// A timeline replayed across the 2025-07-01 switch to per-message pricing
+/// and the 2025-10-01 change (Colombia utility up): each line names the card
+/// row it used.
+#[test]
+fn a_timeline_across_the_2025_changes() {
+    let text = r#"{"at": "2025-06-30T10:00:00Z", "business": "+5491100000000", "user": "+573001234567", "dir": "out", "template": "utility", "entry_point": false}
+{"at": "2025-07-02T10:00:00Z", "business": "+5491100000000", "user": "+573001234567", "dir": "out", "template": "utility", "entry_point": false}
+{"at": "2025-07-02T11:00:00Z", "business": "+5491100000000", "user": "+573001234567", "dir": "out", "template": "utility", "entry_point": false}
+{"at": "2025-10-02T10:00:00Z", "business": "+5491100000000", "user": "+573001234567", "dir": "out", "template": "utility", "entry_point": false}
+"#;
+    let lines = timeline::replay(&WhatsAppPricer::shipped(), text).unwrap();
+    let col = |i: usize, k: &str| lines[i][k].as_str().map(str::to_owned);
+    // CBP: one utility conversation, charged once at the 2024-10-01 rate.
+    assert_eq!(col(0, "pricing_model").as_deref(), Some("CBP"));
+    assert_eq!(col(0, "price_usd").as_deref(), Some("0.0002"));
+    assert_eq!(col(0, "rate_effective").as_deref(), Some("2024-10-01"));
+    // PMP: every utility template outside the window is charged, still 0.0002
+    // (the 2025-07-01 card kept Colombia's utility rate until 2025-10-01).
+    for i in [1, 2] {
+        assert_eq!(col(i, "pricing_model").as_deref(), Some("PMP"));
+        assert_eq!(col(i, "price_usd").as_deref(), Some("0.0002"));
+    }
+    // 2025-10-01: Colombia utility up.
+    assert_eq!(col(3, "price_usd").as_deref(), Some("0.0008"));
+    assert_eq!(col(3, "rate_effective").as_deref(), Some("2025-10-01"));
+    assert_eq!(
+        col(3, "rate_card").as_deref(),
+        Some("Meta rate card effective 2025-10-01")
+    );
+    assert_eq!(lines[4]["total_usd"].as_str(), Some("0.0014"));
 }

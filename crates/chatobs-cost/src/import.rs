@@ -28,7 +28,7 @@
 //! let mut table = PriceTable::default();
 //! table.merge_toml(&out.toml, None).unwrap();
 //! let c = table.cost(Some("x_ai"), "grok-3-mini", &Usage::tokens(1_000_000, 1_000_000)).unwrap();
-//! assert_eq!(c.total.to_string(), "0.8");
+//! assert_eq!(c.total.normalize().to_string(), "0.8");
 //! ```
 
 use crate::Error;

@@ -46,8 +46,12 @@
 //! ## LLM calls
 //!
 //! [`record_llm_call`] prices one call with the table ([`PriceTable`]:
-//! `data/llm_prices.toml` of this crate compiled in, your `[cost] llm_price_files` on
-//! top), sets the GenAI attributes (`gen_ai.provider.name`,
+//! `data/llm_prices.toml` of this crate over `data/llm_prices_litellm.toml`
+//! (the chat models of eight providers imported from LiteLLM's table with
+//! [`import::import_litellm`], what `chatobs prices import` runs), compiled
+//! in, your `[cost] llm_price_files` on top; a row with an `effective` day
+//! applies from that day, so a call is priced with the prices of its date,
+//! [`LlmCall::at`]), sets the GenAI attributes (`gen_ai.provider.name`,
 //! `gen_ai.request.model`, `gen_ai.usage.*`), the OpenInference mirrors
 //! (`llm.model_name`, `llm.provider`, `llm.token_count.*`), the cost
 //! (`gen_ai.usage.price_usd`, `llm.cost.prompt|completion|total`,

@@ -319,7 +319,13 @@ impl WhatsAppPricer {
                         self.charge_rate(&mut charge, market, Category::Utility, t, None);
                     }
                 }
-                Category::Utility if csw_open => {
+                // Utility inside the window is free, until the billed-service
+                // rule (reported for 2026-10-01, off unless configured)
+                // charges it too.
+                Category::Utility
+                    if csw_open
+                        && !(rules.billed_service_enabled && t >= rules.billed_service_from) =>
+                {
                     charge.pricing_type = PricingType::FreeCustomerService;
                     charge.free_by = Some(FreeBy::CustomerServiceWindow);
                 }
