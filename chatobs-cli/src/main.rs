@@ -6,8 +6,10 @@
 //! chatobs dashboard [--config FILE]            a Grafana dashboard (JSON) over the chatobs metrics
 //! chatobs check-config [--config FILE]          validate a configuration (defaults + file + environment)
 //! chatobs prices list | import FILE             what the price tables know; refresh them from LiteLLM's table
+//! chatobs audit verify FILE [--key-env VAR]     check an audit trail's chain (exit 1 names the first bad record)
 //! ```
 
+mod audit;
 mod cost;
 mod dashboard;
 mod eval;
@@ -68,6 +70,9 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Check a tamper-evident audit trail (`audit verify FILE`): exit 0 when intact, 1 naming
+    /// the first changed, removed, reordered or malformed record.
+    Audit(audit::AuditArgs),
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -122,6 +127,12 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::Prices(args) => prices::run(args),
         Cmd::Rules { config } => rules::run(config),
         Cmd::Dashboard { config } => dashboard::run(config),
+        // `main` runs it first to keep its own exit status (1: not intact); here it
+        // only needs to report success or failure (its messages are printed).
+        Cmd::Audit(args) => match audit::run(args) {
+            code if code == ExitCode::SUCCESS => Ok(()),
+            _ => Err("audit failed".into()),
+        },
         Cmd::CheckConfig { config } => {
             let mut cfg = match &config {
                 Some(p) => chatobs_runtime::Config::from_file(p).map_err(|e| e.to_string())?,
@@ -149,7 +160,12 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // `audit verify` has its own exit status: 1 when the trail is not intact.
+    if let Cmd::Audit(args) = cli.cmd {
+        return audit::run(args);
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed standard error must not turn an error into a panic.

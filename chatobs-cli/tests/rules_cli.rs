@@ -38,11 +38,11 @@ fn rules_from_a_config_file_pass_promtool() {
     );
     let yaml = String::from_utf8(out.stdout).unwrap();
     assert!(
-        yaml.contains(r#"chatobs_llm_call_cost_usd_bucket{le=\"0.02\"}"#),
+        yaml.contains(r#"chatobs_llm_call_cost_usd_bucket{le="0.02"}"#),
         "{yaml}"
     );
-    assert!(yaml.contains(r#"chatobs_conversations_over_budget_total{rule=\"whatsapp_spend\"}"#));
-    assert!(yaml.contains(r#"service: "shop-bot""#));
+    assert!(yaml.contains(r#"chatobs_conversations_over_budget_total{rule="whatsapp_spend"}"#));
+    assert!(yaml.contains("service: shop-bot"));
     // 99% objective: the fast burn alert fires at 14.4 x 1% error ratio.
     assert!(
         yaml.contains(

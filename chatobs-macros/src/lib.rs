@@ -17,6 +17,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 mod attr;
+mod event;
 mod expand;
 mod strip;
 #[cfg(test)]
@@ -256,4 +257,45 @@ fn chat_span_tokens(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(_) if cfg!(feature = "off") => strip::strip_inner_attrs(item),
         Ok(target) => expand::expand(target, item),
     }
+}
+
+/// Records a checked chat event on the current span, as a log line and as a counter.
+///
+/// ```ignore
+/// use chatobs_runtime::chat_event;
+///
+/// chat_event!(message.received, channel = "whatsapp", message_type = "text", content = &text);
+/// chat_event!(integration.failure, system = "crm", operation = "create_ticket",
+///             duration_ms = 812.0, status_code = 503, error = "unavailable");
+/// chat_event!(auth.logout);
+/// ```
+///
+/// The first argument is the event's dotted name, then `field = value` pairs
+/// separated by commas, in any order, each at most once, every one optional.
+/// The name must be one of the closed vocabulary of
+/// `chatobs_runtime::vocab::events` (`conversation.created|assigned|transferred|closed|reopened`,
+/// `message.received|sent|delivered|failed`, `integration.request|success|failure|timeout`,
+/// `ai.tool_called|tool_success|tool_denied|confirmation_required`,
+/// `auth.login|logout|permission_denied`) and each field one the event allows;
+/// anything else is a compile error at the name or the field, with the
+/// nearest name suggested (`message.deliverd`: did you mean `message.delivered`?).
+///
+/// Each value's type is checked by rustc at the value: a text field takes
+/// `&str`, `String` or `Cow<str>`, an `i64` field an integer (`i8` to `i64`,
+/// `u8` to `u32`), an `f64` field a number (`f64`, `f32`, or an integer up
+/// to 32 bits), a `bool` field a `bool`. A `content` field (message text)
+/// takes text too, but only its length in characters is recorded, as
+/// `content.length`: the text itself is never written anywhere. Values are
+/// taken by reference (nothing is moved).
+///
+/// The event is written three ways: an event on the span recording on this
+/// thread (named after the event, with `chat.event.name` and the fields),
+/// one `INFO` log line (target `chatobs::event`), and, with the runtime's
+/// `metrics` feature, the counter `chatobs_chat_events_total{event}`. Like
+/// `tracing`'s macros, the values are evaluated only when something records
+/// them (a recording span or an enabled log line); otherwise the macro costs
+/// a thread-local read and an atomic load or two.
+#[proc_macro]
+pub fn chat_event(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    event::chat_event_tokens(input.into()).into()
 }

@@ -42,6 +42,8 @@ use std::path::{Path, PathBuf};
 
 #[cfg(feature = "alerts")]
 pub use chatobs_alerts::{AlertsConfig, SloConfig};
+#[cfg(feature = "audit")]
+pub use chatobs_audit::AuditConfig;
 pub use chatobs_core::config::{
     is_secret_header, ExporterConfig, ExporterKind, LogFormat, LogsConfig, RedactionConfig,
     SamplingConfig, ServiceConfig, SessionConfig,
@@ -81,6 +83,8 @@ macro_rules! for_each_section {
         $m!(metrics, MetricsConfig);
         #[cfg(feature = "alerts")]
         $m!(slo, SloConfig);
+        #[cfg(feature = "audit")]
+        $m!(audit, AuditConfig);
     };
 }
 
@@ -93,6 +97,7 @@ const OPTIONAL_SECTIONS: &[(&str, &str)] = &[
     ("alerts", "alerts"),
     ("metrics", "metrics"),
     ("slo", "alerts"),
+    ("audit", "audit"),
 ];
 
 /// Everything `init` needs: one field per section compiled into this build.
@@ -132,6 +137,9 @@ pub struct Config {
     /// `[slo]`: service level objectives of conversation turns (feature `alerts`).
     #[cfg(feature = "alerts")]
     pub slo: SloConfig,
+    /// `[audit]`: the tamper-evident audit trail (feature `audit`).
+    #[cfg(feature = "audit")]
+    pub audit: AuditConfig,
     /// Where this configuration came from (not a key).
     pub source: Option<PathBuf>,
 }
@@ -160,6 +168,8 @@ impl Default for Config {
             metrics: Default::default(),
             #[cfg(feature = "alerts")]
             slo: Default::default(),
+            #[cfg(feature = "audit")]
+            audit: Default::default(),
             source: None,
         }
     }

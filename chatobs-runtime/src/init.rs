@@ -53,6 +53,8 @@ pub fn init_with_exporters(
     #[cfg(feature = "cost")]
     chatobs_cost::configure(&config.cost)?;
     connect_hooks();
+    #[cfg(feature = "audit")]
+    crate::audit::open(&config.audit)?;
     #[cfg(feature = "metrics")]
     crate::metrics::install(&config)?;
     #[cfg(feature = "alerts")]

@@ -64,6 +64,7 @@
 
 mod check;
 pub mod config;
+mod events;
 mod init;
 #[cfg(feature = "metrics")]
 pub mod metrics;
@@ -79,6 +80,8 @@ pub use chatobs_core::testing;
 pub use chatobs_cost as cost;
 #[cfg(feature = "evals")]
 pub use chatobs_evals as evals;
+#[cfg(feature = "audit")]
+pub mod audit;
 #[cfg(any(feature = "axum", feature = "reqwest"))]
 pub use chatobs_integrations as integrations;
 #[cfg(feature = "otlp")]
@@ -98,6 +101,7 @@ pub mod pipeline {
 }
 
 pub use chatobs_core::Error;
+pub use chatobs_macros::chat_event;
 pub use chatobs_macros::chat_span;
 pub use chatobs_vocab::roles;
 pub use check::check;
@@ -119,6 +123,7 @@ pub use vocab::{Role, SpanKind, TemplateCategory};
 pub mod __private {
     pub use crate::__chatobs_outcome as outcome;
     pub use crate::__chatobs_site as site;
+    pub use crate::events::chat_event;
     pub use chatobs_core::span::{
         record_category, record_model, record_provider, record_response_model, record_role,
         record_step, record_step_static, record_tag, Builder, ChatSpan, Instrumented, NotResult,

@@ -52,7 +52,7 @@ fn prometheus_scrapes_and_alertmanager_receives_from_both() {
 
     // The app: chatobs with the Alertmanager sink, /metrics on its own port.
     let mut cfg = Config::from_toml_str(
-        &format!("[service]\nname = \"e2e-bot\"\n[alerts.alertmanager]\nurl = \"{am_url}\"\n[alerts.delivery]\ntimeout_ms = 2000\n"),
+        &format!("[service]\nname = \"e2e-bot\"\n[alerts.alertmanager]\nurl = \"{am_url}\"\n[alerts.delivery]\ntimeout_ms = 2000\n[alerts.prometheus]\nspend_per_hour_above_usd = 0.5\nhttp_5xx_for = \"0s\"\nllm_error_for = \"0s\"\n"),
         None,
     )
     .unwrap();
@@ -63,7 +63,16 @@ fn prometheus_scrapes_and_alertmanager_receives_from_both() {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", app)))
         .unwrap();
-    let app_server = rt.spawn(async move { axum::serve(listener, metrics::router::<()>()).await });
+    // /metrics, and a route of the app that fails (HTTP server metrics by route).
+    let boom = chatobs_runtime::integrations::axum::instrument(
+        axum::Router::new().route(
+            "/orders/{id}",
+            axum::routing::get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+        ),
+        chatobs_runtime::integrations::axum::ServerOptions::default(),
+    );
+    let app_server =
+        rt.spawn(async move { axum::serve(listener, metrics::router::<()>().merge(boom)).await });
 
     // Prometheus: scrapes the app every second, evaluates the generated rules, alerts Alertmanager.
     std::fs::write(
@@ -124,6 +133,35 @@ fn prometheus_scrapes_and_alertmanager_receives_from_both() {
         }
     });
 
+    // Failing requests and failing LLM calls, all along (rates need counters that move
+    // between scrapes).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failing = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut i = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = get(&format!("http://127.0.0.1:{app}/orders/{i}"));
+                ChatSession::from_exported_id("e2e-llm-errors")
+                    .unwrap()
+                    .in_scope(|| {
+                        let mut s = chatobs_runtime::SpanBuilder::new("chat gemini-1.5-flash")
+                            .attribute(chatobs_runtime::vocab::GEN_AI_OPERATION_NAME, "chat")
+                            .attribute(chatobs_runtime::vocab::GEN_AI_PROVIDER_NAME, "gcp.gemini")
+                            .attribute(
+                                chatobs_runtime::vocab::GEN_AI_REQUEST_MODEL,
+                                "gemini-1.5-flash",
+                            )
+                            .attribute(chatobs_runtime::vocab::ERROR_TYPE, "429")
+                            .start();
+                        s.set_error(&"RESOURCE_EXHAUSTED");
+                    });
+                i += 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+
     // Read both sources back from Alertmanager.
     let alerts = || -> Option<Vec<Value>> {
         let (s, body) = get(&format!("{am_url}/api/v2/alerts"))?;
@@ -147,10 +185,15 @@ fn prometheus_scrapes_and_alertmanager_receives_from_both() {
         };
         let ok = from_prom("LlmCallCost")
             && from_prom("ConversationBudget")
+            && from_prom("ChatobsHttp5xxRatioHigh")
+            && from_prom("ChatobsLlmErrorRatioHigh")
+            && from_prom("ChatobsSpendHourHigh")
             && from_chatobs("LlmCallCost", "e2e-pricey-call")
             && from_chatobs("ConversationBudget", "e2e-big-conversation");
         ok.then_some(a)
     });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = failing.join();
     let Some(found) = found else {
         panic!(
             "alerts missing in Alertmanager: {:#?}\nprometheus alerts: {:?}\n{}\n{}",
@@ -177,6 +220,39 @@ fn prometheus_scrapes_and_alertmanager_receives_from_both() {
         }
         assert_eq!(x["labels"]["service"], "e2e-bot");
     }
+    // The service rules name what fired and link the runbook.
+    let http = found
+        .iter()
+        .find(|x| x["labels"]["alertname"] == "ChatobsHttp5xxRatioHigh")
+        .unwrap();
+    assert_eq!(http["labels"]["http_route"], "/orders/{id}");
+    assert_eq!(
+        http["annotations"]["runbook_url"],
+        "docs/runbook.md#chatobshttp5xxratiohigh"
+    );
+    assert!(http["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("100% of the requests to /orders/{id}"));
+    let llm = found
+        .iter()
+        .find(|x| x["labels"]["alertname"] == "ChatobsLlmErrorRatioHigh")
+        .unwrap();
+    assert_eq!(
+        (
+            llm["labels"]["gen_ai_provider_name"].as_str(),
+            llm["labels"]["error_type"].as_str()
+        ),
+        (Some("gcp.gemini"), Some("429"))
+    );
+    let spend = found
+        .iter()
+        .find(|x| x["labels"]["alertname"] == "ChatobsSpendHourHigh")
+        .unwrap();
+    assert!(spend["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("The bot spent "));
     let conv = found
         .iter()
         .find(|x| x["annotations"]["session_id"] == "e2e-big-conversation")

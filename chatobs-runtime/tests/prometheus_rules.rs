@@ -256,13 +256,210 @@ fn per_call_thresholds_name_the_histogram_bucket() {
     .unwrap();
     let y = prometheus_rules(&cfg);
     assert!(
-        y.contains(r#"chatobs_llm_call_cost_usd_bucket{le=\"0.2\"}"#),
+        y.contains(r#"chatobs_llm_call_cost_usd_bucket{le="0.2"}"#),
         "{y}"
     );
     assert!(
-        y.contains(r#"chatobs_llm_call_cost_usd_bucket{le=\"0.0025\"}"#),
+        y.contains(r#"chatobs_llm_call_cost_usd_bucket{le="0.0025"}"#),
         "{y}"
     );
     let (call, _, _) = chatobs_runtime::metrics::bounds_of(&cfg);
     assert!(call.contains(&0.2) && call.contains(&0.0025), "{call:?}");
+}
+
+/// `exp` with the `$value` templates filled as Prometheus renders them.
+fn exp_v(
+    rules: &[PromRule],
+    name: &str,
+    labels: &[(&str, &str)],
+    value: &[(&str, &str)],
+) -> String {
+    let mut e = exp(rules, name, labels);
+    for (tpl, rendered) in value {
+        // As written in the JSON-quoted annotation (quotes escaped).
+        let esc = serde_json::to_string(tpl).unwrap();
+        e = e.replace(&esc[1..esc.len() - 1], rendered);
+    }
+    e
+}
+
+/// The rules the seeds' operators ask for: HTTP 5xx ratio and p95 by route,
+/// LLM error ratio by provider and type, spend in the last hour (absolute
+/// and against the same hour a week before), exporter failures, a service
+/// that stopped reporting. Each fires above its threshold and stays silent
+/// below; each description names the value, each links the runbook.
+#[test]
+fn service_rules_fire_above_and_stay_silent_below() {
+    let cfg = config();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chatobs.rules.yml"), prometheus_rules(&cfg)).unwrap();
+    let all: Vec<PromRule> = groups(&cfg).into_iter().flat_map(|g| g.rules).collect();
+    for n in [
+        "ChatobsHttp5xxRatioHigh",
+        "ChatobsHttpLatencyP95High",
+        "ChatobsLlmErrorRatioHigh",
+        "ChatobsSpendHourHigh",
+        "ChatobsSpendSpike",
+        "ChatobsExportFailing",
+        "ChatobsNotReporting",
+    ] {
+        let r = rule(&all, n);
+        let ann = |k: &str| {
+            r.annotations
+                .iter()
+                .find(|(a, _)| a == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert!(
+            ann("description").is_some_and(|d| d.contains("$value")),
+            "{n}"
+        );
+        let anchor = n.to_ascii_lowercase();
+        assert_eq!(
+            ann("runbook_url"),
+            Some(format!("docs/runbook.md#{anchor}")),
+            "{n}"
+        );
+        // The runbook has that section.
+        let runbook = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runbook.md"),
+        )
+        .unwrap();
+        assert!(
+            runbook.contains(&format!("<a id=\"{anchor}\"></a>")),
+            "runbook section {anchor}"
+        );
+    }
+    let pct = "{{ $value | humanizePercentage }}";
+    let usd = "{{ $value | printf \"%.2f\" }}";
+    let mut t =
+        String::from("rule_files:\n  - chatobs.rules.yml\nevaluation_interval: 1m\ntests:\n");
+    // HTTP: /webhook/whatsapp answers half its requests with 500; /orders none.
+    t.push_str("  - interval: 1m\n    input_series:\n");
+    let h = "http_server_request_duration_seconds";
+    for (route, status, v) in [
+        ("/webhook/whatsapp", "200", "0+5x40"),
+        ("/webhook/whatsapp", "500", "0+5x40"),
+        ("/orders", "200", "0+10x40"),
+    ] {
+        let _ = writeln!(t, "      - series: '{h}_count{{http_request_method=\"POST\",http_route=\"{route}\",http_response_status_code=\"{status}\"}}'\n        values: '{v}'");
+    }
+    // /slow: every request between 2.5 and 5 s (p95 4.875 s); /fast: under 0.1 s.
+    for (route, buckets) in [
+        (
+            "/slow",
+            [
+                ("0.1", "0x40"),
+                ("2.5", "0x40"),
+                ("5", "0+10x40"),
+                ("+Inf", "0+10x40"),
+            ],
+        ),
+        (
+            "/fast",
+            [
+                ("0.1", "0+10x40"),
+                ("2.5", "0+10x40"),
+                ("5", "0+10x40"),
+                ("+Inf", "0+10x40"),
+            ],
+        ),
+    ] {
+        for (le, v) in buckets {
+            let _ = writeln!(t, "      - series: '{h}_bucket{{http_request_method=\"GET\",http_route=\"{route}\",http_response_status_code=\"200\",le=\"{le}\"}}'\n        values: '{v}'");
+        }
+    }
+    // LLM: a fifth of Gemini's calls hit 429; OpenAI's never fail.
+    t.push_str("      - series: 'chatobs_llm_errors_total{gen_ai_provider_name=\"gcp.gemini\",error_type=\"429\"}'\n        values: '0+2x40'\n");
+    for p in ["gcp.gemini", "openai"] {
+        let _ = writeln!(t, "      - series: 'gen_ai_client_operation_duration_seconds_count{{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"{p}\",gen_ai_request_model=\"m\"}}'\n        values: '0+10x40'");
+    }
+    // Export failures from 20m.
+    t.push_str(
+        "      - series: 'chatobs_span_export_failures_total'\n        values: '0x20 0+10x20'\n",
+    );
+    // The bot's job reports until 30m, then stops.
+    t.push_str("      - series: 'chatobs_span_queue_spans{job=\"chatobs\",instance=\"gw-1\"}'\n        values: '0x30'\n");
+    t.push_str("      - series: 'up{job=\"chatobs\",instance=\"gw-1\"}'\n        values: '1x30'\n");
+    t.push_str("    alert_rule_test:\n");
+    t.push_str(&case("3m", "ChatobsHttp5xxRatioHigh", &[]));
+    t.push_str(&case(
+        "15m",
+        "ChatobsHttp5xxRatioHigh",
+        &[exp_v(
+            &all,
+            "ChatobsHttp5xxRatioHigh",
+            &[("http_route", "/webhook/whatsapp")],
+            &[(pct, "50%")],
+        )],
+    ));
+    t.push_str(&case(
+        "25m",
+        "ChatobsHttpLatencyP95High",
+        &[exp_v(
+            &all,
+            "ChatobsHttpLatencyP95High",
+            &[("http_route", "/slow")],
+            &[("{{ $value | humanizeDuration }}", "4.875s")],
+        )],
+    ));
+    t.push_str(&case("3m", "ChatobsLlmErrorRatioHigh", &[]));
+    t.push_str(&case(
+        "15m",
+        "ChatobsLlmErrorRatioHigh",
+        &[exp_v(
+            &all,
+            "ChatobsLlmErrorRatioHigh",
+            &[
+                ("gen_ai_provider_name", "gcp.gemini"),
+                ("error_type", "429"),
+            ],
+            &[(pct, "20%")],
+        )],
+    ));
+    t.push_str(&case("19m", "ChatobsExportFailing", &[]));
+    t.push_str(&case(
+        "35m",
+        "ChatobsExportFailing",
+        &[exp_v(
+            &all,
+            "ChatobsExportFailing",
+            &[],
+            &[("{{ $value }}", "100")],
+        )],
+    ));
+    t.push_str(&case("20m", "ChatobsNotReporting", &[]));
+    t.push_str(&case(
+        "45m",
+        "ChatobsNotReporting",
+        &[exp_v(
+            &all,
+            "ChatobsNotReporting",
+            &[("job", "chatobs")],
+            &[("{{ $value }}", "1")],
+        )],
+    ));
+    // Spend: 0.6 USD an hour for a week, then 6 USD in one hour: 10x the
+    // same hour a week before (a spike), under the 10 USD absolute limit;
+    // then 12 USD an hour: above it.
+    t.push_str("  - interval: 10m\n    input_series:\n");
+    t.push_str("      - series: 'chatobs_llm_cost_usd_total{gen_ai_provider_name=\"gcp.gemini\",gen_ai_request_model=\"gemini-1.5-flash\"}'\n        values: '0+0.1x1008 101.8+1x5 107.8+2x12'\n");
+    t.push_str("    alert_rule_test:\n");
+    t.push_str(&case("1000m", "ChatobsSpendSpike", &[]));
+    t.push_str(&case(
+        "10140m",
+        "ChatobsSpendSpike",
+        &[exp_v(&all, "ChatobsSpendSpike", &[], &[(usd, "6.00")])],
+    ));
+    t.push_str(&case("10140m", "ChatobsSpendHourHigh", &[]));
+    t.push_str(&case(
+        "10260m",
+        "ChatobsSpendHourHigh",
+        &[exp_v(&all, "ChatobsSpendHourHigh", &[], &[(usd, "12.00")])],
+    ));
+    let test_file = dir.path().join("service.rules.test.yml");
+    std::fs::write(&test_file, &t).unwrap();
+    let (code, out) = support_prom::promtool(&["test", "rules", test_file.to_str().unwrap()], None);
+    assert_eq!(code, 0, "promtool test rules:\n{out}\n--- tests:\n{t}");
+    assert!(out.contains("SUCCESS"), "{out}");
 }

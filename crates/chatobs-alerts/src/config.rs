@@ -177,6 +177,30 @@ pub struct PrometheusRulesConfig {
     pub spans_dropped_for: String,
     /// An alert sink failing within this window.
     pub sink_failure_window: String,
+    /// Share of HTTP server requests answered 5xx, by route, above this fraction ...
+    pub http_5xx_ratio_above: f64,
+    /// ... for this long.
+    pub http_5xx_for: String,
+    /// p95 HTTP server request duration by route above this many seconds ...
+    pub http_p95_above_seconds: f64,
+    /// ... for this long.
+    pub http_p95_for: String,
+    /// Share of LLM calls that failed, by provider and error type, above this fraction ...
+    pub llm_error_ratio_above: f64,
+    /// ... for this long.
+    pub llm_error_for: String,
+    /// Spend (LLM + WhatsApp, USD) in the last hour above this.
+    pub spend_per_hour_above_usd: f64,
+    /// Spend in the last hour above this many times the same hour a week before.
+    pub spend_spike_factor: f64,
+    /// An exporter failed to deliver spans within this window.
+    pub export_failure_window: String,
+    /// The Prometheus `job` scraping the bot (for "stopped reporting").
+    pub job: String,
+    /// No metrics from the job for this long: it stopped reporting.
+    pub not_reporting_for: String,
+    /// Where the runbook is (each alert links `<runbook_url>#<anchor>`).
+    pub runbook_url: String,
 }
 
 impl Default for PrometheusRulesConfig {
@@ -189,6 +213,18 @@ impl Default for PrometheusRulesConfig {
             p95_span_duration_for: "10m".into(),
             spans_dropped_for: "5m".into(),
             sink_failure_window: "10m".into(),
+            http_5xx_ratio_above: 0.05,
+            http_5xx_for: "5m".into(),
+            http_p95_above_seconds: 2.5,
+            http_p95_for: "10m".into(),
+            llm_error_ratio_above: 0.1,
+            llm_error_for: "5m".into(),
+            spend_per_hour_above_usd: 10.0,
+            spend_spike_factor: 3.0,
+            export_failure_window: "10m".into(),
+            job: "chatobs".into(),
+            not_reporting_for: "10m".into(),
+            runbook_url: "docs/runbook.md".into(),
         }
     }
 }
@@ -438,6 +474,14 @@ impl AlertsConfig {
                 "alerts.prometheus.sink_failure_window",
                 &p.sink_failure_window,
             ),
+            ("alerts.prometheus.http_5xx_for", &p.http_5xx_for),
+            ("alerts.prometheus.http_p95_for", &p.http_p95_for),
+            ("alerts.prometheus.llm_error_for", &p.llm_error_for),
+            (
+                "alerts.prometheus.export_failure_window",
+                &p.export_failure_window,
+            ),
+            ("alerts.prometheus.not_reporting_for", &p.not_reporting_for),
         ] {
             if !valid_duration(v) {
                 return e(
@@ -450,6 +494,54 @@ impl AlertsConfig {
             return e(
                 "alerts.prometheus.error_rate_above".into(),
                 format!("must be between 0 and 1, got {}", p.error_rate_above),
+            );
+        }
+        for (k, x) in [
+            (
+                "alerts.prometheus.http_5xx_ratio_above",
+                p.http_5xx_ratio_above,
+            ),
+            (
+                "alerts.prometheus.llm_error_ratio_above",
+                p.llm_error_ratio_above,
+            ),
+        ] {
+            if !(x > 0.0 && x < 1.0) {
+                return e(k.into(), format!("must be between 0 and 1, got {x}"));
+            }
+        }
+        for (k, x) in [
+            (
+                "alerts.prometheus.http_p95_above_seconds",
+                p.http_p95_above_seconds,
+            ),
+            (
+                "alerts.prometheus.spend_per_hour_above_usd",
+                p.spend_per_hour_above_usd,
+            ),
+            ("alerts.prometheus.spend_spike_factor", p.spend_spike_factor),
+        ] {
+            if !(x.is_finite() && x > 0.0) {
+                return e(k.into(), format!("must be a positive number, got {x}"));
+            }
+        }
+        let job_ok = !p.job.is_empty()
+            && p.job
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b));
+        if !job_ok {
+            return e(
+                "alerts.prometheus.job".into(),
+                format!(
+                    "expected a Prometheus job name (letters, digits, _ - . : /), got {:?}",
+                    p.job
+                ),
+            );
+        }
+        if p.runbook_url.contains(['"', '\n', '{', '}']) {
+            return e(
+                "alerts.prometheus.runbook_url".into(),
+                "must be a plain URL or path (no quotes, braces or line breaks)".into(),
             );
         }
         if !(p.p95_span_duration_above_seconds.is_finite()

@@ -75,6 +75,20 @@ fn alert(
     }
 }
 
+/// `summary`, a `description` naming the value that fired (`$value`,
+/// formatted by `fmt`, a Prometheus template function such as
+/// `humanizePercentage`) and a `runbook_url` into the runbook.
+fn described(mut r: PromRule, cfg: &RulesSource<'_>, description: &str) -> PromRule {
+    let anchor = r.name.to_ascii_lowercase();
+    r.annotations
+        .push(("description".into(), description.to_owned()));
+    r.annotations.push((
+        "runbook_url".into(),
+        format!("{}#{anchor}", cfg.alerts.prometheus.runbook_url),
+    ));
+    r
+}
+
 fn record(name: &str, expr: String) -> PromRule {
     PromRule {
         name: name.to_owned(),
@@ -218,6 +232,8 @@ pub fn groups(cfg: &RulesSource<'_>) -> Vec<PromGroup> {
             ),
         ),
     ];
+    let mut ops = ops;
+    ops.extend(service_rules(cfg));
     let mut out = vec![
         PromGroup {
             name: GROUP_BUDGETS.into(),
@@ -235,6 +251,148 @@ pub fn groups(cfg: &RulesSource<'_>) -> Vec<PromGroup> {
         });
     }
     out
+}
+
+/// The recording rule of the spend (LLM + WhatsApp, USD) in the last hour.
+pub const SPEND_1H: &str = "chatobs:spend_usd:increase1h";
+
+/// What the seeds' operators watch besides spans and budgets: HTTP errors
+/// and latency by route, LLM errors by provider and type, spend in the last
+/// hour (absolute and against the same hour a week before), exporter
+/// failures, a service that stopped reporting. Each alert's description
+/// says the value that fired; each links its runbook section.
+fn service_rules(cfg: &RulesSource<'_>) -> Vec<PromRule> {
+    let p = &cfg.alerts.prometheus;
+    let w = &p.window;
+    let h = v::PROM_HTTP_SERVER_DURATION;
+    let route = v::PL_HTTP_ROUTE;
+    let job = &p.job;
+    vec![
+        described(
+            alert(
+                cfg,
+                "ChatobsHttp5xxRatioHigh",
+                "http_5xx_ratio",
+                "critical",
+                format!(
+                    "sum by ({route}) (rate({h}_count{{{st}=~\"5..\"}}[{w}])) / sum by ({route}) (rate({h}_count[{w}])) > {x}",
+                    st = v::PL_HTTP_STATUS,
+                    x = num(p.http_5xx_ratio_above)
+                ),
+                Some(&p.http_5xx_for),
+                format!("{{{{ $labels.{route} }}}} answers more than {}% of requests with 5xx", num(p.http_5xx_ratio_above * 100.0)),
+            ),
+            cfg,
+            &format!("{{{{ $value | humanizePercentage }}}} of the requests to {{{{ $labels.{route} }}}} were answered with a 5xx status over the last {w}."),
+        ),
+        described(
+            alert(
+                cfg,
+                "ChatobsHttpLatencyP95High",
+                "http_latency_p95",
+                "warning",
+                format!(
+                    "histogram_quantile(0.95, sum by (le, {route}) (rate({h}_bucket[{w}]))) > {x}",
+                    x = num(p.http_p95_above_seconds)
+                ),
+                Some(&p.http_p95_for),
+                format!("p95 duration of {{{{ $labels.{route} }}}} above {} s", num(p.http_p95_above_seconds)),
+            ),
+            cfg,
+            &format!("The p95 duration of requests to {{{{ $labels.{route} }}}} is {{{{ $value | humanizeDuration }}}} over the last {w}."),
+        ),
+        described(
+            alert(
+                cfg,
+                "ChatobsLlmErrorRatioHigh",
+                "llm_error_ratio",
+                "warning",
+                format!(
+                    "sum by ({pr}, {et}) (rate({e}[{w}])) / ignoring({et}) group_left sum by ({pr}) (rate({d}_count[{w}])) > {x}",
+                    pr = v::PL_PROVIDER,
+                    et = v::PL_ERROR_TYPE,
+                    e = v::PROM_LLM_ERRORS,
+                    d = v::PROM_GEN_AI_OPERATION_DURATION,
+                    x = num(p.llm_error_ratio_above)
+                ),
+                Some(&p.llm_error_for),
+                format!("LLM calls to {{{{ $labels.{} }}}} fail with {{{{ $labels.{} }}}}", v::PL_PROVIDER, v::PL_ERROR_TYPE),
+            ),
+            cfg,
+            &format!("{{{{ $value | humanizePercentage }}}} of the LLM calls to {{{{ $labels.{} }}}} failed with {{{{ $labels.{} }}}} over the last {w}.", v::PL_PROVIDER, v::PL_ERROR_TYPE),
+        ),
+        record(
+            SPEND_1H,
+            format!(
+                "(sum(increase({l}[1h])) or vector(0)) + (sum(increase({wa}[1h])) or vector(0))",
+                l = v::PROM_LLM_COST,
+                wa = v::PROM_WHATSAPP_COST
+            ),
+        ),
+        described(
+            alert(
+                cfg,
+                "ChatobsSpendHourHigh",
+                "spend_hour",
+                "critical",
+                format!("{SPEND_1H} > {}", num(p.spend_per_hour_above_usd)),
+                None,
+                format!("LLM and WhatsApp spend above {} USD in the last hour", num(p.spend_per_hour_above_usd)),
+            ),
+            cfg,
+            "The bot spent {{ $value | printf \"%.2f\" }} USD (LLM and WhatsApp) in the last hour.",
+        ),
+        described(
+            alert(
+                cfg,
+                "ChatobsSpendSpike",
+                "spend_spike",
+                "warning",
+                format!(
+                    "{SPEND_1H} > {f} * ({SPEND_1H} offset 1w) and ({SPEND_1H} offset 1w) > 0",
+                    f = num(p.spend_spike_factor)
+                ),
+                None,
+                format!("spend in the last hour is more than {}x the same hour a week before", num(p.spend_spike_factor)),
+            ),
+            cfg,
+            "The bot spent {{ $value | printf \"%.2f\" }} USD in the last hour, more than the same hour a week before allows.",
+        ),
+        described(
+            alert(
+                cfg,
+                "ChatobsExportFailing",
+                "export_failing",
+                "warning",
+                format!(
+                    "sum(increase({f}[{win}])) > 0",
+                    f = v::PROM_SPAN_EXPORT_FAILURES,
+                    win = p.export_failure_window
+                ),
+                None,
+                "an exporter failed to deliver spans".into(),
+            ),
+            cfg,
+            &format!("{{{{ $value }}}} spans were in batches an exporter failed to deliver in the last {}.", p.export_failure_window),
+        ),
+        described(
+            alert(
+                cfg,
+                "ChatobsNotReporting",
+                "not_reporting",
+                "critical",
+                format!(
+                    "absent_over_time({q}{{job=\"{job}\"}}[{nr}]) or (max by (instance) (up{{job=\"{job}\"}}) == 0)",
+                    q = v::PROM_SPAN_QUEUE,
+                    nr = p.not_reporting_for
+                ),
+                None,
+                format!("job {job} sent no chatobs metrics"),
+            ),
+            cfg,
+            &format!("Prometheus got no chatobs metrics from job {job} (value {{{{ $value }}}}) for {}.", p.not_reporting_for),
+        ),
+    ]
 }
 
 fn slo_rules(cfg: &RulesSource<'_>) -> Vec<PromRule> {
@@ -328,11 +486,6 @@ fn slo_rules(cfg: &RulesSource<'_>) -> Vec<PromRule> {
     rules
 }
 
-fn q(s: &str) -> String {
-    // A JSON string is a valid YAML double-quoted scalar.
-    serde_json::Value::String(s.to_owned()).to_string()
-}
-
 /// What the rules are generated from: the `[alerts]` and `[slo]` sections,
 /// the service name, and the file they came from (named in the output).
 #[derive(Clone, Copy, Debug)]
@@ -347,43 +500,83 @@ pub struct RulesSource<'a> {
     pub source: Option<&'a Path>,
 }
 
-/// The rules file (YAML) `chatobs rules` prints.
+#[derive(serde::Serialize)]
+struct YamlFile<'a> {
+    groups: Vec<YamlGroup<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct YamlGroup<'a> {
+    name: &'a str,
+    rules: Vec<YamlRule<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct YamlRule<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<&'a str>,
+    expr: &'a str,
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    for_: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_empty", serialize_with = "as_map")]
+    labels: &'a [(String, String)],
+    #[serde(skip_serializing_if = "is_empty", serialize_with = "as_map")]
+    annotations: &'a [(String, String)],
+}
+
+fn is_empty(v: &&[(String, String)]) -> bool {
+    v.is_empty()
+}
+
+fn as_map<S: serde::Serializer>(v: &&[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(v.len()))?;
+    for (k, val) in v.iter() {
+        m.serialize_entry(k, val)?;
+    }
+    m.end()
+}
+
+/// The rules file (YAML) `chatobs rules` prints, written with
+/// `serde_yaml_ng` from [`groups`].
 pub fn prometheus_rules(cfg: &RulesSource<'_>) -> String {
-    let mut y = String::new();
     let src = cfg
         .source
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "the shipped defaults".into());
+    let groups = groups(cfg);
+    let file = YamlFile {
+        groups: groups
+            .iter()
+            .map(|g| YamlGroup {
+                name: &g.name,
+                rules: g
+                    .rules
+                    .iter()
+                    .map(|r| YamlRule {
+                        record: r.record.then_some(r.name.as_str()),
+                        alert: (!r.record).then_some(r.name.as_str()),
+                        expr: &r.expr,
+                        for_: r.for_.as_deref(),
+                        labels: &r.labels,
+                        annotations: &r.annotations,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    // Serializing strings and maps of strings cannot fail; were it to, the
+    // file says so rather than being cut short silently.
+    let body = serde_yaml_ng::to_string(&file)
+        .unwrap_or_else(|e| format!("# chatobs could not write the rules: {e}\n"));
+    let mut y = String::new();
     let _ = writeln!(
         y,
-        "# Prometheus rules generated by `chatobs rules` from {src}.\n# Change the configuration and regenerate rather than editing this file."
+        "# Prometheus rules generated by `chatobs rules` from {}.\n# Change the configuration and regenerate rather than editing this file.",
+        src.replace('\n', " ")
     );
-    y.push_str("groups:\n");
-    for g in groups(cfg) {
-        let _ = writeln!(y, "  - name: {}\n    rules:", q(&g.name));
-        for r in &g.rules {
-            if r.record {
-                let _ = writeln!(y, "      - record: {}", q(&r.name));
-            } else {
-                let _ = writeln!(y, "      - alert: {}", q(&r.name));
-            }
-            let _ = writeln!(y, "        expr: {}", q(&r.expr));
-            if let Some(f) = &r.for_ {
-                let _ = writeln!(y, "        for: {f}");
-            }
-            if !r.labels.is_empty() {
-                y.push_str("        labels:\n");
-                for (k, val) in &r.labels {
-                    let _ = writeln!(y, "          {k}: {}", q(val));
-                }
-            }
-            if !r.annotations.is_empty() {
-                y.push_str("        annotations:\n");
-                for (k, val) in &r.annotations {
-                    let _ = writeln!(y, "          {k}: {}", q(val));
-                }
-            }
-        }
-    }
+    y.push_str(&body);
     y
 }

@@ -72,8 +72,8 @@ impl chatobs_core::config::Section for HealthConfig {
 /// One check's outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
-    /// `config`, `exporter_queue`, `export`.
-    pub name: &'static str,
+    /// `config`, `exporter_queue`, `export`, or an app check's name.
+    pub name: std::borrow::Cow<'static, str>,
     /// Passed.
     pub healthy: bool,
     /// Why (no personal data: counts and durations).
@@ -104,16 +104,46 @@ impl Readiness {
         let mut details = serde_json::Map::new();
         for c in &self.checks {
             checks.insert(
-                c.name.into(),
+                c.name.to_string(),
                 if c.healthy { "healthy" } else { "unhealthy" }.into(),
             );
-            details.insert(c.name.into(), c.detail.clone().into());
+            details.insert(c.name.to_string(), c.detail.clone().into());
         }
         serde_json::json!({
             "status": if self.ready { "ready" } else { "not_ready" },
             "checks": checks,
             "details": details,
         })
+    }
+}
+
+impl Readiness {
+    /// Adds a check (an app's own: database, Redis, LLM provider) and
+    /// updates [`Readiness::ready`].
+    pub fn push(&mut self, check: Check) {
+        self.ready &= check.healthy;
+        self.checks.push(check);
+    }
+}
+
+/// A check name as it may be exported: ASCII letters, digits, `_`, `-`, `.`,
+/// at most 64; anything else becomes `_`.
+pub fn check_name(name: &str) -> String {
+    let n: String = name
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if n.is_empty() {
+        "_".into()
+    } else {
+        n
     }
 }
 
@@ -126,7 +156,7 @@ pub fn readiness(cfg: &HealthConfig) -> Readiness {
 pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Readiness {
     let mut checks = Vec::with_capacity(3);
     checks.push(Check {
-        name: "config",
+        name: "config".into(),
         healthy: snap.is_some(),
         detail: if snap.is_some() {
             "configuration loaded, pipeline installed".into()
@@ -138,7 +168,7 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
         Some(s) => {
             let limit = (s.capacity as f64 * cfg.queue_saturation).ceil() as usize;
             checks.push(Check {
-                name: "exporter_queue",
+                name: "exporter_queue".into(),
                 healthy: s.queued < limit.max(1),
                 detail: format!(
                     "{} of {} queued (limit {limit}), {} dropped",
@@ -162,7 +192,7 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
                 ),
             };
             checks.push(Check {
-                name: "export",
+                name: "export".into(),
                 healthy: ok,
                 detail,
             });
@@ -170,7 +200,7 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
         None => {
             for name in ["exporter_queue", "export"] {
                 checks.push(Check {
-                    name,
+                    name: name.into(),
                     healthy: false,
                     detail: "no pipeline".into(),
                 });

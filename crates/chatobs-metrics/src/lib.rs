@@ -27,6 +27,10 @@
 //! | `chatobs_alert_deliveries_total`, `chatobs_alert_sink_failures_total`, `chatobs_alerts_dropped_total` | counter | `sink` |
 //! | `chatobs_spans_dropped_total`, `chatobs_spans_exported_total`, `chatobs_span_export_failures_total`, `chatobs_span_queue_spans` | counter / gauge | none |
 //! | `chatobs_eval_score` / `chatobs_eval_failures_total` | histogram 0.1 ... 1 / counter | `evaluator` |
+//! | `chatobs_chat_events_total` | counter (`chat_event!`, [`observe_chat_event`]) | `event` |
+//! | `chatobs_llm_errors_total` | counter (every LLM span that ended in error) | `gen_ai_provider_name`, `error_type` |
+//! | `chatobs_llm_price_unknown_total` | counter (calls without a complete price) | `gen_ai_provider_name`, `gen_ai_request_model`, `reason` |
+//! | `chatobs_whatsapp_errors_total` | counter (errors Meta reported) | `code`, `scope` |
 //!
 //! Span metrics see the spans the sampler kept; cost metrics see every call.
 //!
@@ -138,7 +142,9 @@ pub struct Metrics {
     span_queue: Family,
     overflow: Family,
     llm_price_unknown: Family,
+    llm_errors: Family,
     whatsapp_errors: Family,
+    chat_events: Family,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -179,13 +185,15 @@ impl Metrics {
             spans_exported: c(v::PROM_SPANS_EXPORTED, "Spans exported.", &[], 1),
             span_export_failures: c(v::PROM_SPAN_EXPORT_FAILURES, "Spans in batches an exporter failed on.", &[], 1),
             span_queue: Family::new(v::PROM_SPAN_QUEUE, "Spans waiting in the export queue.", Kind::Gauge, &[], 1, &[]),
+            llm_errors: c(v::PROM_LLM_ERRORS, "LLM calls that failed, by provider and error type (every LLM span: chatobs' own and bridged ones).", &[v::PL_PROVIDER, v::PL_ERROR_TYPE], 1),
             llm_price_unknown: c(v::PROM_LLM_PRICE_UNKNOWN, "LLM calls recorded without a complete price (unknown model, a component without a price, an overflow, or no usage in the answer), by reason.", &[v::PL_PROVIDER, v::PL_MODEL, v::PL_REASON], 1),
             whatsapp_errors: c(v::PROM_WHATSAPP_ERRORS, "Errors Meta reported (webhook value.errors, message errors[], status errors[], Graph API answers), by code and scope.", &[v::PL_CODE, v::PL_SCOPE], 1),
+            chat_events: c(v::PROM_CHAT_EVENTS, "Chat events recorded (chat_event!), by event.", &[v::PL_EVENT], 1),
             overflow: c(v::PROM_SERIES_OVERFLOW, "Records whose label set went to the _overflow series (the metric hit its series limit).", &[v::PL_METRIC], 1),
         }
     }
 
-    fn families(&self) -> [&Family; 26] {
+    fn families(&self) -> [&Family; 28] {
         [
             &self.token_usage,
             &self.operation_duration,
@@ -211,7 +219,9 @@ impl Metrics {
             &self.eval_score,
             &self.eval_failures,
             &self.llm_price_unknown,
+            &self.llm_errors,
             &self.whatsapp_errors,
+            &self.chat_events,
             &self.overflow,
         ]
     }
@@ -472,6 +482,17 @@ pub fn observe_whatsapp_error(code: i64, scope: &'static str) {
     }
 }
 
+/// Counts one chat event (`chat_event!`) in `chatobs_chat_events_total{event}`;
+/// `event` is a name of the closed vocabulary (`chatobs_vocab::events`).
+pub fn observe_chat_event(event: &'static str) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(c) = global().chat_events.scalar(&[event]) {
+        c.add(1);
+    }
+}
+
 /// Records a batch of finished spans (what the span observer does, on the export thread).
 pub fn observe_spans(batch: &[FinishedSpan]) {
     let m = global();
@@ -501,6 +522,14 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
                 h.observe(secs);
             }
             mirror(|x| x.operation(&l, secs));
+            if error {
+                // The error type the span names (`429`, `timeout`, a provider's
+                // own word), bounded like every label.
+                let et = label_value(s.attr_str(v::ERROR_TYPE).unwrap_or("_OTHER"));
+                if let Some(c) = m.llm_errors.scalar(&[p, et]) {
+                    c.add(1);
+                }
+            }
         }
         let turn = s.session_id().is_some()
             && (s.parent_span_id == chatobs_core::SpanId::INVALID || s.parent_remote);

@@ -16,6 +16,9 @@
 //! [`SESSION_ID`] (Phoenix / OpenInference, Langfuse) and
 //! [`GEN_AI_CONVERSATION_ID`] (OpenTelemetry GenAI, Langfuse fallback).
 
+pub mod events;
+pub use events::{ChatEvent, EventField, FieldKind, CHAT_EVENT_NAME, PL_EVENT, PROM_CHAT_EVENTS};
+
 /// Instrumentation scope name used on every exported span.
 pub const SCOPE_NAME: &str = "chatobs";
 
@@ -458,6 +461,14 @@ pub const PROM_EVAL_SCORE: &str = "chatobs_eval_score";
 pub const PROM_EVAL_FAILURES: &str = "chatobs_eval_failures_total";
 /// Series folded into the overflow series because a metric hit its series limit.
 pub const PROM_SERIES_OVERFLOW: &str = "chatobs_metric_series_overflow_total";
+/// LLM calls that failed, by provider and error type (fed by every LLM span).
+pub const PROM_LLM_ERRORS: &str = "chatobs_llm_errors_total";
+/// The HTTP server duration histogram (`http.server.request.duration`).
+pub const PROM_HTTP_SERVER_DURATION: &str = "http_server_request_duration_seconds";
+/// Prometheus label: the HTTP route template.
+pub const PL_HTTP_ROUTE: &str = "http_route";
+/// Prometheus label: the HTTP response status code.
+pub const PL_HTTP_STATUS: &str = "http_response_status_code";
 /// LLM calls recorded without a complete price (unknown model, a component
 /// without a price, a figure that overflowed, or no usage in the answer).
 pub const PROM_LLM_PRICE_UNKNOWN: &str = "chatobs_llm_price_unknown_total";

@@ -85,6 +85,6 @@ mod webhook;
 #[cfg(all(doc, feature = "evals"))]
 use crate::evals::FeedbackRecorder;
 
-pub use health::health_router;
+pub use health::{health_router, health_router_with, ReadyChecks};
 pub use server::{instrument, ServerOptions};
 pub use webhook::{WebhookConfig, WhatsAppWebhook, DEFAULT_MAX_BODY_BYTES, WEBHOOK_PATH};
