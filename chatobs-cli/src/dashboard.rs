@@ -1,6 +1,8 @@
 //! `chatobs dashboard [--config FILE]`: a Grafana dashboard (JSON) over the
 //! chatobs metrics: cost by model and by WhatsApp category, tokens, latency p95
-//! by role and step, error rate, conversations over budget, alerts, dropped spans.
+//! by role and step, error rate, HTTP requests, 5xx and p95 by route, outbound
+//! HTTP, LLM errors and unpriced calls, conversations, messages, first-response
+//! and resolution time, handoffs, conversations over budget, alerts, dropped spans.
 
 use chatobs_runtime::vocab as v;
 use serde_json::{json, Value};
@@ -170,6 +172,162 @@ pub fn dashboard(cfg: &chatobs_runtime::Config) -> Value {
             ),
             "{{agent_role}}",
         )],
+    );
+    p.row("HTTP");
+    p.panel(
+        "HTTP requests by route and status (per second)",
+        "reqps",
+        &[(
+            &format!(
+                "sum by ({rt}, {st}) (rate({h}_count[{r}]))",
+                rt = v::PL_HTTP_ROUTE,
+                st = v::PL_HTTP_STATUS,
+                h = v::PROM_HTTP_SERVER_DURATION
+            ),
+            "{{http_route}} {{http_response_status_code}}",
+        )],
+    );
+    p.panel(
+        "HTTP 5xx ratio and p95 by route",
+        "short",
+        &[
+            (
+                &format!(
+                    "sum by ({rt}) (rate({h}_count{{{st}=~\"5..\"}}[{r}])) / sum by ({rt}) (rate({h}_count[{r}]))",
+                    rt = v::PL_HTTP_ROUTE,
+                    st = v::PL_HTTP_STATUS,
+                    h = v::PROM_HTTP_SERVER_DURATION
+                ),
+                "5xx ratio {{http_route}}",
+            ),
+            (
+                &format!(
+                    "histogram_quantile(0.95, sum by (le, {rt}) (rate({h}_bucket[{r}])))",
+                    rt = v::PL_HTTP_ROUTE,
+                    h = v::PROM_HTTP_SERVER_DURATION
+                ),
+                "p95 s {{http_route}}",
+            ),
+        ],
+    );
+    p.panel(
+        "Outbound HTTP p95 by server",
+        "s",
+        &[(
+            &format!(
+                "histogram_quantile(0.95, sum by (le, {sa}) (rate({h}_bucket[{r}])))",
+                sa = v::PL_SERVER_ADDRESS,
+                h = v::PROM_HTTP_CLIENT_DURATION
+            ),
+            "{{server_address}}",
+        )],
+    );
+    p.row("LLM errors");
+    p.panel(
+        "LLM error ratio by provider and error type",
+        "percentunit",
+        &[(
+            &format!(
+                "sum by ({pr}, {et}) (rate({e}[{r}])) / ignoring({et}) group_left sum by ({pr}) (rate({d}_count[{r}]))",
+                pr = v::PL_PROVIDER,
+                et = v::PL_ERROR_TYPE,
+                e = v::PROM_LLM_ERRORS,
+                d = v::PROM_GEN_AI_OPERATION_DURATION
+            ),
+            "{{gen_ai_provider_name}} {{error_type}}",
+        )],
+    );
+    p.panel(
+        "LLM calls without a complete price (per hour)",
+        "short",
+        &[(
+            &format!(
+                "sum by ({m}, reason) (rate({u}[{r}])) * 3600",
+                m = v::PL_MODEL,
+                u = v::PROM_LLM_PRICE_UNKNOWN
+            ),
+            "{{gen_ai_request_model}} {{reason}}",
+        )],
+    );
+    p.row("Conversations");
+    p.panel(
+        "Conversations opened, active and closed",
+        "short",
+        &[
+            (
+                &format!(
+                    "sum(rate({o}[{r}])) * 3600",
+                    o = v::PROM_CONVERSATIONS_OPENED
+                ),
+                "opened per hour",
+            ),
+            (
+                &format!("sum({a})", a = v::PROM_CONVERSATIONS_ACTIVE),
+                "active",
+            ),
+            (
+                &format!(
+                    "sum(rate({c}[{r}])) * 3600",
+                    c = v::PROM_CONVERSATIONS_CLOSED
+                ),
+                "closed per hour",
+            ),
+        ],
+    );
+    p.panel(
+        "Messages by direction and type (per minute)",
+        "short",
+        &[(
+            &format!(
+                "sum by ({d}, {t}) (rate({m}[{r}])) * 60",
+                d = v::PL_DIRECTION,
+                t = v::PL_MESSAGE_TYPE,
+                m = v::PROM_MESSAGES
+            ),
+            "{{direction}} {{message_type}}",
+        )],
+    );
+    p.panel(
+        "First-response time (p50, p95)",
+        "s",
+        &[
+            (
+                &format!(
+                    "histogram_quantile(0.5, sum by (le) (rate({f}_bucket[{r}])))",
+                    f = v::PROM_FIRST_RESPONSE
+                ),
+                "p50",
+            ),
+            (
+                &format!(
+                    "histogram_quantile(0.95, sum by (le) (rate({f}_bucket[{r}])))",
+                    f = v::PROM_FIRST_RESPONSE
+                ),
+                "p95",
+            ),
+        ],
+    );
+    p.panel(
+        "Resolution time p50 and handoffs",
+        "short",
+        &[
+            (
+                &format!(
+                    "histogram_quantile(0.5, sum by (le) (rate({f}_bucket[{r}])))",
+                    f = v::PROM_RESOLUTION
+                ),
+                "resolution p50 (s)",
+            ),
+            (
+                &format!(
+                    "sum by ({fr}, {to}) (rate({h}[{r}])) * 3600",
+                    fr = v::PL_HANDOFF_FROM,
+                    to = v::PL_HANDOFF_TO,
+                    h = v::PROM_HANDOFFS
+                ),
+                "handoffs {{from}} -> {{to}} per hour",
+            ),
+        ],
     );
     if cfg.slo.enabled {
         p.row("SLO (conversation turns)");

@@ -27,6 +27,9 @@ fn the_dashboard_is_grafana_json_over_the_chatobs_metrics() {
             "Cost",
             "Tokens",
             "Latency and errors",
+            "HTTP",
+            "LLM errors",
+            "Conversations",
             "SLO (conversation turns)",
             "Alerts and pipeline"
         ]
@@ -37,6 +40,15 @@ fn the_dashboard_is_grafana_json_over_the_chatobs_metrics() {
         .map(|t| t["expr"].as_str().unwrap().to_owned())
         .collect();
     for metric in [
+        "http_server_request_duration_seconds_count",
+        "http_client_request_duration_seconds_bucket",
+        "chatobs_llm_errors_total",
+        "chatobs_conversations_opened_total",
+        "chatobs_conversations_active",
+        "chatobs_messages_total",
+        "chatobs_first_response_seconds_bucket",
+        "chatobs_resolution_seconds_bucket",
+        "chatobs_handoffs_total",
         "chatobs_llm_cost_usd_total",
         "chatobs_whatsapp_cost_usd_total",
         "gen_ai_client_token_usage_sum",

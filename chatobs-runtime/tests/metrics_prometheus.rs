@@ -45,6 +45,13 @@ fn setup() -> (chatobs_runtime::Guard, String) {
         let _ = classify(true);
         sales(2);
         sales(6); // over $0.05
+                  // What the webhook does for each user message.
+        metrics::conversation::inbound(s.id(), "whatsapp", "text");
+        // A handoff, as the orchestrator records it.
+        chatobs_runtime::SpanBuilder::new("orchestrator.decision")
+            .attribute(vocab::HANDOFF_FROM, "classifier")
+            .attribute(vocab::HANDOFF_TO, "sales")
+            .start();
         cost::record_inbound(&Inbound {
             business: "+5716000000",
             user: "+573001234567",
@@ -71,8 +78,129 @@ fn setup() -> (chatobs_runtime::Guard, String) {
         .unwrap();
         cost::record_llm_usage_missing(Some("openai"), "gpt-4o", "chat");
     });
+    // The conversation ends (its resolution time is recorded).
+    let _ = cost::close_session(&s);
+    // An outbound request through the instrumented client, to a local server.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use chatobs_runtime::integrations::reqwest::SendTraced;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let app = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+            let _ = tokio::time::timeout(Duration::from_secs(30), axum::serve(l, app)).await;
+        });
+        let r = s
+            .scope(
+                reqwest::Client::new()
+                    .get(format!("http://{addr}/ping"))
+                    .send_traced(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    });
     assert!(guard.flush(Duration::from_secs(10)));
     (guard, sid)
+}
+
+/// Conversations, messages, first response, resolution, handoffs and
+/// outbound HTTP requests (part of the one test of this process).
+fn conversation_and_client_metrics(text: &str) {
+    let one = |prefix: &str| {
+        let l = line(text, prefix);
+        assert!(l.ends_with(" 1"), "{l}");
+    };
+    one(r#"chatobs_conversations_opened_total{channel="whatsapp"}"#);
+    one(r#"chatobs_messages_total{direction="inbound",channel="whatsapp",message_type="text"}"#);
+    one(
+        r#"chatobs_messages_total{direction="outbound",channel="whatsapp",message_type="marketing"}"#,
+    );
+    one(r#"chatobs_first_response_seconds_count{channel="whatsapp"}"#);
+    one("chatobs_conversations_closed_total");
+    one("chatobs_resolution_seconds_count");
+    one(r#"chatobs_handoffs_total{from="classifier",to="sales"}"#);
+    one(
+        r#"http_client_request_duration_seconds_count{http_request_method="GET",server_address="127.0.0.1",http_response_status_code="200"}"#,
+    );
+    // Closed: no longer active.
+    assert!(
+        line(text, "chatobs_conversations_active").ends_with(" 0"),
+        "{text}"
+    );
+}
+
+/// The app's own metrics next to chatobs' (part of the one test of this
+/// process: init runs once; promtool then checks the whole text).
+fn app_metrics_are_served_with_bounded_labels() {
+    use chatobs_runtime::metrics::app::{self, AppMetricError};
+    let orders = app::counter(
+        "shop_orders_total",
+        "Orders placed, by channel.",
+        &["channel"],
+    )
+    .unwrap();
+    orders.inc(&["whatsapp"]);
+    orders.add(&["whatsapp"], 2);
+    orders.inc(&["web"]);
+    // A wrong number of label values is not recorded (and never panics).
+    orders.inc(&[]);
+    orders.inc(&["a", "b"]);
+    let basket = app::histogram(
+        "shop_basket_usd",
+        "Basket value, USD.",
+        &["channel"],
+        &[5.0, 20.0, 100.0],
+    )
+    .unwrap();
+    basket.observe(&["whatsapp"], 42.5);
+    let open = app::gauge("shop_open_tickets", "Tickets waiting.", &[]).unwrap();
+    open.set(&[], 7.5);
+    open.set(&[], -1.0); // ignored
+                         // Names are checked; chatobs' prefixes are reserved; kinds do not change.
+    assert!(matches!(
+        app::counter("shop orders", "x", &[]),
+        Err(AppMetricError::Name(..))
+    ));
+    assert!(matches!(
+        app::counter("shop_orders", "x", &[]),
+        Err(AppMetricError::Name(..))
+    ));
+    assert!(matches!(
+        app::counter("chatobs_mine_total", "x", &[]),
+        Err(AppMetricError::Name(..))
+    ));
+    assert!(matches!(
+        app::counter("shop_x_total", "x", &["le"]),
+        Err(AppMetricError::Label(..))
+    ));
+    assert!(matches!(
+        app::gauge("shop_orders_total", "x", &["channel"]),
+        Err(AppMetricError::Conflict(..))
+    ));
+    assert!(matches!(
+        app::histogram("shop_h", "x", &[], &[2.0, 1.0]),
+        Err(AppMetricError::Buckets(..))
+    ));
+    let text = metrics::render();
+    assert!(text.contains("# TYPE shop_orders_total counter"), "{text}");
+    assert!(
+        text.contains(r#"shop_orders_total{channel="whatsapp"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"shop_orders_total{channel="web"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"shop_basket_usd_bucket{channel="whatsapp",le="100"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("shop_open_tickets 7.5"), "{text}");
+    assert!(
+        text.contains(r#"chatobs_metric_series_overflow_total{metric="shop_orders_total"} 2"#),
+        "{text}"
+    );
 }
 
 /// Calls that cannot be priced (part of the one test of this process: init runs once).
@@ -102,8 +230,10 @@ fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
 #[test]
 fn prometheus_text_passes_promtool_and_is_served_on_metrics() {
     let (guard, sid) = setup();
+    app_metrics_are_served_with_bounded_labels();
     let text = metrics::render();
     calls_without_a_price_are_counted_not_observed_as_free(&text);
+    conversation_and_client_metrics(&text);
 
     // Bounded labels: no session id, no phone number.
     assert!(!text.contains(&sid));

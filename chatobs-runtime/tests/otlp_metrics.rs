@@ -26,6 +26,19 @@ fn genai_and_cost_metrics_reach_an_otlp_receiver() {
     for _ in 0..3 {
         s.in_scope(gemini).unwrap();
     }
+    // The app's own metrics go the same way.
+    let orders =
+        chatobs_runtime::metrics::app::counter("shop_orders_total", "Orders placed.", &["channel"])
+            .unwrap();
+    orders.add(&["whatsapp"], 2);
+    let basket = chatobs_runtime::metrics::app::histogram(
+        "shop_basket_usd",
+        "Basket value.",
+        &["channel"],
+        &[10.0, 100.0],
+    )
+    .unwrap();
+    basket.observe(&["whatsapp"], 42.0);
     drop(guard); // shuts the meter provider down: the last export happens now
     let names = support::metric_names(&receiver.metrics);
     for want in [
@@ -34,6 +47,8 @@ fn genai_and_cost_metrics_reach_an_otlp_receiver() {
         vocab::METRIC_LLM_COST,
         vocab::METRIC_LLM_CALL_COST,
         vocab::METRIC_SPAN_DURATION,
+        "shop_orders_total",
+        "shop_basket_usd",
     ] {
         assert!(
             names.iter().any(|n| n == want),

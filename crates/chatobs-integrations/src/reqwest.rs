@@ -56,10 +56,11 @@ pub async fn execute(
     req: reqwest::Request,
 ) -> Result<reqwest::Response, reqwest::Error> {
     let graph = is_graph_messages(req.method().as_str(), req.url().path());
+    let meta = Meta::of(&req);
     let (mut span, genai, req) = start(req);
     let t0 = Instant::now();
     let res = client.execute(req).await;
-    let resp = match finish_head(&mut span, res) {
+    let resp = match finish_head(&mut span, res, &meta, t0) {
         Ok(r) => r,
         Err(e) => return Err(e),
     };
@@ -212,9 +213,11 @@ pub async fn send_streaming(
     builder: reqwest::RequestBuilder,
 ) -> Result<GenAiStream, reqwest::Error> {
     let (client, req) = builder.build_split();
-    let (mut span, genai, req) = start(req?);
+    let req = req?;
+    let meta = Meta::of(&req);
+    let (mut span, genai, req) = start(req);
     let t0 = Instant::now();
-    let resp = finish_head(&mut span, client.execute(req).await)?;
+    let resp = finish_head(&mut span, client.execute(req).await, &meta, t0)?;
     let usage = genai
         .as_ref()
         .map_or_else(StreamUsage::default, StreamUsage::for_request);
@@ -293,10 +296,34 @@ fn start(mut req: reqwest::Request) -> (ChatSpan, Option<GenAiRequest>, reqwest:
     (span, genai, req)
 }
 
+/// What the client metric is labelled with (read before the request is sent).
+struct Meta {
+    method: &'static str,
+    host: String,
+}
+
+impl Meta {
+    fn of(req: &reqwest::Request) -> Meta {
+        Meta {
+            method: super::http_metrics::method_label(req.method().as_str()),
+            host: req.url().host_str().unwrap_or("").to_owned(),
+        }
+    }
+}
+
 fn finish_head(
     span: &mut ChatSpan,
     res: Result<reqwest::Response, reqwest::Error>,
+    meta: &Meta,
+    t0: Instant,
 ) -> Result<reqwest::Response, reqwest::Error> {
+    // `http.client.request.duration`: to the response head (or the failure).
+    chatobs_metrics::http_client::observe(
+        meta.method,
+        &meta.host,
+        res.as_ref().ok().map(|r| r.status().as_u16()),
+        t0.elapsed().as_secs_f64(),
+    );
     match res {
         Ok(r) => {
             let code = r.status().as_u16();

@@ -31,6 +31,9 @@
 //! | `chatobs_llm_errors_total` | counter (every LLM span that ended in error) | `gen_ai_provider_name`, `error_type` |
 //! | `chatobs_llm_price_unknown_total` | counter (calls without a complete price) | `gen_ai_provider_name`, `gen_ai_request_model`, `reason` |
 //! | `chatobs_whatsapp_errors_total` | counter (errors Meta reported) | `code`, `scope` |
+//! | conversations, messages, first response, resolution, handoffs | see [`conversation`] | |
+//! | `http_client_request_duration_seconds` | histogram, the OpenTelemetry HTTP buckets ([`http_client`]) | `http_request_method`, `server_address`, `http_response_status_code` |
+//! | your own | [`app`]: counters, gauges, histograms | yours, bounded |
 //!
 //! Span metrics see the spans the sampler kept; cost metrics see every call.
 //!
@@ -51,7 +54,10 @@
 //! Serve it with the axum helper (feature `axum`): `app.merge(chatobs_metrics::router())`
 //! adds `GET /metrics`.
 
+pub mod app;
 pub mod config;
+pub mod conversation;
+pub mod http_client;
 pub mod registry;
 
 pub use config::{MetricsConfig, OtlpMetrics};
@@ -189,7 +195,7 @@ impl Metrics {
             llm_price_unknown: c(v::PROM_LLM_PRICE_UNKNOWN, "LLM calls recorded without a complete price (unknown model, a component without a price, an overflow, or no usage in the answer), by reason.", &[v::PL_PROVIDER, v::PL_MODEL, v::PL_REASON], 1),
             whatsapp_errors: c(v::PROM_WHATSAPP_ERRORS, "Errors Meta reported (webhook value.errors, message errors[], status errors[], Graph API answers), by code and scope.", &[v::PL_CODE, v::PL_SCOPE], 1),
             chat_events: c(v::PROM_CHAT_EVENTS, "Chat events recorded (chat_event!), by event.", &[v::PL_EVENT], 1),
-            overflow: c(v::PROM_SERIES_OVERFLOW, "Records whose label set went to the _overflow series (the metric hit its series limit).", &[v::PL_METRIC], 1),
+            overflow: c(v::PROM_SERIES_OVERFLOW, "Records whose label set went to the _overflow series (the metric hit its series limit), or app metric values given a wrong number of labels.", &[v::PL_METRIC], 1),
         }
     }
 
@@ -285,6 +291,35 @@ pub trait Mirror: Send + Sync + 'static {
     fn operation(&self, labels: &[&str; 3], secs: f64);
     /// One chat span: role, step, duration, whether it failed.
     fn span(&self, role: &str, step: &str, secs: f64, error: bool);
+    /// One value of an app metric ([`app`]): its name, help, kind, label
+    /// names and (bounded) values, and the value (a counter's increment, a
+    /// gauge's value, a histogram's observation).
+    fn app(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: registry::Kind,
+        labels: &'static [&'static str],
+        values: &[&str],
+        value: f64,
+    ) {
+        let _ = (name, help, kind, labels, values, value);
+    }
+}
+
+static MAX_SERIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2000);
+
+/// The configured `metrics.max_series_per_metric`.
+pub(crate) fn max_series() -> usize {
+    MAX_SERIES.load(Ordering::Relaxed)
+}
+
+/// Counts one value that could not be recorded in `metric` (in
+/// `chatobs_metric_series_overflow_total{metric}`).
+pub(crate) fn count_dropped(metric: &'static str) {
+    if let Some(c) = global().overflow.scalar(&[metric]) {
+        c.add(1);
+    }
 }
 
 static MIRROR: OnceLock<&'static dyn Mirror> = OnceLock::new();
@@ -324,6 +359,11 @@ pub fn install(cfg: &MetricsConfig, extra: &ExtraBounds) -> Result<(), chatobs_c
     }
     let m = global();
     let max = cfg.max_series_per_metric;
+    MAX_SERIES.store(max, Ordering::Relaxed);
+    for f in conversation::families().all() {
+        f.reset(None, max);
+    }
+    http_client::family().reset(None, max);
     let (call, span, turn) = bounds_of(cfg, extra);
     for f in m.families() {
         let b = if std::ptr::eq(f, &m.call_cost) {
@@ -435,6 +475,11 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
             if let Some(c) = m.whatsapp_messages.scalar(&l) {
                 c.add(1);
             }
+            let kind = match charge.category.as_str() {
+                "service" => "free_form",
+                other => other,
+            };
+            conversation::outbound(ev.session.map(|s| s.id()), "whatsapp", kind);
             mirror(|x| x.whatsapp(&l, charge.price.to_f64().unwrap_or(0.0)));
         }
         CostEventKind::Reconciled { reconciliation: r } => {
@@ -455,6 +500,11 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
                         c.add(n);
                     }
                 }
+            }
+        }
+        CostEventKind::Closed { .. } => {
+            if let Some(s) = ev.session {
+                conversation::closed(s.id());
             }
         }
         CostEventKind::LlmUsageMissing {
@@ -531,6 +581,9 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
                 }
             }
         }
+        if let (Some(from), Some(to)) = (s.attr_str(v::HANDOFF_FROM), s.attr_str(v::HANDOFF_TO)) {
+            conversation::handoff(from, to);
+        }
         let turn = s.session_id().is_some()
             && (s.parent_span_id == chatobs_core::SpanId::INVALID || s.parent_remote);
         if turn {
@@ -606,6 +659,12 @@ pub fn render() -> String {
     for f in global().families() {
         f.encode(&mut out);
     }
+    conversation::refresh();
+    for f in conversation::families().all() {
+        f.encode(&mut out);
+    }
+    http_client::family().encode(&mut out);
+    app::encode(&mut out);
     for source in TEXT_SOURCES
         .read()
         .unwrap_or_else(|e| e.into_inner())

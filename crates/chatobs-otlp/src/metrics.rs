@@ -34,6 +34,15 @@ struct Mirror {
     wa_cost: Counter<f64>,
     span_duration: Histogram<f64>,
     span_errors: Counter<u64>,
+    /// The app's own metrics ([`chatobs_metrics::app`]), made when first recorded.
+    app: Mutex<std::collections::HashMap<&'static str, AppInstrument>>,
+    meter: opentelemetry::metrics::Meter,
+}
+
+enum AppInstrument {
+    Counter(Counter<f64>),
+    Gauge(opentelemetry::metrics::Gauge<f64>),
+    Histogram(Histogram<f64>),
 }
 
 // Replaced mirrors are shut down and kept (leaked) so concurrent recorders stay valid.
@@ -321,6 +330,8 @@ pub fn configure(
                 .with_boundaries(span.to_vec())
                 .build(),
             span_errors: meter.u64_counter(v::METRIC_SPAN_ERRORS).build(),
+            app: Mutex::new(std::collections::HashMap::new()),
+            meter: provider.meter("chatobs-app"),
             provider,
         };
         Box::leak(Box::new(m)) as *mut Mirror
@@ -399,6 +410,41 @@ fn span(role: &str, step: &str, secs: f64, error: bool) {
     })
 }
 
+fn app(
+    name: &'static str,
+    help: &'static str,
+    kind: chatobs_metrics::registry::Kind,
+    labels: &'static [&'static str],
+    values: &[&str],
+    value: f64,
+) {
+    use chatobs_metrics::registry::Kind;
+    with(|m| {
+        let attrs: Vec<KeyValue> = labels
+            .iter()
+            .zip(values)
+            .map(|(k, val)| KeyValue::new(*k, (*val).to_owned()))
+            .collect();
+        let mut g = m.app.lock().unwrap_or_else(|e| e.into_inner());
+        let inst = g.entry(name).or_insert_with(|| match kind {
+            Kind::Counter => {
+                AppInstrument::Counter(m.meter.f64_counter(name).with_description(help).build())
+            }
+            Kind::Gauge => {
+                AppInstrument::Gauge(m.meter.f64_gauge(name).with_description(help).build())
+            }
+            Kind::Histogram => {
+                AppInstrument::Histogram(m.meter.f64_histogram(name).with_description(help).build())
+            }
+        });
+        match inst {
+            AppInstrument::Counter(c) => c.add(value, &attrs),
+            AppInstrument::Gauge(gg) => gg.record(value, &attrs),
+            AppInstrument::Histogram(h) => h.record(value, &attrs),
+        }
+    })
+}
+
 /// The mirror `chatobs_metrics::set_mirror` takes: each measurement chatobs'
 /// metrics record is also recorded on the OTLP instruments (when configured).
 #[derive(Debug)]
@@ -416,5 +462,16 @@ impl chatobs_metrics::Mirror for OtlpMirror {
     }
     fn span(&self, role: &str, step: &str, secs: f64, error: bool) {
         span(role, step, secs, error)
+    }
+    fn app(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        kind: chatobs_metrics::registry::Kind,
+        labels: &'static [&'static str],
+        values: &[&str],
+        value: f64,
+    ) {
+        app(name, help, kind, labels, values, value)
     }
 }

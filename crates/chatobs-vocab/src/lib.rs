@@ -461,6 +461,34 @@ pub const PROM_EVAL_SCORE: &str = "chatobs_eval_score";
 pub const PROM_EVAL_FAILURES: &str = "chatobs_eval_failures_total";
 /// Series folded into the overflow series because a metric hit its series limit.
 pub const PROM_SERIES_OVERFLOW: &str = "chatobs_metric_series_overflow_total";
+/// Conversations opened, by channel.
+pub const PROM_CONVERSATIONS_OPENED: &str = "chatobs_conversations_opened_total";
+/// Conversations with a message in the last 30 minutes.
+pub const PROM_CONVERSATIONS_ACTIVE: &str = "chatobs_conversations_active";
+/// Conversations closed.
+pub const PROM_CONVERSATIONS_CLOSED: &str = "chatobs_conversations_closed_total";
+/// Messages, by direction, channel and type.
+pub const PROM_MESSAGES: &str = "chatobs_messages_total";
+/// Seconds from a user's message to the bot's next message.
+pub const PROM_FIRST_RESPONSE: &str = "chatobs_first_response_seconds";
+/// Seconds from a conversation's first message to its close.
+pub const PROM_RESOLUTION: &str = "chatobs_resolution_seconds";
+/// Handoffs, by from and to.
+pub const PROM_HANDOFFS: &str = "chatobs_handoffs_total";
+/// Outbound HTTP requests' duration (`http.client.request.duration`), by host and status.
+pub const PROM_HTTP_CLIENT_DURATION: &str = "http_client_request_duration_seconds";
+/// Prometheus label: message direction (`inbound`, `outbound`).
+pub const PL_DIRECTION: &str = "direction";
+/// Prometheus label: channel (`whatsapp`).
+pub const PL_CHANNEL: &str = "channel";
+/// Prometheus label: message type (`text`, `interactive`, template category).
+pub const PL_MESSAGE_TYPE: &str = "message_type";
+/// Prometheus label: handoff origin role.
+pub const PL_HANDOFF_FROM: &str = "from";
+/// Prometheus label: handoff target role.
+pub const PL_HANDOFF_TO: &str = "to";
+/// Prometheus label: the server a client request went to.
+pub const PL_SERVER_ADDRESS: &str = "server_address";
 /// LLM calls that failed, by provider and error type (fed by every LLM span).
 pub const PROM_LLM_ERRORS: &str = "chatobs_llm_errors_total";
 /// The HTTP server duration histogram (`http.server.request.duration`).

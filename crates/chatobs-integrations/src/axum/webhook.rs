@@ -538,6 +538,7 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
 
 /// Inside the message's SERVER span: Meta's errors, service window and reaction feedback.
 fn accept_message(#[allow(unused_variables)] st: &Inner, msg: &InboundMessage) {
+    chatobs_metrics::conversation::inbound(msg.session().id(), "whatsapp", msg.content.type_name());
     for e in &msg.errors {
         whatsapp::report_error(e, "message");
     }
