@@ -523,6 +523,9 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
 /// Counts an error Meta reported: `code` is Meta's numeric code, `scope`
 /// where it was reported (`webhook`, `message`, `status`, `send`).
 pub fn observe_whatsapp_error(code: i64, scope: &'static str) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
     let code = code.to_string();
     if let Some(c) = global()
         .whatsapp_errors
