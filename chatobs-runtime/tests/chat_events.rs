@@ -242,7 +242,7 @@ fn the_counter_is_in_the_prometheus_text_by_event() {
     chat_event!(ai.confirmation_required, tool = "refund_order");
     let text = metrics::render();
     assert!(
-        text.contains("# TYPE chatobs_chat_events_total counter"),
+        text.contains("# TYPE chatobs_chat_events counter"),
         "{text}"
     );
     assert!(

@@ -232,10 +232,11 @@ async fn no_personal_data_in_any_byte_written() {
         b.wait(n, sent * 2 + extra_statuses, Duration::from_secs(20))
             .await
     );
-    let metrics_text = format!(
-        "{}{}",
-        chatobs_runtime::metrics::render(),
-        chatobs_runtime::integrations::http_metrics::render_prometheus()
+    // `/metrics` as served: the HTTP server histogram included.
+    let metrics_text = chatobs_runtime::metrics::render();
+    assert!(
+        metrics_text.contains("http_server_request_duration_seconds_count{"),
+        "the HTTP server histogram is on /metrics"
     );
     b.stop().await;
     let memory = guard.memory_spans();

@@ -192,8 +192,30 @@ fn prometheus_scrapes_and_alertmanager_receives_from_both() {
             && from_chatobs("ConversationBudget", "e2e-big-conversation");
         ok.then_some(a)
     });
+    // `/metrics` is OpenMetrics: Prometheus 2 stores the 5 s turn bucket as
+    // le="5.0", and the SLO rule that selects it (generated with both
+    // spellings) still finds it, so the slow-turn ratio has a value.
+    let stored = query("chatobs_turn_duration_seconds_bucket%7Ble%3D%225.0%22%7D");
+    let slow = wait_for(Duration::from_secs(30), || {
+        query("chatobs%3Aturn_slow_ratio%3Arate5m")
+    });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = failing.join();
+    assert!(
+        stored.is_some(),
+        "turn bucket le=\"5.0\" not stored:\n{}",
+        prometheus.log()
+    );
+    let slow = slow.unwrap_or_else(|| {
+        panic!(
+            "chatobs:turn_slow_ratio:rate5m has no value: {:?}",
+            get(&format!("{prom_url}/api/v1/rules"))
+        )
+    });
+    assert_eq!(
+        slow["data"]["result"][0]["value"][1], "0",
+        "no turn was slower than 5 s: {slow}"
+    );
     let Some(found) = found else {
         panic!(
             "alerts missing in Alertmanager: {:#?}\nprometheus alerts: {:?}\n{}\n{}",

@@ -2,7 +2,8 @@
 //! (what `chatobs rules` prints).
 //!
 //! * every `[alerts.rules.*]`: a per-call cost rule on the per-call cost
-//!   histogram's bucket at its threshold (calls above = `_count - _bucket{le=threshold}`),
+//!   histogram's bucket at its threshold (calls above = `_count - _bucket{le=threshold}`;
+//!   an integer bound matches both `le="5"` and OpenMetrics' `le="5.0"`),
 //!   a per-conversation rule on `chatobs_conversations_over_budget_total`,
 //!   any other on `chatobs_alerts_fired_total`;
 //! * operational rules (`[alerts.prometheus]`): error rate by role, p95 span
@@ -108,6 +109,19 @@ pub const BURN_WINDOWS: [(&str, &str, f64, &str); 4] = [
     ("3d", "6h", 1.0, "warning"),
 ];
 
+/// The matcher for the bucket whose bound is `x`: an integer bound is
+/// written `le="5"` by the Prometheus text format and `le="5.0"` by
+/// OpenMetrics (what chatobs' `/metrics` serves); Prometheus 2 stores either
+/// as scraped, so the matcher takes both.
+fn le_matcher(x: f64) -> String {
+    let s = format_float(x);
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        format!("le=~\"{s}|{s}\\\\.0\"")
+    } else {
+        format!("le=\"{s}\"")
+    }
+}
+
 fn num(x: f64) -> String {
     // Round away float noise (14.4 * 0.05 = 0.7200000000000001).
     format_float((x * 1e9).round() / 1e9)
@@ -131,11 +145,11 @@ pub fn groups(cfg: &RulesSource<'_>) -> Vec<PromGroup> {
                 let le = r
                     .above
                     .and_then(|d| d.to_f64())
-                    .map(format_float)
+                    .map(le_matcher)
                     .unwrap_or_default();
                 (
                     format!(
-                        "sum by ({pr}, {md}) (increase({h}_count[{w}]) - ignoring(le) increase({h}_bucket{{le=\"{le}\"}}[{w}])) > 0",
+                        "sum by ({pr}, {md}) (increase({h}_count[{w}]) - ignoring(le) increase({h}_bucket{{{le}}}[{w}])) > 0",
                         pr = v::PL_PROVIDER,
                         md = v::PL_MODEL,
                         h = v::PROM_LLM_CALL_COST
@@ -406,7 +420,8 @@ fn slo_rules(cfg: &RulesSource<'_>) -> Vec<PromRule> {
             }
         }
     }
-    let le = format_float(s.turn_latency_seconds);
+    let le = le_matcher(s.turn_latency_seconds);
+    let slow = format_float(s.turn_latency_seconds);
     let mut rules = Vec::new();
     for r in ranges.iter().copied().chain([window.as_str()]) {
         rules.push(record(
@@ -420,7 +435,7 @@ fn slo_rules(cfg: &RulesSource<'_>) -> Vec<PromRule> {
         rules.push(record(
             &format!("chatobs:turn_slow_ratio:rate{r}"),
             format!(
-                "1 - (sum(rate({h}_bucket{{le=\"{le}\"}}[{r}])) / sum(rate({h}_count[{r}])))",
+                "1 - (sum(rate({h}_bucket{{{le}}}[{r}])) / sum(rate({h}_count[{r}])))",
                 h = v::PROM_TURN_DURATION
             ),
         ));
@@ -468,7 +483,7 @@ fn slo_rules(cfg: &RulesSource<'_>) -> Vec<PromRule> {
                     num(objective * 100.0)
                 ),
                 _ => format!(
-                    "turns slower than {le} s burn the {}% latency objective {factor}x too fast ({long}/{short} windows)",
+                    "turns slower than {slow} s burn the {}% latency objective {factor}x too fast ({long}/{short} windows)",
                     num(objective * 100.0)
                 ),
             };

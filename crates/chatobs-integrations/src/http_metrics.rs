@@ -7,12 +7,12 @@
 //! never the raw path, and at most [`MAX_SERIES`] label sets are kept (more
 //! go to route `_OTHER`).
 //!
-//! These counters live here until the metrics module of chatobs takes them
-//! over; [`snapshot`] reads them and [`render_prometheus`] writes them in the
-//! Prometheus text format.
+//! [`snapshot`] reads them; `/metrics` serves them through chatobs-metrics'
+//! encoder ([`families`] is what it is handed at each scrape).
 
+use crate::metrics::registry::Kind;
+use crate::metrics::{ExternalFamily, ExternalSeries, ExternalValue};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -72,7 +72,7 @@ pub fn method_label(m: &str) -> &'static str {
 /// Records one handled request.
 pub fn record_server_request(method: &str, route: &str, status: u16, duration: Duration) {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
-    REGISTERED.call_once(|| crate::metrics::register_text_source(render_prometheus));
+    REGISTERED.call_once(|| crate::metrics::register_external(families));
     let method = method_label(method);
     let secs = duration.as_secs_f64();
     let mut guard = store().lock().unwrap_or_else(|e| e.into_inner());
@@ -124,37 +124,48 @@ pub fn snapshot() -> Vec<HttpSeries> {
     v
 }
 
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The histogram in the Prometheus text format
+/// The histogram as chatobs-metrics encodes it
 /// (`http_server_request_duration_seconds{http_request_method, http_route, http_response_status_code}`).
-pub fn render_prometheus() -> String {
-    let mut out = String::new();
-    let name = "http_server_request_duration_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Duration of HTTP server requests (chatobs axum layer)."
-    );
-    let _ = writeln!(out, "# TYPE {name} histogram");
-    for s in snapshot() {
-        let labels = format!(
-            "http_request_method=\"{}\",http_route=\"{}\",http_response_status_code=\"{}\"",
-            s.method,
-            esc(&s.route),
-            s.status
-        );
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {}", s.buckets[i]);
-        }
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", s.sum_seconds);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", s.count);
-    }
-    out
+pub fn families() -> Vec<ExternalFamily> {
+    let series = snapshot()
+        .into_iter()
+        .map(|s| {
+            // Stored cumulative (`<= bound`); the encoder takes each bucket alone.
+            let mut prev = 0;
+            let buckets = BUCKETS
+                .iter()
+                .zip(s.buckets)
+                .map(|(b, c)| {
+                    let alone = c.saturating_sub(prev);
+                    prev = c;
+                    (*b, alone)
+                })
+                .collect();
+            ExternalSeries {
+                values: vec![
+                    s.method.to_owned(),
+                    s.route.to_string(),
+                    s.status.to_string(),
+                ],
+                value: ExternalValue::Histogram {
+                    buckets,
+                    sum: s.sum_seconds,
+                    count: s.count,
+                },
+            }
+        })
+        .collect();
+    vec![ExternalFamily {
+        name: "http_server_request_duration_seconds",
+        help: "Duration of HTTP server requests (chatobs axum layer).",
+        kind: Kind::Histogram,
+        labels: &[
+            "http_request_method",
+            "http_route",
+            "http_response_status_code",
+        ],
+        series,
+    }]
 }
 
 #[cfg(test)]
@@ -171,6 +182,20 @@ mod tests {
         assert_eq!(row.count, 2);
         assert_eq!(row.buckets[0], 1); // <= 5 ms
         assert_eq!(row.buckets[3], 2); // <= 50 ms
-        assert!(render_prometheus().contains("http_route=\"/unit-test/{id}\""));
+        let f = &families()[0];
+        let s = f
+            .series
+            .iter()
+            .find(|s| s.values[1] == "/unit-test/{id}")
+            .unwrap();
+        match &s.value {
+            ExternalValue::Histogram { buckets, count, .. } => {
+                assert_eq!(*count, 2);
+                assert_eq!(buckets[0], (0.005, 1));
+                assert_eq!(buckets[3], (0.05, 1));
+                assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 2);
+            }
+            v => panic!("{v:?}"),
+        }
     }
 }

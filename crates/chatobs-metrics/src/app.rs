@@ -278,8 +278,12 @@ impl AppHistogram {
 }
 
 /// Writes the app metrics (what [`crate::render`] adds after chatobs' own).
-pub(crate) fn encode(out: &mut String) {
-    for f in APP.read().unwrap_or_else(|e| e.into_inner()).iter() {
-        f.encode(out);
+pub(crate) fn encode(
+    enc: &mut prometheus_client::encoding::DescriptorEncoder<'_>,
+) -> std::fmt::Result {
+    let app: Vec<Arc<Family>> = APP.read().unwrap_or_else(|e| e.into_inner()).clone();
+    for f in app {
+        crate::exposition::encode_family(enc, &f)?;
     }
+    Ok(())
 }

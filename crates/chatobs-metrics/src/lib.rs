@@ -1,4 +1,4 @@
-//! # Metrics: bounded counters and histograms, as Prometheus text and over OTLP
+//! # Metrics: bounded counters and histograms, as OpenMetrics text and over OTLP
 //!
 //! [`install`] (which `chatobs_runtime::init` calls with `[metrics]`) starts recording:
 //! cost events ([`chatobs_cost::on_cost`]) give token usage and cost on the
@@ -57,6 +57,7 @@
 pub mod app;
 pub mod config;
 pub mod conversation;
+pub mod exposition;
 pub mod http_client;
 pub mod registry;
 
@@ -71,8 +72,7 @@ use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once, OnceLock};
 
-/// The content type of [`render`]'s output.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub use exposition::{ExternalFamily, ExternalSeries, ExternalValue, CONTENT_TYPE};
 
 /// Picodollars per dollar: USD counters add integers, so sums are exact.
 const PICO: u64 = 1_000_000_000_000;
@@ -655,36 +655,63 @@ fn refresh() {
     }
 }
 
-/// Every metric in the Prometheus text format (version 0.0.4).
+/// Every metric in the OpenMetrics text format (1.0), ending in `# EOF`,
+/// encoded by `prometheus-client` ([`exposition`] says why and what it means
+/// for names and buckets). Serve it with [`CONTENT_TYPE`].
 pub fn render() -> String {
     refresh();
-    let mut out = String::with_capacity(16 * 1024);
-    for f in global().families() {
-        f.encode(&mut out);
-    }
     conversation::refresh();
-    for f in conversation::families().all() {
-        f.encode(&mut out);
-    }
-    http_client::family().encode(&mut out);
-    app::encode(&mut out);
-    for source in TEXT_SOURCES
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-    {
-        out.push_str(&source());
+    #[derive(Debug)]
+    struct Registry(prometheus_client::registry::Registry);
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    let r = REGISTRY.get_or_init(|| {
+        let mut r = prometheus_client::registry::Registry::default();
+        r.register_collector(Box::new(exposition::All));
+        Registry(r)
+    });
+    let mut out = String::with_capacity(16 * 1024);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &r.0) {
+        // Writing to a String does not fail; the encoder only reports what a
+        // writer reports. Never serve half an exposition silently.
+        tracing::warn!(error = %e, "chatobs: encoding /metrics failed; serving what was written");
     }
     out
 }
 
-static TEXT_SOURCES: std::sync::RwLock<Vec<fn() -> String>> = std::sync::RwLock::new(Vec::new());
+/// Every family, in order: chatobs' own, conversations, outbound HTTP, the
+/// app's, then the external families ([`register_external`]).
+pub(crate) fn encode_all(
+    enc: &mut prometheus_client::encoding::DescriptorEncoder<'_>,
+) -> std::fmt::Result {
+    for f in global().families() {
+        exposition::encode_family(enc, f)?;
+    }
+    for f in conversation::families().all() {
+        exposition::encode_family(enc, f)?;
+    }
+    exposition::encode_family(enc, http_client::family())?;
+    app::encode(enc)?;
+    let sources: Vec<fn() -> Vec<ExternalFamily>> =
+        EXTERNAL.read().unwrap_or_else(|e| e.into_inner()).clone();
+    for source in sources {
+        for f in source() {
+            exposition::encode_external(enc, &f)?;
+        }
+    }
+    Ok(())
+}
 
-/// Adds a family rendered elsewhere (in the Prometheus text format) to
-/// [`render`]: modules built on this one, such as the HTTP server metrics of
-/// the axum layer, register here so `/metrics` serves everything.
-pub fn register_text_source(source: fn() -> String) {
-    let mut v = TEXT_SOURCES.write().unwrap_or_else(|e| e.into_inner());
+/// Reads families kept by another crate at scrape time ([`register_external`]).
+pub type ExternalSource = fn() -> Vec<ExternalFamily>;
+
+static EXTERNAL: std::sync::RwLock<Vec<ExternalSource>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds families kept elsewhere to [`render`]: crates built on this one,
+/// such as the HTTP server metrics of the axum layer, register a function
+/// that reads their series at each scrape, so `/metrics` serves everything
+/// through one encoder. Registering the same function twice adds it once.
+pub fn register_external(source: ExternalSource) {
+    let mut v = EXTERNAL.write().unwrap_or_else(|e| e.into_inner());
     if !v.iter().any(|f| std::ptr::fn_addr_eq(*f, source)) {
         v.push(source);
     }

@@ -1,9 +1,8 @@
 //! A small metric registry: counters and histograms with bounded label sets,
-//! atomics per series, Prometheus text out.
+//! atomics per series; [`crate::exposition`] writes them out.
 
 pub use chatobs_core::vocab::format_float;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -91,6 +90,15 @@ impl Hist {
     /// Sum of the observations.
     pub fn sum(&self) -> f64 {
         f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
+    }
+    /// Counts per finite bound, each bucket alone (observations above the
+    /// last bound are [`Hist::count`] minus their sum).
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.bounds
+            .iter()
+            .zip(self.buckets.iter())
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect()
     }
     /// Cumulative counts per bound (without `+Inf`, which is [`Hist::count`]).
     pub fn cumulative(&self) -> Vec<(f64, u64)> {
@@ -246,51 +254,6 @@ impl Family {
             }
         }
     }
-
-    /// Appends this family in the Prometheus text format (0.0.4).
-    pub fn encode(&self, out: &mut String) {
-        let mut header = false;
-        let mut head = |out: &mut String| {
-            if !header {
-                header = true;
-                let _ = writeln!(out, "# HELP {} {}", self.name, escape_help(self.help));
-                let kind = match self.kind {
-                    Kind::Counter => "counter",
-                    Kind::Gauge => "gauge",
-                    Kind::Histogram => "histogram",
-                };
-                let _ = writeln!(out, "# TYPE {} {kind}", self.name);
-            }
-        };
-        let scale = self.scale;
-        self.visit(|values, v| {
-            head(out);
-            match v {
-                SeriesView::Scalar(n) => {
-                    out.push_str(self.name);
-                    labels(out, self.labels, values, None);
-                    let _ = writeln!(out, " {}", scaled(n, scale));
-                }
-                SeriesView::Hist(h) => {
-                    for (b, c) in h.cumulative() {
-                        let _ = write!(out, "{}_bucket", self.name);
-                        labels(out, self.labels, values, Some(&format_float(b)));
-                        let _ = writeln!(out, " {c}");
-                    }
-                    let n = h.count();
-                    let _ = write!(out, "{}_bucket", self.name);
-                    labels(out, self.labels, values, Some("+Inf"));
-                    let _ = writeln!(out, " {n}");
-                    let _ = write!(out, "{}_sum", self.name);
-                    labels(out, self.labels, values, None);
-                    let _ = writeln!(out, " {}", format_float(h.sum()));
-                    let _ = write!(out, "{}_count", self.name);
-                    labels(out, self.labels, values, None);
-                    let _ = writeln!(out, " {n}");
-                }
-            }
-        });
-    }
 }
 
 enum SeriesRef {
@@ -379,56 +342,6 @@ impl<'a> std::borrow::Borrow<dyn LabelValues + 'a> for Key {
     fn borrow(&self) -> &(dyn LabelValues + 'a) {
         self
     }
-}
-
-/// An integer count of `1/scale` units as a decimal number.
-fn scaled(n: u64, scale: u64) -> String {
-    if scale == 1 {
-        return n.to_string();
-    }
-    rust_decimal::Decimal::from_i128_with_scale(n as i128, 0)
-        .checked_div(rust_decimal::Decimal::from(scale))
-        .map(|d| d.normalize().to_string())
-        .unwrap_or_else(|| format_float(n as f64 / scale as f64))
-}
-
-fn labels(out: &mut String, names: &[&str], values: &[String], le: Option<&str>) {
-    if names.is_empty() && le.is_none() {
-        return;
-    }
-    out.push('{');
-    let mut first = true;
-    for (n, v) in names.iter().zip(values) {
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        let _ = write!(out, "{n}=\"{}\"", escape_label(v));
-    }
-    if let Some(le) = le {
-        if !first {
-            out.push(',');
-        }
-        let _ = write!(out, "le=\"{le}\"");
-    }
-    out.push('}');
-}
-
-fn escape_label(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
 /// A bounded label value: at most 128 characters (longer values are cut).
