@@ -8,11 +8,14 @@
 //! cache, output with the reasoning), the block reason, the error, and the
 //! cost from the price table's row (or `price_unknown`). Each answer is
 //! served from 127.0.0.1 and fetched through the traced client, as a whole
-//! (`send_traced`) and, for streams, chunk by chunk (`send_streaming`); the
-//! `chat {model}` span is checked attribute by attribute.
+//! (`send_traced`), through a `reqwest_middleware` client with
+//! `ChatobsMiddleware`, and, for streams, chunk by chunk (`send_streaming`);
+//! the `chat {model}` span is checked attribute by attribute each time.
 
 use chatobs_runtime::integrations::genai::{self, recognize, set_provider_for_host};
-use chatobs_runtime::integrations::reqwest::{send_streaming, SendTraced};
+use chatobs_runtime::integrations::reqwest::{
+    reqwest_middleware, send_streaming, ChatobsMiddleware, SendTraced,
+};
 use chatobs_runtime::model::FinishedSpan;
 use chatobs_runtime::{cost, testing, vocab, ChatSession};
 use rust_decimal::Decimal;
@@ -257,6 +260,9 @@ async fn every_recorded_answer_is_read_by_its_providers_rules() {
     let served: Served = Arc::new(Mutex::new((200, "application/json", Vec::new())));
     let addr = server(served.clone()).await;
     let http = reqwest::Client::new();
+    let mw = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(ChatobsMiddleware)
+        .build();
     for (n, c) in corpus.case.iter().enumerate() {
         let body = std::fs::read(dir().join(&c.file)).unwrap();
         let ct = if c.file.ends_with(".sse") {
@@ -316,6 +322,30 @@ async fn every_recorded_answer_is_read_by_its_providers_rules() {
         }))
         .await;
         check_span(c, spans.one(&format!("chat {}", c.request_model)), "whole");
+
+        // Every request of a middleware client: the same span, the answer intact.
+        let ((), spans) = testing::capture_async(async {
+            let r = mw
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&req_body).unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), c.http_status, "{}", c.file);
+            assert_eq!(
+                r.bytes().await.unwrap().as_ref(),
+                body.as_slice(),
+                "{}",
+                c.file
+            );
+        })
+        .await;
+        check_span(
+            c,
+            spans.one(&format!("chat {}", c.request_model)),
+            "middleware",
+        );
         // The conversation's total says when a figure is missing.
         let totals = cost::session_totals(&session);
         let ok = c.http_status < 400 && c.error_type.is_none();

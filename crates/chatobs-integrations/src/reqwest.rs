@@ -1,6 +1,9 @@
 //! Outbound HTTP with reqwest: propagation, CLIENT spans and GenAI calls.
 //!
-//! [`SendTraced::send_traced`] replaces `RequestBuilder::send`:
+//! [`SendTraced::send_traced`] replaces `RequestBuilder::send`, and
+//! [`ChatobsMiddleware`] does the same for every request of a
+//! `reqwest_middleware` client (so LLM SDKs and other crates you hand that
+//! client are seen too):
 //! - a CLIENT span `{method}` with the HTTP client conventions
 //!   (`http.request.method`, `url.full` with user info and credential-like
 //!   query values such as `key=` redacted, `server.address`, `server.port`,
@@ -55,11 +58,117 @@ pub async fn execute(
     client: &reqwest::Client,
     req: reqwest::Request,
 ) -> Result<reqwest::Response, reqwest::Error> {
+    execute_via(req, |req| client.execute(req)).await
+}
+
+/// What a send can fail with: reqwest's error, or (through the middleware)
+/// `reqwest_middleware`'s, which wraps it.
+pub(crate) trait SendError: From<reqwest::Error> + std::fmt::Display {
+    /// `error.type`: `timeout`, `connect`, `request` or `middleware`.
+    fn kind(&self) -> &'static str;
+    /// The error without the request URL (it may carry a key).
+    fn without_url(self) -> Self;
+}
+
+impl SendError for reqwest::Error {
+    fn kind(&self) -> &'static str {
+        if self.is_timeout() {
+            "timeout"
+        } else if self.is_connect() {
+            "connect"
+        } else {
+            "request"
+        }
+    }
+    fn without_url(self) -> Self {
+        reqwest::Error::without_url(self)
+    }
+}
+
+/// Every request of a [`reqwest_middleware::ClientWithMiddleware`] gets
+/// what [`SendTraced::send_traced`] gives one request (feature
+/// `reqwest-middleware`): the CLIENT span, `traceparent` and `baggage`, the
+/// `http.client.request.duration` metric, and for an LLM API (Gemini,
+/// Chat Completions, Anthropic Messages, OpenAI Responses) the GenAI span
+/// with its usage priced. A streamed answer reaches the caller as it
+/// arrives; the span ends with the stream.
+///
+/// ```no_run
+/// use chatobs_runtime::integrations::reqwest::ChatobsMiddleware;
+/// # async fn run() -> Result<(), reqwest_middleware::Error> {
+/// let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(ChatobsMiddleware)
+///     .build();
+/// // Any crate handed this client is traced, not only code that calls `send_traced`.
+/// let answer = http
+///     .post("http://127.0.0.1:8081/v1/messages")
+///     .json(&serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 64,
+///         "messages": [{"role": "user", "content": "hola"}]}))
+///     .send()
+///     .await?;
+/// # let _ = answer; Ok(()) }
+/// ```
+///
+/// Put it last in the chain (after retries) to get one span per attempt,
+/// first to get one span around all of them.
+#[cfg(feature = "reqwest-middleware")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChatobsMiddleware;
+
+/// The `reqwest-middleware` this crate was built with (to build a client
+/// without adding the dependency yourself).
+#[cfg(feature = "reqwest-middleware")]
+pub use reqwest_middleware;
+
+#[cfg(feature = "reqwest-middleware")]
+impl SendError for reqwest_middleware::Error {
+    fn kind(&self) -> &'static str {
+        match self {
+            reqwest_middleware::Error::Reqwest(e) => SendError::kind(e),
+            reqwest_middleware::Error::Middleware(_) => "middleware",
+        }
+    }
+    fn without_url(self) -> Self {
+        match self {
+            reqwest_middleware::Error::Reqwest(e) => {
+                reqwest_middleware::Error::Reqwest(e.without_url())
+            }
+            m => m,
+        }
+    }
+}
+
+#[cfg(feature = "reqwest-middleware")]
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for ChatobsMiddleware {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        execute_via(req, move |req| next.run(req, extensions)).await
+    }
+}
+
+/// Sends `req` with `send` inside a CLIENT span: propagation, the client
+/// metric, GenAI parsing. A streamed GenAI answer is handed back as it
+/// arrives (its span ends with the stream); any other GenAI answer is read
+/// first, then handed back unchanged.
+pub(crate) async fn execute_via<E, F, Fut>(
+    req: reqwest::Request,
+    send: F,
+) -> Result<reqwest::Response, E>
+where
+    E: SendError,
+    F: FnOnce(reqwest::Request) -> Fut,
+    Fut: Future<Output = Result<reqwest::Response, E>>,
+{
     let graph = is_graph_messages(req.method().as_str(), req.url().path());
     let meta = Meta::of(&req);
     let (mut span, genai, req) = start(req);
     let t0 = Instant::now();
-    let res = client.execute(req).await;
+    let res = send(req).await;
     let resp = match finish_head(&mut span, res, &meta, t0) {
         Ok(r) => r,
         Err(e) => return Err(e),
@@ -70,6 +179,9 @@ pub async fn execute(
         }
         return Ok(resp);
     };
+    if g.stream && resp.status().is_success() {
+        return Ok(observed(resp, span, g, t0));
+    }
     // Read the answer to find its usage, then hand it back unchanged.
     let status = resp.status();
     let version = resp.version();
@@ -98,7 +210,7 @@ pub async fn execute(
                 let e = e.without_url();
                 span.set_attribute(vocab::ERROR_TYPE, "body");
                 span.set_error(&e);
-                return Err(e);
+                return Err(E::from(e));
             }
         }
     }
@@ -135,6 +247,144 @@ pub async fn execute(
         Ok(r) => Ok(reqwest::Response::from(r)),
         // Cannot happen (status and version came from a response); keep the body anyway.
         Err(_) => Ok(reqwest::Response::from(http::Response::new(Vec::new()))),
+    }
+}
+
+/// Hands `resp` back with a body that feeds the stream reader as the
+/// caller reads it; the span ends with the body (its end, an error, or the
+/// response dropped), with the usage and the time to the first chunk.
+fn observed(
+    resp: reqwest::Response,
+    span: ChatSpan,
+    genai: GenAiRequest,
+    t0: Instant,
+) -> reqwest::Response {
+    let status = resp.status().as_u16();
+    let usage = StreamUsage::for_request(&genai);
+    let http: http::Response<reqwest::Body> = resp.into();
+    let (parts, inner) = http.into_parts();
+    let body = ObservedBody {
+        inner,
+        watch: std::sync::Mutex::new(Some(Watch {
+            span,
+            genai,
+            usage,
+            t0,
+            first: None,
+            status,
+            bytes: 0,
+        })),
+    };
+    reqwest::Response::from(http::Response::from_parts(parts, reqwest::Body::wrap(body)))
+}
+
+/// What an [`ObservedBody`] records when its stream ends.
+struct Watch {
+    span: ChatSpan,
+    genai: GenAiRequest,
+    usage: StreamUsage,
+    t0: Instant,
+    first: Option<f64>,
+    status: u16,
+    bytes: u64,
+}
+
+impl Watch {
+    fn push(&mut self, chunk: &[u8]) {
+        if self.first.is_none() {
+            self.first = Some(self.t0.elapsed().as_secs_f64());
+        }
+        self.bytes = self.bytes.saturating_add(chunk.len() as u64);
+        self.usage.push(chunk);
+    }
+
+    fn end(self, error: Option<&dyn std::fmt::Display>) {
+        let Watch {
+            mut span,
+            genai,
+            usage,
+            first,
+            status,
+            bytes,
+            ..
+        } = self;
+        if let Some(e) = error {
+            span.set_attribute(vocab::ERROR_TYPE, "body");
+            span.set_error(e);
+        }
+        span.set_attribute(vocab::HTTP_RESPONSE_BODY_SIZE, bytes);
+        let parsed = usage.finish();
+        span.in_scope(|| {
+            genai::record_with_status(&genai, &parsed, Some(status));
+            if let Some(f) = first {
+                chatobs_core::current::set_attr(vocab::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, f);
+            }
+        });
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body read through the stream reader.
+    struct ObservedBody<B> {
+        #[pin]
+        inner: B,
+        // A span is Send, not Sync; reqwest's body must be both. Only ever
+        // reached through `&mut` (`get_mut`), so never locked in contention.
+        watch: std::sync::Mutex<Option<Watch>>,
+    }
+
+    impl<B> PinnedDrop for ObservedBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before its end: what was read so far is recorded.
+            let watch = this.project().watch.get_mut().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = watch.take() {
+                w.end(None);
+            }
+        }
+    }
+}
+
+impl<B> http_body::Body for ObservedBody<B>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: std::fmt::Display,
+{
+    type Data = bytes::Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, B::Error>>> {
+        let this = self.project();
+        let r = std::task::ready!(this.inner.poll_frame(cx));
+        let watch = this.watch.get_mut().unwrap_or_else(|e| e.into_inner());
+        match &r {
+            Some(Ok(frame)) => {
+                if let (Some(d), Some(w)) = (frame.data_ref(), watch.as_mut()) {
+                    w.push(d);
+                }
+            }
+            Some(Err(e)) => {
+                if let Some(w) = watch.take() {
+                    w.end(Some(e));
+                }
+            }
+            None => {
+                if let Some(w) = watch.take() {
+                    w.end(None);
+                }
+            }
+        }
+        std::task::Poll::Ready(r)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -311,12 +561,12 @@ impl Meta {
     }
 }
 
-fn finish_head(
+fn finish_head<E: SendError>(
     span: &mut ChatSpan,
-    res: Result<reqwest::Response, reqwest::Error>,
+    res: Result<reqwest::Response, E>,
     meta: &Meta,
     t0: Instant,
-) -> Result<reqwest::Response, reqwest::Error> {
+) -> Result<reqwest::Response, E> {
     // `http.client.request.duration`: to the response head (or the failure).
     chatobs_metrics::http_client::observe(
         meta.method,
@@ -335,14 +585,7 @@ fn finish_head(
             Ok(r)
         }
         Err(e) => {
-            let kind = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "request"
-            };
-            span.set_attribute(vocab::ERROR_TYPE, kind);
+            span.set_attribute(vocab::ERROR_TYPE, e.kind());
             // Without the URL: it may carry a key.
             let e = e.without_url();
             span.set_error(&e);
