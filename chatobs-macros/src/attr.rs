@@ -32,6 +32,7 @@ pub(crate) mod kw {
     syn::custom_keyword!(provider);
     syn::custom_keyword!(session);
     syn::custom_keyword!(capture);
+    syn::custom_keyword!(fields);
     syn::custom_keyword!(level);
     syn::custom_keyword!(skip);
 }
@@ -48,6 +49,7 @@ pub(crate) const KEYS: &[&str] = &[
     "provider",
     "session",
     "capture",
+    "fields",
     "level",
     "crate",
     "skip",
@@ -135,6 +137,17 @@ pub(crate) struct Choice {
     pub variant: Ident,
 }
 
+/// One `key = expr` of `fields(...)`: your own attribute, evaluated at call time.
+#[derive(Clone)]
+pub(crate) struct FieldArg {
+    /// The dotted key (`lead.temperature`), checked by `chatobs_vocab::custom`.
+    pub key: String,
+    /// Where the key was written.
+    pub key_span: Span,
+    /// The value.
+    pub value: Expr,
+}
+
 /// The typed model of one `#[chat_span(...)]` attribute.
 #[derive(Clone, Default)]
 pub(crate) struct Args {
@@ -148,6 +161,7 @@ pub(crate) struct Args {
     pub provider: Option<Opt<LitStr>>,
     pub session: Option<Opt<Expr>>,
     pub capture: Option<Opt<Vec<Ident>>>,
+    pub fields: Option<Opt<Vec<FieldArg>>>,
     pub level: Option<Opt<Choice>>,
     pub krate: Option<Opt<syn::Path>>,
     pub skip: Option<Opt<()>>,
@@ -205,6 +219,7 @@ impl Args {
             self.provider.is_some(),
             self.session.is_some(),
             self.capture.is_some(),
+            self.fields.is_some(),
             self.level.is_some(),
             self.krate.is_some(),
             self.skip.is_some(),
@@ -241,8 +256,8 @@ impl Args {
             };
         }
         pick!(
-            name, role, step, tags, category, kind, model, provider, session, capture, level,
-            krate, skip
+            name, role, step, tags, category, kind, model, provider, session, capture, fields,
+            level, krate, skip
         )
     }
 }
@@ -370,6 +385,7 @@ impl Args {
             "`session = msg.session()`"
         ));
         key!(capture, capture, parse_capture);
+        key!(fields, fields, parse_fields);
         key!(level, level, |k, v| choice(
             "level",
             k,
@@ -585,6 +601,68 @@ fn parse_capture(k: Span, v: Value) -> syn::Result<Vec<Ident>> {
     match combine(errors) {
         Some(e) => Err(e),
         None => Ok(names),
+    }
+}
+
+/// `fields(lead.temperature = score, "user.id" = id)`: dotted keys (or
+/// string literals) of your own namespace, each once.
+fn parse_fields(k: Span, v: Value) -> syn::Result<Vec<FieldArg>> {
+    let example = "`fields(lead.temperature = score, intent.confidence = p)`";
+    let mut out: Vec<FieldArg> = Vec::new();
+    let mut errors = Vec::new();
+    for item in parse_list("fields", k, v, example)? {
+        let Expr::Assign(a) = item else {
+            errors.push(syn::Error::new(
+                item.span(),
+                format!("each field is `key = value`: {example}"),
+            ));
+            continue;
+        };
+        let key_span = a.left.span();
+        let Some(key) = field_key(&a.left) else {
+            errors.push(syn::Error::new(
+                key_span,
+                format!(
+                    "a field key is dotted names or a string: `lead.temperature = ...` or `\"user.id\" = ...`; {example}"
+                ),
+            ));
+            continue;
+        };
+        if let Some(why) = chatobs_vocab::custom::check_key(&key) {
+            errors.push(syn::Error::new(key_span, why));
+            continue;
+        }
+        if out.iter().any(|f| f.key == key) {
+            errors.push(syn::Error::new(
+                key_span,
+                format!("duplicate field `{key}`: each key of `fields(...)` may appear once"),
+            ));
+            continue;
+        }
+        out.push(FieldArg {
+            key,
+            key_span,
+            value: *a.right,
+        });
+    }
+    match combine(errors) {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// `lead.temperature` (a field access chain on a plain name) or `"user.id"`.
+fn field_key(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.value()),
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+        Expr::Field(f) => match &f.member {
+            syn::Member::Named(m) => Some(format!("{}.{}", field_key(&f.base)?, m)),
+            syn::Member::Unnamed(_) => None,
+        },
+        _ => None,
     }
 }
 

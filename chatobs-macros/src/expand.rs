@@ -524,6 +524,18 @@ impl Gen<'_> {
                 calls.push(quote_spanned!(name.span()=> __chatobs_b.capture(#key, &#name);));
             }
         }
+        if let Some(fields) = &a.fields {
+            let k = &self.krate;
+            for f in &fields.value {
+                let key = LitStr::new(&f.key, f.key_span);
+                let e = &f.value;
+                // Spanned at the value: a type that is not an attribute value
+                // is reported there.
+                calls.push(
+                    quote_spanned!(e.span()=> #k::__private::field(__chatobs_b, #key, &(#e));),
+                );
+            }
+        }
         if calls.is_empty() {
             quote!(|_| {})
         } else {

@@ -157,6 +157,27 @@ mod validate;
 /// fn detect(text: &str, lang: Lang) -> Intent { /* ... */ }
 /// ```
 ///
+/// ## `fields(key = value, ...)`
+///
+/// Your own typed attributes, evaluated when the function is called (before
+/// the body runs; they may use the parameters). A key is dotted lowercase
+/// names (`lead.temperature`) or a string literal (`"user.id" = id`). The
+/// keys are checked here: their syntax, that each appears once, and that none
+/// is in a namespace chatobs writes itself (`chat.`, `gen_ai.`,
+/// `conversation.`, `agent.`, `session.`, ...: those have their own options,
+/// so `conversation.step = ...` is an error that says to write `step = ...`).
+/// Each value's type is checked by rustc at the value: a string, `bool`,
+/// integer, float, or a slice, array or `Vec` of those
+/// (`chatobs_runtime::attrs::AttrValue`). Strings are redacted and every
+/// value is bounded, as `chatobs_runtime::attrs` describes.
+///
+/// ```ignore
+/// #[chat_span(role = "sales", fields(lead.temperature = score, intent.confidence = p, "user.id" = user))]
+/// fn qualify(score: f64, p: f64, user: &str) {}
+/// ```
+///
+/// In the body, `record!(lead.temperature = 0.8)` sets one on the current span.
+///
 /// ## `level = trace | debug | info | warn | error`
 ///
 /// The span's level (default `info`), as an identifier or a string.

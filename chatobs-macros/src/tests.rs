@@ -39,7 +39,7 @@ fn run(args: TokenStream, item: TokenStream) -> (Vec<String>, String) {
 }
 
 const KEYS: &str = "name, role, step, tags, template_category, kind, model, provider, session, \
-                    capture, level, crate, skip";
+                    capture, fields, level, crate, skip";
 
 fn unknown_role(written: &str, hint: &str) -> String {
     format!(

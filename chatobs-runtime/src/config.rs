@@ -11,6 +11,7 @@
 //!    `OTEL_SDK_DISABLED`, `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE` (`[exporter]`);
 //!    `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` (`[sampling]`);
 //!    `CHATOBS_LOG_FORMAT`, `CHATOBS_LOG_OUTPUT` (`[logs]`);
+//!    `CHATOBS_TRACING_SPANS` (`[tracing]`);
 //!    `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
 //!    `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_HEADERS` (`[otlp]`);
 //!    the judge, Phoenix and alert-sink variables (`[evals]`, `[alerts]`).
@@ -46,7 +47,7 @@ pub use chatobs_alerts::{AlertsConfig, SloConfig};
 pub use chatobs_audit::AuditConfig;
 pub use chatobs_core::config::{
     is_secret_header, ExporterConfig, ExporterKind, LogFormat, LogsConfig, RedactionConfig,
-    SamplingConfig, ServiceConfig, SessionConfig,
+    SamplingConfig, ServiceConfig, SessionConfig, TracingConfig,
 };
 #[cfg(feature = "cost")]
 pub use chatobs_cost::CostConfig;
@@ -69,6 +70,7 @@ macro_rules! for_each_section {
         $m!(otlp, OtlpConfig);
         $m!(sampling, SamplingConfig);
         $m!(logs, LogsConfig);
+        $m!(tracing, TracingConfig);
         $m!(redaction, RedactionConfig);
         $m!(session, SessionConfig);
         #[cfg(feature = "cost")]
@@ -115,6 +117,8 @@ pub struct Config {
     pub sampling: SamplingConfig,
     /// `[logs]`: JSON logs.
     pub logs: LogsConfig,
+    /// `[tracing]`: the bridge exporting your own `tracing` spans.
+    pub tracing: TracingConfig,
     /// `[redaction]`: what never leaves the process.
     pub redaction: RedactionConfig,
     /// `[session]`: session ids.
@@ -154,6 +158,7 @@ impl Default for Config {
             otlp: Default::default(),
             sampling: Default::default(),
             logs: Default::default(),
+            tracing: Default::default(),
             redaction: Default::default(),
             session: Default::default(),
             #[cfg(feature = "cost")]

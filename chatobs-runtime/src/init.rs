@@ -9,7 +9,9 @@
 //!    or off), alert counters become metrics, metrics are mirrored over OTLP;
 //! 4. starts metrics (`[metrics]`) and the alert engine (`[alerts]`);
 //! 5. builds the exporters (`[exporter]`, `[otlp]`) and starts the span pipeline;
-//! 6. installs the JSON log subscriber (`[logs]`) unless the application has its own.
+//! 6. applies `[tracing]` to the `tracing` bridge and installs the global
+//!    subscriber (JSON logs per `[logs]`, the bridge per `[tracing]`) unless
+//!    the application has its own.
 //!
 //! Dropping the returned guard flushes the spans, then stops alerts, flushes
 //! the logs and pushes the last metrics.
@@ -50,6 +52,8 @@ pub fn init_with_exporters(
         }
     }
     chatobs_core::redact::configure(&config.redaction);
+    // The `tracing` bridge follows `[tracing]` whoever installed the subscriber.
+    chatobs_core::bridge::configure(&config.tracing)?;
     #[cfg(feature = "cost")]
     chatobs_cost::configure(&config.cost)?;
     connect_hooks();
@@ -99,11 +103,14 @@ pub fn init_with_exporters(
     });
 
     static LOG_INSTALLED: AtomicBool = AtomicBool::new(false);
-    if config.logs.format == LogFormat::Json && !LOG_INSTALLED.swap(true, Ordering::AcqRel) {
+    let wanted =
+        config.logs.format == LogFormat::Json || !chatobs_core::bridge::is_off(&config.tracing);
+    if wanted && !LOG_INSTALLED.swap(true, Ordering::AcqRel) {
         // `Ok(false)`: the application installed its own subscriber, which
-        // stays (add `chatobs_runtime::logs::layer()` to it for JSON logs with
-        // chat context). A bad level or output is an error, never silence.
-        if let Err(e) = chatobs_core::logs::install_global(&config.logs) {
+        // stays (add `chatobs_runtime::logs::layer()` for JSON logs with chat
+        // context and `chatobs_runtime::tracing_layer()` for its spans). A bad
+        // level or output is an error, never silence.
+        if let Err(e) = chatobs_core::logs::install_global(&config.logs, &config.tracing) {
             LOG_INSTALLED.store(false, Ordering::Release);
             return Err(e);
         }

@@ -55,6 +55,39 @@
 //! With `default-features = false` nothing speaks HTTP or gRPC and no
 //! OpenTelemetry SDK is compiled.
 //!
+//! ## Your own tracing spans
+//!
+//! Every `tracing` span of the application and its libraries
+//! (`#[tracing::instrument]`, `info_span!`, tower-http, sqlx, LLM SDKs) is
+//! exported by chatobs too, through the same bounded queue and exporters as
+//! the chat spans, and in the same traces: a `tracing` span inside a chat
+//! span is its child, a `#[chat_span]` function inside a `tracing` span is
+//! the `tracing` span's child, and both carry the conversation's
+//! `chat.session_id`. Fields become typed attributes, `Span::record` updates
+//! them, events become span events, `error!` events and `error` fields set
+//! the Error status, `otel.name` / `otel.kind` / `otel.status_code` are
+//! honoured, and every value is redacted. It is on after [`init`];
+//! `[tracing] spans` turns it down by level and target:
+//!
+//! ```toml
+//! [tracing]
+//! spans = "info,sqlx=warn,hyper=off"   # EnvFilter-like `target=level` directives; "off": none
+//! ```
+//!
+//! **With your own subscriber**: [`init`] installs a global subscriber only
+//! when the application has none. If you install yours, add
+//! [`tracing_layer()`] (and [`logs::layer()`] for JSON logs with chat context)
+//! to your `tracing_subscriber::registry()`; both carry per-layer filters, so
+//! they never hide spans or events from your other layers.
+//!
+//! **With tracing-opentelemetry**: both layers can run in one registry; each
+//! then exports every `tracing` span on its own, with its own ids (two copies
+//! in two unrelated traces; chat spans only in chatobs'). Use one: chatobs'
+//! bridge keeps chat and `tracing` spans in one trace and costs a fraction of
+//! tracing-opentelemetry's per span. If an OpenTelemetry SDK pipeline must
+//! stay, set `[tracing] spans = "off"` so spans are exported once. Details
+//! in [`bridge`].
+//!
 //! See the README for the option reference of `#[chat_span]`, the
 //! configuration keys, and the design notes on the span path.
 
@@ -62,6 +95,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod attrs;
 mod check;
 pub mod config;
 mod events;
@@ -69,7 +103,7 @@ mod init;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 
-pub use chatobs_core::{context, current, export, ids, logs, model, redact, report};
+pub use chatobs_core::{bridge, context, current, export, ids, logs, model, redact, report};
 pub use chatobs_vocab as vocab;
 
 #[cfg(feature = "alerts")]
@@ -118,11 +152,25 @@ pub use rust_decimal::Decimal;
 pub use span::{is_installed, ChatSpan, SpanBuilder};
 pub use vocab::{Role, SpanKind, TemplateCategory};
 
+/// The `tracing` bridge as a layer for your own subscriber: every
+/// `tracing` span (yours and your libraries') exported by chatobs, in the
+/// same traces as the chat spans. [`init`] installs it itself when the
+/// application has no global subscriber; add this to your
+/// `tracing_subscriber::registry()` when you install one. Its filter follows
+/// `[tracing] spans`. See [`bridge`] and "Your own tracing spans" above.
+pub fn tracing_layer<S>() -> bridge::BridgeLayer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    chatobs_core::bridge::layer()
+}
+
 /// What `#[chat_span]` expands to. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__chatobs_outcome as outcome;
     pub use crate::__chatobs_site as site;
+    pub use crate::attrs::field;
     pub use crate::events::chat_event;
     pub use chatobs_core::span::{
         record_category, record_model, record_provider, record_response_model, record_role,
@@ -193,8 +241,10 @@ macro_rules! __chatobs_outcome {
 /// | `model` | anything `Display` | `gen_ai.request.model` |
 /// | `response_model` | anything `Display` | `gen_ai.response.model` |
 /// | `provider` | anything `Display` | `gen_ai.provider.name` |
+/// | `your.own.key` (dotted) | a string, bool, integer, float or an array of them ([`attrs::AttrValue`]) | as written, typed, redacted, bounded ([`attrs`]) |
 ///
-/// Returns whether a span was recording.
+/// A dotted key in one of chatobs' own namespaces (`chat.`, `gen_ai.`,
+/// `conversation.`, ...) does not compile. Returns whether a span was recording.
 ///
 /// ```
 /// # use chatobs_runtime::{chat_span, record};
@@ -227,6 +277,57 @@ macro_rules! record {
     (model = $v:expr) => { $crate::__private::record_model(&$v) };
     (response_model = $v:expr) => { $crate::__private::record_response_model(&$v) };
     (provider = $v:expr) => { $crate::__private::record_provider(&$v) };
+    (chat $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`chat", $(".", ::core::stringify!($rest),)+ "` is in the `chat` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (chatobs $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`chatobs", $(".", ::core::stringify!($rest),)+ "` is in the `chatobs` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (gen_ai $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`gen_ai", $(".", ::core::stringify!($rest),)+ "` is in the `gen_ai` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (agent $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`agent", $(".", ::core::stringify!($rest),)+ "` is in the `agent` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (conversation $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`conversation", $(".", ::core::stringify!($rest),)+ "` is in the `conversation` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (session $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`session", $(".", ::core::stringify!($rest),)+ "` is in the `session` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (openinference $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`openinference", $(".", ::core::stringify!($rest),)+ "` is in the `openinference` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (llm $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`llm", $(".", ::core::stringify!($rest),)+ "` is in the `llm` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (messaging $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`messaging", $(".", ::core::stringify!($rest),)+ "` is in the `messaging` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (tag $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`tag", $(".", ::core::stringify!($rest),)+ "` is in the `tag` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (logfire $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`logfire", $(".", ::core::stringify!($rest),)+ "` is in the `logfire` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (eval $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`eval", $(".", ::core::stringify!($rest),)+ "` is in the `eval` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (feedback $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`feedback", $(".", ::core::stringify!($rest),)+ "` is in the `feedback` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (input $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`input", $(".", ::core::stringify!($rest),)+ "` is in the `input` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    (output $(. $rest:ident)+ = $v:expr) => {
+        ::core::compile_error!(::core::concat!("`output", $(".", ::core::stringify!($rest),)+ "` is in the `output` namespace, which chatobs writes itself: use one of record!'s own keys (step, tag, template_category, role, model, response_model, provider) or a key of your own namespace"))
+    };
+    ($first:ident $(. $rest:ident)+ = $v:expr) => {
+        $crate::attrs::set_checked(
+            ::std::borrow::Cow::Borrowed(::core::concat!(::core::stringify!($first), $(".", ::core::stringify!($rest)),+)),
+            &$v,
+        )
+    };
     ($other:ident = $v:expr) => {
         ::core::compile_error!(::core::concat!("unknown key `", ::core::stringify!($other), "` for record!: expected one of step, tag, template_category, role, model, response_model, provider"))
     };

@@ -70,6 +70,19 @@ impl CurrentSpan<'_> {
     pub fn set_attr(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         self.0.set_attr(key.into(), value.into());
     }
+    /// Whether the span has an attribute `key`.
+    pub fn has_attr(&self, key: &str) -> bool {
+        self.0.attrs.iter().any(|(k, _)| k == key)
+    }
+    /// How many of its attributes are of the application's own keys (not
+    /// in chatobs' namespaces: [`crate::vocab::custom::check_key`]).
+    pub fn custom_count(&self) -> usize {
+        self.0
+            .attrs
+            .iter()
+            .filter(|(k, _)| crate::vocab::custom::check_key(k).is_none())
+            .count()
+    }
     /// Renames the span.
     pub fn set_name(&mut self, name: impl Into<Cow<'static, str>>) {
         self.0.name = name.into();

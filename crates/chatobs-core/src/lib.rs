@@ -4,7 +4,8 @@
 //! sessions and the context that carries them across tasks and services,
 //! the chat span path behind `#[chat_span]`, the export pipeline with the
 //! embedded JSONL file, console and in-memory exporters, JSON logs with chat
-//! context, redaction, span-file reports, and (feature `testing`) the test
+//! context, the [`bridge`] that exports the application's own `tracing`
+//! spans in the same traces, redaction, span-file reports, and (feature `testing`) the test
 //! kit. It knows none of the crates built on it: cost, alerts, evaluations,
 //! metrics and OTLP connect through the hooks documented here
 //! ([`pipeline::set_span_observer`], [`ChatSession::set_end_hook`],
@@ -16,6 +17,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod bridge;
 pub mod config;
 pub mod context;
 pub mod current;

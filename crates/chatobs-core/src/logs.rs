@@ -8,8 +8,9 @@
 //! addresses, so `info!(text = %msg.text, "got message")` never writes the
 //! user's words.
 //!
-//! `chatobs_runtime::init` installs this as the global subscriber when none is set.
-//! If your application has its own subscriber, add [`layer`] to it.
+//! `chatobs_runtime::init` installs this (with the `tracing` bridge,
+//! [`crate::bridge`]) as the global subscriber when none is set. If your
+//! application has its own subscriber, add [`layer`] to it.
 
 use crate::config::LogsConfig;
 use crate::context::current_frame;
@@ -19,8 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::layer::Context;
+use tracing_subscriber::filter::Filtered;
+use tracing_subscriber::layer::{Context, Filter};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
+
+type FilterCx<'a, S> = Context<'a, S>;
 
 /// Where log lines go.
 pub enum LogOutput {
@@ -59,6 +64,8 @@ struct Background {
     /// Flush requests and completions (generation counters).
     flush: Mutex<(u64, u64)>,
     flushed: std::sync::Condvar,
+    /// Set when the layer could not be installed: the writer thread ends.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 const WAKE_AT: usize = 256;
@@ -77,6 +84,7 @@ impl Background {
             writer: OnceLock::new(),
             flush: Mutex::new((0, 0)),
             flushed: std::sync::Condvar::new(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         });
         let me = bg.clone();
         let handle = std::thread::Builder::new()
@@ -107,6 +115,9 @@ impl Background {
                             f.1 = wanted;
                             me.flushed.notify_all();
                         }
+                    }
+                    if me.stopped.load(Ordering::Acquire) {
+                        return;
                     }
                     if me.queue.is_empty() {
                         std::thread::park_timeout(std::time::Duration::from_millis(100));
@@ -170,15 +181,63 @@ impl std::fmt::Debug for JsonLogLayer {
     }
 }
 
-/// A layer writing to standard error.
-pub fn layer() -> JsonLogLayer {
+/// The JSON log layer with its per-layer filter ([`EventsOnly`]): what
+/// [`layer`] and [`layer_to`] return.
+pub type JsonLogs<S, F = EventsOnly> = Filtered<JsonLogLayer, F, S>;
+
+/// A layer writing to standard error, for your own registry
+/// (`tracing_subscriber::registry().with(chatobs_runtime::logs::layer())`).
+/// It sees events only, through a per-layer filter: it never hides spans
+/// from the other layers of your subscriber (the `tracing` bridge, a fmt
+/// layer), nor makes the registry build spans for its own sake.
+pub fn layer<S>() -> JsonLogs<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     layer_to(LogOutput::Stderr)
 }
 
-/// A layer writing to `out`.
-pub fn layer_to(out: LogOutput) -> JsonLogLayer {
+/// A layer writing to `out` (see [`layer`]).
+pub fn layer_to<S>(out: LogOutput) -> JsonLogs<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     JsonLogLayer {
         out: Sink::Direct(Mutex::new(out)),
+    }
+    .with_filter(EventsOnly(None))
+}
+
+/// The JSON log layer's per-layer filter: events only (spans are chatobs'
+/// business, exported by the span path and the `tracing` bridge, never
+/// logged), at the levels of an optional `EnvFilter`.
+#[derive(Debug)]
+pub struct EventsOnly(Option<tracing_subscriber::EnvFilter>);
+
+impl<S> Filter<S> for EventsOnly {
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &FilterCx<'_, S>) -> bool {
+        meta.is_event()
+            && self
+                .0
+                .as_ref()
+                .is_none_or(|f| Filter::<S>::enabled(f, meta, cx))
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if meta.is_span() {
+            return tracing::subscriber::Interest::never();
+        }
+        match &self.0 {
+            Some(f) => Filter::<S>::callsite_enabled(f, meta),
+            None => tracing::subscriber::Interest::always(),
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        self.0.as_ref().and_then(|f| Filter::<S>::max_level_hint(f))
     }
 }
 
@@ -221,51 +280,83 @@ fn check_output(output: &str) -> Result<(), String> {
     }
 }
 
-/// Installs `registry + EnvFilter + JsonLogLayer` as the global subscriber.
-/// `Ok(false)` when the application already installed its own subscriber
-/// (kept: add [`layer`] to it for JSON lines with chat context); an `Err` when
+/// Installs chatobs' global subscriber: a `tracing_subscriber` registry with
+/// the JSON log layer (when `logs.format = "json"`; level from `RUST_LOG` or
+/// `logs.level`) and the `tracing` bridge (unless `[tracing] spans = "off"`),
+/// each with its own per-layer filter. `Ok(false)` when the application
+/// already installed its own subscriber (kept: add [`layer`] and
+/// [`crate::bridge::layer`] to it) or when both are off; an `Err` when
 /// `[logs]` is wrong (see [`check`]) or the output cannot be opened.
-pub fn install_global(cfg: &LogsConfig) -> Result<bool, crate::Error> {
+pub fn install_global(
+    cfg: &LogsConfig,
+    tracing_cfg: &crate::config::TracingConfig,
+) -> Result<bool, crate::Error> {
     use tracing_subscriber::layer::SubscriberExt;
-    let filter = filter(cfg)?;
-    let out = match cfg.output.as_str() {
-        "stderr" => LogOutput::Stderr,
-        "stdout" => LogOutput::Stdout,
-        path => {
-            let p = std::path::Path::new(path);
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| crate::Error::Io {
-                    path: dir.to_path_buf(),
-                    source: e,
-                })?;
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| crate::Error::Io {
-                    path: p.to_path_buf(),
-                    source: e,
-                })?;
-            LogOutput::Writer(Box::new(f))
-        }
-    };
-    if tracing::dispatcher::has_been_set() {
+    let json = cfg.format == crate::config::LogFormat::Json;
+    let bridge = !crate::bridge::is_off(tracing_cfg);
+    if !json && !bridge {
         return Ok(false);
     }
-    let bg = Background::start(out, 16 * 1024)?;
-    let layer = JsonLogLayer {
-        out: Sink::Background(bg.clone()),
+    let json_parts = if json {
+        let filter = filter(cfg)?;
+        let out = match cfg.output.as_str() {
+            "stderr" => LogOutput::Stderr,
+            "stdout" => LogOutput::Stdout,
+            path => {
+                let p = std::path::Path::new(path);
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| crate::Error::Io {
+                        path: dir.to_path_buf(),
+                        source: e,
+                    })?;
+                }
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| crate::Error::Io {
+                        path: p.to_path_buf(),
+                        source: e,
+                    })?;
+                LogOutput::Writer(Box::new(f))
+            }
+        };
+        Some((filter, out))
+    } else {
+        None
     };
-    let sub = tracing_subscriber::registry().with(filter).with(layer);
-    match tracing::subscriber::set_global_default(sub) {
-        Ok(()) => {
-            let _ = BACKGROUND.set(bg);
-            Ok(true)
+    // (Not `tracing::dispatcher::has_been_set()`: it is also true after a
+    // scoped `with_default`, which leaves the global default free.)
+    let registry = tracing_subscriber::registry();
+    let set = match json_parts {
+        Some((filter, out)) => {
+            let bg = Background::start(out, 16 * 1024)?;
+            let layer = JsonLogLayer {
+                out: Sink::Background(bg.clone()),
+            }
+            .with_filter(EventsOnly(Some(filter)));
+            let set = if bridge {
+                tracing::subscriber::set_global_default(
+                    registry.with(layer).with(crate::bridge::layer()),
+                )
+            } else {
+                tracing::subscriber::set_global_default(registry.with(layer))
+            };
+            if set.is_ok() {
+                let _ = BACKGROUND.set(bg);
+            } else {
+                // The application's own subscriber stays: no writer thread is left behind.
+                bg.stopped.store(true, Ordering::Release);
+                if let Some(t) = bg.writer.get() {
+                    t.unpark();
+                }
+            }
+            set
         }
-        // Set by another thread in between: theirs stays.
-        Err(_) => Ok(false),
-    }
+        None => tracing::subscriber::set_global_default(registry.with(crate::bridge::layer())),
+    };
+    // Err: the application (or another thread) installed a global subscriber; theirs stays.
+    Ok(set.is_ok())
 }
 
 /// Collects an event's fields as JSON text: the message apart, the other

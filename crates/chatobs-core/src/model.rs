@@ -21,6 +21,12 @@ pub enum Value {
     Decimal(Decimal),
     /// An array of strings (tags).
     StrArray(Vec<Cow<'static, str>>),
+    /// An array of integers.
+    I64Array(Vec<i64>),
+    /// An array of floats.
+    F64Array(Vec<f64>),
+    /// An array of booleans.
+    BoolArray(Vec<bool>),
 }
 
 impl Value {
@@ -80,6 +86,14 @@ impl Value {
                 .iter()
                 .map(|s| serde_json::Value::String(s.to_string()))
                 .collect(),
+            Value::I64Array(v) => v.iter().map(|x| serde_json::Value::from(*x)).collect(),
+            Value::F64Array(v) => v
+                .iter()
+                .map(|x| {
+                    serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into)
+                })
+                .collect(),
+            Value::BoolArray(v) => v.iter().map(|x| serde_json::Value::from(*x)).collect(),
         }
     }
 }

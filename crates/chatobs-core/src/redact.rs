@@ -4,6 +4,7 @@
 //! log messages and fields, HTTP headers and URLs.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// What replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
@@ -178,6 +179,7 @@ fn scan_phone(b: &[u8], start: usize) -> (usize, usize) {
 
 // ---- configured lists ----------------------------------------------------------------
 
+#[derive(PartialEq)]
 struct Lists {
     record_headers: Vec<String>,
     headers: Vec<String>,
@@ -185,24 +187,42 @@ struct Lists {
     scan: bool,
 }
 
-static LISTS: std::sync::RwLock<Option<std::sync::Arc<Lists>>> = std::sync::RwLock::new(None);
+/// The configured lists. Each [`configure`] call that changes them publishes
+/// a new, leaked `Lists` (configuration happens a handful of times per
+/// process, and an unchanged configuration publishes nothing), so readers
+/// take no lock and no reference count: one atomic load. The pointer is also
+/// the lists' version ([`lists_version`]): callers that cache per-field
+/// decisions (the `tracing` bridge) drop their cache when it changes.
+static LISTS: AtomicPtr<Lists> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Runs `f` on the configured lists (the defaults until [`configure`] runs),
-/// under the read lock: no reference count is touched.
+/// Runs `f` on the configured lists (the defaults until [`configure`] runs).
 fn with_lists<R>(f: impl FnOnce(&Lists) -> R) -> R {
-    if let Some(l) = LISTS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
-        return f(l);
+    f(lists())
+}
+
+fn lists() -> &'static Lists {
+    let mut p = LISTS.load(Ordering::Acquire);
+    if p.is_null() {
+        configure(&crate::config::RedactionConfig::default());
+        p = LISTS.load(Ordering::Acquire);
     }
-    configure(&crate::config::RedactionConfig::default());
-    match LISTS.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
-        Some(l) => f(l),
-        None => f(&Lists {
-            record_headers: Vec::new(),
-            headers: Vec::new(),
-            fields: Vec::new(),
-            scan: true,
-        }),
+    // SAFETY: only pointers from `Box::leak` are stored, and never freed.
+    match unsafe { p.as_ref() } {
+        Some(l) => l,
+        None => &NO_LISTS,
     }
+}
+
+static NO_LISTS: Lists = Lists {
+    record_headers: Vec::new(),
+    headers: Vec::new(),
+    fields: Vec::new(),
+    scan: true,
+};
+
+/// Changes whenever [`configure`] changes the lists.
+pub(crate) fn lists_version() -> usize {
+    LISTS.load(Ordering::Acquire) as usize
 }
 
 /// Sets the header and field lists (called by `chatobs_runtime::init`).
@@ -217,7 +237,12 @@ pub fn configure(cfg: &crate::config::RedactionConfig) {
         fields: cfg.fields.iter().map(|h| h.to_ascii_lowercase()).collect(),
         scan: cfg.scan_free_text,
     };
-    *LISTS.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(l));
+    // SAFETY: only pointers from `Box::leak` are stored, and never freed.
+    if unsafe { LISTS.load(Ordering::Acquire).as_ref() } == Some(&l) {
+        return;
+    }
+    let leaked: &'static mut Lists = Box::leak(Box::new(l));
+    LISTS.store(leaked, Ordering::Release);
 }
 
 /// Whether a header's value must never be exported (configured names, plus

@@ -294,7 +294,7 @@ mod de {
         I64(i64),
         F64(f64),
         Bool(bool),
-        /// Array items: the strings, `""` for anything else.
+        /// Array items: strings, numbers and booleans as text, `""` for anything else.
         Strs(Vec<Cow<'static, str>>),
         /// Null or an object.
         Other,
@@ -386,17 +386,17 @@ mod de {
                 fn visit_string<E>(self, v: String) -> Result<Item, E> {
                     Ok(Item(Some(v)))
                 }
-                fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
-                    Ok(Item(None))
+                fn visit_u64<E>(self, v: u64) -> Result<Item, E> {
+                    Ok(Item(Some(v.to_string())))
                 }
-                fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
-                    Ok(Item(None))
+                fn visit_i64<E>(self, v: i64) -> Result<Item, E> {
+                    Ok(Item(Some(v.to_string())))
                 }
-                fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
-                    Ok(Item(None))
+                fn visit_f64<E>(self, v: f64) -> Result<Item, E> {
+                    Ok(Item(Some(v.to_string())))
                 }
-                fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
-                    Ok(Item(None))
+                fn visit_bool<E>(self, v: bool) -> Result<Item, E> {
+                    Ok(Item(Some(v.to_string())))
                 }
                 fn visit_unit<E>(self) -> Result<Item, E> {
                     Ok(Item(None))
@@ -830,7 +830,13 @@ fn span_from_json(v: &serde_json::Value) -> Result<FinishedSpan, String> {
                         .unwrap_or(Value::F64(num.as_f64().unwrap_or(0.0))),
                     serde_json::Value::Array(a) => Value::StrArray(
                         a.iter()
-                            .map(|x| x.as_str().unwrap_or_default().to_owned().into())
+                            .map(|x| match x {
+                                serde_json::Value::String(s) => s.clone().into(),
+                                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                                    x.to_string().into()
+                                }
+                                _ => Cow::Borrowed(""),
+                            })
                             .collect(),
                     ),
                     _ => continue,

@@ -12,7 +12,9 @@
 //! | `certificate`, `client_certificate`, `client_key` | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` |
 //! | `traces_certificate`, `traces_client_certificate`, `traces_client_key` | `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `..._TRACES_CLIENT_CERTIFICATE`, `..._TRACES_CLIENT_KEY` |
 //! | `metrics_certificate`, `metrics_client_certificate`, `metrics_client_key` | the `_METRICS_` variants |
-//! | `logs_certificate`, `logs_client_certificate`, `logs_client_key` | the `_LOGS_` variants (stored for a later logs exporter; not used yet) |
+//! | `logs_certificate`, `logs_client_certificate`, `logs_client_key` | the `_LOGS_` variants |
+//! | `logs_endpoint` | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` |
+//! | `logs_exporter` | `OTEL_LOGS_EXPORTER` (`otlp` or `none`; `console` means none over OTLP) |
 //! | `metrics_endpoint` | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` |
 //! | `metrics_exporter` | `OTEL_METRICS_EXPORTER` (`otlp` or `none`; `prometheus` means none over OTLP) |
 //!
@@ -61,6 +63,17 @@ pub enum MetricsExporter {
     None,
 }
 
+/// Whether the JSON log lines also go out over OTLP (`logs_exporter`,
+/// `OTEL_LOGS_EXPORTER`).
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogsExporter {
+    /// Over OTLP, to `logs_endpoint` (else the traces endpoint).
+    Otlp,
+    /// Not over OTLP (the lines still go where `[logs] output` says).
+    None,
+}
+
 /// One of the three signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
@@ -68,7 +81,7 @@ pub enum Signal {
     Traces,
     /// The metrics mirror.
     Metrics,
-    /// Logs (settings stored; no OTLP logs exporter yet).
+    /// Logs (the JSON log lines, over OTLP).
     Logs,
 }
 
@@ -122,11 +135,15 @@ pub struct OtlpConfig {
     pub metrics_client_certificate: String,
     /// `client_key` for metrics only.
     pub metrics_client_key: String,
-    /// `certificate` for logs (stored for a later OTLP logs exporter).
+    /// Where logs go (empty: the traces endpoint).
+    pub logs_endpoint: String,
+    /// `otlp` or `none`: whether log lines are also sent over OTLP.
+    pub logs_exporter: LogsExporter,
+    /// `certificate` for logs only.
     pub logs_certificate: String,
-    /// `client_certificate` for logs (stored).
+    /// `client_certificate` for logs only.
     pub logs_client_certificate: String,
-    /// `client_key` for logs (stored).
+    /// `client_key` for logs only.
     pub logs_client_key: String,
     /// Which variable (or preset) set a field, for error messages.
     #[serde(skip)]
@@ -151,6 +168,8 @@ impl Default for OtlpConfig {
             metrics_certificate: String::new(),
             metrics_client_certificate: String::new(),
             metrics_client_key: String::new(),
+            logs_endpoint: String::new(),
+            logs_exporter: LogsExporter::Otlp,
             logs_certificate: String::new(),
             logs_client_certificate: String::new(),
             logs_client_key: String::new(),
@@ -178,6 +197,8 @@ fn env_var_of(field: &str) -> Option<String> {
         "headers" => "OTEL_EXPORTER_OTLP_HEADERS".into(),
         "metrics_endpoint" => "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT".into(),
         "metrics_exporter" => "OTEL_METRICS_EXPORTER".into(),
+        "logs_endpoint" => "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT".into(),
+        "logs_exporter" => "OTEL_LOGS_EXPORTER".into(),
         "preset" => "CHATOBS_OTLP_PRESET".into(),
         f => {
             let (sig, rest) = match f.split_once('_') {
@@ -265,6 +286,18 @@ impl OtlpConfig {
             (
                 self.metrics_endpoint.trim().to_owned(),
                 self.origin("metrics_endpoint"),
+            )
+        } else {
+            (self.endpoint.trim().to_owned(), self.origin("endpoint"))
+        }
+    }
+
+    /// The endpoint logs go to (empty: none), and where it was set.
+    pub fn logs_target(&self) -> (String, String) {
+        if !self.logs_endpoint.trim().is_empty() {
+            (
+                self.logs_endpoint.trim().to_owned(),
+                self.origin("logs_endpoint"),
             )
         } else {
             (self.endpoint.trim().to_owned(), self.origin("endpoint"))
@@ -414,6 +447,34 @@ impl Section for OtlpConfig {
                     MetricsExporter::None
                 };
                 self.set_origin("metrics_exporter", "OTEL_METRICS_EXPORTER");
+            }
+        }
+        if let Some(v) = env_value(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") {
+            self.logs_endpoint = v;
+            self.set_origin("logs_endpoint", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT");
+        }
+        if let Some(v) = env_value(env, "OTEL_LOGS_EXPORTER") {
+            let names: Vec<String> = v
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let unknown: Vec<&String> = names
+                .iter()
+                .filter(|n| !matches!(n.as_str(), "otlp" | "none" | "console"))
+                .collect();
+            if !unknown.is_empty() {
+                errs.push_env(
+                    "OTEL_LOGS_EXPORTER",
+                    format!("{unknown:?} is not supported: use otlp, or none to send no logs over OTLP (where the JSON lines are written is [logs] output)"),
+                );
+            } else {
+                self.logs_exporter = if names.iter().any(|n| n == "otlp") {
+                    LogsExporter::Otlp
+                } else {
+                    LogsExporter::None
+                };
+                self.set_origin("logs_exporter", "OTEL_LOGS_EXPORTER");
             }
         }
         if let Some(p) = self.preset {

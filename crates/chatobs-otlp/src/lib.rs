@@ -85,6 +85,7 @@
 
 pub mod config;
 mod endpoint;
+pub mod logs;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod presets;
@@ -93,7 +94,9 @@ mod tls;
 pub mod traces;
 mod transport;
 
-pub use config::{MetricsExporter, OtlpConfig, OtlpProtocol, OtlpTarget, Signal, TlsFiles};
+pub use config::{
+    LogsExporter, MetricsExporter, OtlpConfig, OtlpProtocol, OtlpTarget, Signal, TlsFiles,
+};
 pub use presets::{Preset, PresetSummary};
 pub use traces::OtlpExporter;
 
@@ -125,6 +128,9 @@ pub fn check(target: &OtlpTarget) -> Result<(), Error> {
     #[cfg(feature = "metrics")]
     if cfg.metrics_exporter == MetricsExporter::Otlp {
         let _ = transport::plan(cfg, Signal::Metrics, &mut problems);
+    }
+    if cfg.logs_exporter == LogsExporter::Otlp {
+        let _ = transport::plan(cfg, Signal::Logs, &mut problems);
     }
     if let Some(p) = cfg.preset {
         if !cfg.endpoint.trim().is_empty() {

@@ -350,7 +350,15 @@ impl Preset {
             && !cfg.set_by("metrics_exporter", "OTEL_METRICS_EXPORTER")
         {
             cfg.metrics_exporter = MetricsExporter::None;
-            cfg.set_origin("metrics_exporter", origin);
+            cfg.set_origin("metrics_exporter", origin.clone());
+        }
+        // The same backends ingest no OTLP logs either.
+        if !self.accepts_metrics()
+            && cfg.logs_endpoint.trim().is_empty()
+            && !cfg.set_by("logs_exporter", "OTEL_LOGS_EXPORTER")
+        {
+            cfg.logs_exporter = crate::config::LogsExporter::None;
+            cfg.set_origin("logs_exporter", origin);
         }
     }
 

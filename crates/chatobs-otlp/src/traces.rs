@@ -136,6 +136,9 @@ fn value(v: &Value) -> OValue {
         Value::StrArray(a) => OValue::Array(opentelemetry::Array::String(
             a.iter().map(|s| StringValue::from(s.clone())).collect(),
         )),
+        Value::I64Array(a) => OValue::Array(opentelemetry::Array::I64(a.clone())),
+        Value::F64Array(a) => OValue::Array(opentelemetry::Array::F64(a.clone())),
+        Value::BoolArray(a) => OValue::Array(opentelemetry::Array::Bool(a.clone())),
     }
 }
 

@@ -99,6 +99,7 @@ pub(crate) fn plan(
 ) -> Option<Plan> {
     let (raw, origin) = match signal {
         Signal::Metrics => cfg.metrics_target(),
+        Signal::Logs => cfg.logs_target(),
         _ => (cfg.endpoint.trim().to_owned(), cfg.origin("endpoint")),
     };
     let ep = match endpoint::parse(&raw) {
@@ -257,6 +258,7 @@ pub(crate) fn describe(
         };
         let fix = match signal {
             Signal::Metrics => "set OTEL_METRICS_EXPORTER=none (or [otlp] metrics_exporter = \"none\") to stop pushing metrics there, or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT to a backend that accepts them".to_string(),
+            Signal::Logs => "set OTEL_LOGS_EXPORTER=none (or [otlp] logs_exporter = \"none\") to stop sending logs there, or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT to a backend that accepts them".to_string(),
             _ => format!(
                 "check the endpoint (for http/protobuf the base URL: chatobs adds /v1/{}) and the protocol (OTEL_EXPORTER_OTLP_PROTOCOL: grpc or http/protobuf)",
                 signal.name()

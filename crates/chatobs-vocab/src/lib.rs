@@ -16,6 +16,7 @@
 //! [`SESSION_ID`] (Phoenix / OpenInference, Langfuse) and
 //! [`GEN_AI_CONVERSATION_ID`] (OpenTelemetry GenAI, Langfuse fallback).
 
+pub mod custom;
 pub mod events;
 pub use events::{ChatEvent, EventField, FieldKind, CHAT_EVENT_NAME, PL_EVENT, PROM_CHAT_EVENTS};
 

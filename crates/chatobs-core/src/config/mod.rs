@@ -19,6 +19,7 @@
 //! | `[exporter]` | `OTEL_SDK_DISABLED`, `CHATOBS_EXPORTER`, `CHATOBS_SPANS_FILE` |
 //! | `[sampling]` | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` |
 //! | `[logs]` | `CHATOBS_LOG_FORMAT`, `CHATOBS_LOG_OUTPUT` |
+//! | `[tracing]` | `CHATOBS_TRACING_SPANS` |
 //! | `[redaction]` | none |
 //! | `[session]` | the variable named by `key_env` (`CHATOBS_SESSION_KEY`), read by `init` |
 
@@ -28,7 +29,7 @@ mod sections;
 pub use load::{find_key_line, merge, parse_table, section_from};
 pub use sections::{
     is_secret_header, percent_decode, url_credentials, ExporterConfig, ExporterKind, LogFormat,
-    LogsConfig, RedactionConfig, SamplingConfig, ServiceConfig, SessionConfig,
+    LogsConfig, RedactionConfig, SamplingConfig, ServiceConfig, SessionConfig, TracingConfig,
 };
 
 use crate::Error;

@@ -1,5 +1,5 @@
 //! The core's sections: `[service]`, `[exporter]`, `[sampling]`, `[logs]`,
-//! `[redaction]`, `[session]`, and the secret-header rule they share.
+//! `[tracing]`, `[redaction]`, `[session]`, and the secret-header rule they share.
 
 use super::{env_value, Env, Errors, Section};
 use crate::span::{RootSampler, Sampler};
@@ -446,6 +446,66 @@ impl Section for LogsConfig {
         }
         if let Some(v) = env_value(env, "CHATOBS_LOG_OUTPUT") {
             self.output = v;
+        }
+    }
+}
+
+// ---- [tracing] -------------------------------------------------------------------------------
+
+/// `[tracing]`: the bridge that exports the application's own `tracing`
+/// spans (`#[tracing::instrument]`, `info_span!`, and every library's) through
+/// chatobs' pipeline, in the same traces as the chat spans (see
+/// [`crate::bridge`]).
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// Which spans are exported: `target=level` directives separated by
+    /// commas, and a bare level for every other target (`info`,
+    /// `info,sqlx=warn,hyper=off`, `my_bot::db=debug`); `off` exports none
+    /// and installs no bridge. Events inside an exported span at or above the
+    /// same level become its span events.
+    pub spans: String,
+    /// Attributes kept per bridged span (and per span event); later ones are
+    /// dropped and counted ([`crate::bridge::stats`]).
+    pub max_attributes: usize,
+    /// Events kept per bridged span; later ones are dropped and counted.
+    pub max_events: usize,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            spans: "info".into(),
+            max_attributes: 128,
+            max_events: 128,
+        }
+    }
+}
+
+impl Section for TracingConfig {
+    const KEY: &'static str = "tracing";
+
+    fn apply_env(&mut self, env: Env<'_>, _errs: &mut Errors) {
+        if let Some(v) = env_value(env, "CHATOBS_TRACING_SPANS") {
+            self.spans = v;
+        }
+    }
+
+    fn validate(&self, errs: &mut Errors) {
+        if let Err(reason) = crate::bridge::SpanFilter::parse(&self.spans) {
+            errs.push("tracing.spans", reason);
+        }
+        if !(1..=10_000).contains(&self.max_attributes) {
+            errs.push(
+                "tracing.max_attributes",
+                format!("must be between 1 and 10000, got {}", self.max_attributes),
+            );
+        }
+        if self.max_events > 10_000 {
+            errs.push(
+                "tracing.max_events",
+                format!("must be between 0 and 10000, got {}", self.max_events),
+            );
         }
     }
 }

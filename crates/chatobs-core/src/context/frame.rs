@@ -35,6 +35,20 @@
 //!   `record` as `&mut Record` for the length of one closure call: while a
 //!   span is entered its owner's `&mut` is lent to the scope, so nothing else
 //!   touches the record then; a call from inside the closure gets `None` (a thread-local flag), so there is never a second `&mut`.
+//! * **The `tracing` bridge** (`crate::bridge`) enters a frame for a
+//!   bridged `tracing` span in its `on_enter` callback and restores the
+//!   previous one in `on_exit`, keeping the previous frames on a
+//!   thread-local stack instead of in a guard. Its `session` points into the
+//!   `ChatSession` stored in the span's registry extensions (alive until the
+//!   span closes, and a span cannot close while entered); its `record` is
+//!   copied from the frame that was current when the span was entered (the
+//!   enclosing chat span, still entered). It restores the previous frame only
+//!   if its own frame is still the current one: a `tracing` guard held
+//!   across an `.await` (exited after the enclosing scope already restored
+//!   its frame) never writes a stale frame back. A span exited out of
+//!   order hands its saved frame to the span entered right above it only
+//!   when that span was entered while its frame was current (plain stack
+//!   order); otherwise each keeps the frame it saw.
 //! * **Threads.** The frame is thread-local and `Frame` holds raw pointers,
 //!   so it is neither `Send` nor `Sync`: frames never cross threads. What
 //!   crosses a task, thread or service boundary is an owned
@@ -77,6 +91,15 @@ thread_local! {
 #[inline]
 pub(crate) fn current_frame() -> Frame {
     CURRENT.with(|c| c.get())
+}
+
+/// Makes `f` current and returns the frame it replaced. For code that
+/// cannot hold a [`FrameGuard`] across the scope (the `tracing` bridge, whose
+/// enter and exit are two callbacks): it must put the returned frame back
+/// itself, under the same rules (see the module docs).
+#[inline]
+pub(crate) fn replace_frame(f: Frame) -> Frame {
+    CURRENT.with(|c| c.replace(f))
 }
 
 /// Restores the previous frame when dropped (also on panic).

@@ -15,7 +15,7 @@ mod session;
 mod w3c;
 
 pub(crate) use frame::{
-    current_frame, session_from_ptr, Frame, FrameGuard, FLAG_REMOTE, FLAG_SAMPLED,
+    current_frame, replace_frame, session_from_ptr, Frame, FrameGuard, FLAG_REMOTE, FLAG_SAMPLED,
 };
 #[cfg(feature = "tokio")]
 pub use scope::{spawn, spawn_blocking};

@@ -46,6 +46,11 @@ impl Builder {
     pub fn session(&mut self, s: &ChatSession) {
         self.session = Some(s.clone());
     }
+    /// `fields(key = value)`: an attribute the caller already checked,
+    /// redacted and bounded.
+    pub fn attribute(&mut self, key: Cow<'static, str>, value: Value) {
+        self.captures.push((key, value));
+    }
     /// `capture(arg)`: the argument's Debug text, redacted, at most 1024 bytes.
     pub fn capture(&mut self, name: &'static str, value: &dyn Debug) {
         let text = format!("{value:?}");

@@ -58,12 +58,11 @@ pub use future::{Instrumented, Spanned};
 pub use live::{Builder, ChatSpan};
 pub use outcome::{NotResult, Outcome, ResultDebug, ResultDisplay};
 pub(crate) use panic::install_panic_hook;
-pub(crate) use record::Record;
 pub use record::SessionEndHook;
 #[cfg(feature = "testing")]
 pub(crate) use record::CAPTURED;
+pub(crate) use record::{finish, Record};
 pub use sampler::{RootSampler, Sampler};
-#[cfg(feature = "testing")]
 pub(crate) use sink::current_sink;
 pub use sink::is_installed;
 pub(crate) use sink::{install_sink, uninstall_sink, Sink};

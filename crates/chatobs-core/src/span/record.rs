@@ -59,6 +59,9 @@ fn kv_bytes(kvs: &[KeyValue]) -> usize {
                         a.capacity() * std::mem::size_of::<Cow<'static, str>>()
                             + a.iter().map(cow_bytes).sum::<usize>()
                     }
+                    Value::I64Array(a) => a.capacity() * std::mem::size_of::<i64>(),
+                    Value::F64Array(a) => a.capacity() * std::mem::size_of::<f64>(),
+                    Value::BoolArray(a) => a.capacity(),
                     _ => 0,
                 }
         })
@@ -200,7 +203,7 @@ pub(crate) static CAPTURED: Mutex<Option<HashMap<u64, Vec<FinishedSpan>>>> = Mut
 /// Set once per session.
 pub type SessionEndHook = fn(&(dyn std::any::Any + Send + Sync), &mut Vec<KeyValue>);
 
-pub(super) fn finish(mut rec: Box<Record>, session: Option<ChatSession>) {
+pub(crate) fn finish(mut rec: Box<Record>, session: Option<ChatSession>) {
     rec.end = SystemTime::now();
     if let Some(s) = &session {
         if let Some((hook, state)) = s.0.end_hook.get() {

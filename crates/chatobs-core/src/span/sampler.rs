@@ -36,7 +36,7 @@ fn ratio_sampled(ratio: f64, trace_id: u128) -> bool {
 
 impl Sampler {
     #[inline]
-    pub(super) fn decide(&self, parent: &Frame, trace_id: u128) -> bool {
+    pub(crate) fn decide(&self, parent: &Frame, trace_id: u128) -> bool {
         match *self {
             Sampler::AlwaysOn => true,
             Sampler::AlwaysOff => false,

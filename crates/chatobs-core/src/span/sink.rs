@@ -55,11 +55,11 @@ impl Sink {
     /// The boxed record of a new span: a record the export thread handed
     /// back, overwritten (its attribute and event vectors cleared, their
     /// room kept), or a new box. In a steady state a span allocates nothing.
-    pub(super) fn record(&self, r: Record) -> Box<Record> {
+    pub(crate) fn record(&self, r: Record) -> Box<Record> {
         Self::record_in(self.returned.pop(), r)
     }
 
-    pub(super) fn record_in(old: Option<Box<Record>>, mut r: Record) -> Box<Record> {
+    pub(crate) fn record_in(old: Option<Box<Record>>, mut r: Record) -> Box<Record> {
         let Some(mut old) = old else {
             if r.attrs.capacity() == 0 {
                 r.attrs.reserve(8);

@@ -8,6 +8,12 @@ use chatobs_core::config::ServiceConfig;
 use chatobs_core::model::{FinishedSpan, OtelKind, Status, Value};
 use chatobs_core::{SpanId, TraceId};
 use chatobs_otlp::{OtlpConfig, OtlpProtocol, OtlpTarget};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -127,6 +133,7 @@ pub fn path(p: &std::path::Path) -> String {
 pub struct Received {
     pub traces: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
     pub metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    pub logs: Arc<Mutex<Vec<ExportLogsServiceRequest>>>,
     /// Requests answered with an error status (HTTP receiver).
     pub refused: Arc<AtomicUsize>,
 }
@@ -239,6 +246,20 @@ where
 
 struct Traces(Received);
 struct Metrics(Received);
+struct Logs(Received);
+
+#[tonic::async_trait]
+impl LogsService for Logs {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.logs.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for Traces {
@@ -290,7 +311,9 @@ pub fn grpc_receiver(pki: &Pki, tls: Tls, metrics: bool) -> Server {
             }
             builder = builder.tls_config(cfg).unwrap();
         }
-        let router = builder.add_service(TraceServiceServer::new(Traces(received.clone())));
+        let router = builder
+            .add_service(TraceServiceServer::new(Traces(received.clone())))
+            .add_service(LogsServiceServer::new(Logs(received.clone())));
         let router = if metrics {
             router.add_service(MetricsServiceServer::new(Metrics(received)))
         } else {
@@ -333,7 +356,7 @@ fn server_tls_config(pki: &Pki, tls: Tls) -> Arc<rustls::ServerConfig> {
     Arc::new(cfg)
 }
 
-/// An OTLP/HTTP receiver: POST /v1/traces and /v1/metrics with protobuf
+/// An OTLP/HTTP receiver: POST /v1/traces, /v1/metrics and /v1/logs with protobuf
 /// bodies, answered with `traces_status` / `metrics_status`.
 pub fn http_receiver(pki: &Pki, tls: Tls, traces_status: u16, metrics_status: u16) -> Server {
     let acceptor =
@@ -407,6 +430,20 @@ async fn serve_http<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             } else {
                 (metrics_status, Vec::new())
+            }
+        } else if head.starts_with("POST /v1/logs ") {
+            match ExportLogsServiceRequest::decode(body.as_slice()) {
+                Ok(req) => {
+                    received.logs.lock().unwrap().push(req);
+                    (
+                        200,
+                        ExportLogsServiceResponse {
+                            partial_success: None,
+                        }
+                        .encode_to_vec(),
+                    )
+                }
+                Err(_) => (400, Vec::new()),
             }
         } else {
             (404, Vec::new())
