@@ -83,8 +83,16 @@ pub fn init_with_exporters(
     guard.on_shutdown(|_| {
         chatobs_alerts::uninstall();
     });
-    guard.on_shutdown(|deadline| {
+    // The JSON log lines over OTLP too (`[otlp] logs_exporter`), fed by the
+    // log writer thread after it writes each line.
+    #[cfg(feature = "otlp")]
+    let otlp_logs = otlp_log_sink(&config, &kinds)?;
+    guard.on_shutdown(move |deadline| {
         chatobs_core::logs::flush(deadline.saturating_duration_since(Instant::now()));
+        #[cfg(feature = "otlp")]
+        if otlp_logs {
+            chatobs_core::logs::set_line_sink(None);
+        }
     });
     #[cfg(feature = "metrics")]
     guard.on_shutdown(|deadline| {
@@ -126,6 +134,21 @@ fn otlp_factory(config: &Config) -> Result<ExporterFactory, Error> {
     }))
 }
 
+/// Installs the OTLP log sink when OTLP export is on, `[otlp] logs_exporter`
+/// is `otlp` and the JSON log lines are written; returns whether it did.
+#[cfg(feature = "otlp")]
+fn otlp_log_sink(config: &Config, kinds: &[ExporterKind]) -> Result<bool, Error> {
+    let wanted = kinds.contains(&ExporterKind::Otlp)
+        && config.otlp.logs_exporter == chatobs_otlp::LogsExporter::Otlp
+        && config.logs.format == LogFormat::Json;
+    if !wanted {
+        return Ok(false);
+    }
+    let sink = chatobs_otlp::logs::OtlpLogSink::new(&otlp_target(config))?;
+    chatobs_core::logs::set_line_sink(Some(std::sync::Arc::new(sink)));
+    Ok(true)
+}
+
 #[cfg(not(feature = "otlp"))]
 fn otlp_factory(_: &Config) -> Result<ExporterFactory, Error> {
     Err(Error::Exporter {
@@ -154,7 +177,82 @@ pub(crate) fn connect_hooks() {
         chatobs_metrics::add_source(Box::new(alert_counters));
         #[cfg(all(feature = "metrics", feature = "otlp"))]
         chatobs_metrics::set_mirror(&chatobs_otlp::metrics::OtlpMirror);
+        #[cfg(feature = "cost")]
+        chatobs_core::bridge::on_genai_close(price_bridged_genai_span);
     });
+}
+
+/// A `tracing` span from another crate that carries the OpenTelemetry GenAI
+/// usage fields (rig's `chat`, any SDK following the conventions) is priced
+/// like chatobs' own LLM spans when it ends: cost attributes, the
+/// conversation's total, cost metrics and budget alerts. Runs with that span
+/// as the current one (`chatobs_core::bridge::on_genai_close`). A span that
+/// already carries a price (or says it has none) is left alone.
+#[cfg(feature = "cost")]
+fn price_bridged_genai_span() {
+    use chatobs_vocab as v;
+    let call = chatobs_core::current::with(|s| {
+        if s.has_attr(v::GEN_AI_USAGE_PRICE_USD) || s.has_attr(v::GEN_AI_USAGE_PRICE_UNKNOWN) {
+            return None;
+        }
+        let n = |keys: &[&str]| {
+            keys.iter().find_map(|k| {
+                let x = s.attr(k)?;
+                x.as_i64()
+                    .or_else(|| x.as_str().and_then(|t| t.trim().parse().ok()))
+                    .map(|i| i.max(0) as u64)
+            })
+        };
+        let text = |k: &str| {
+            s.attr(k)
+                .and_then(|x| x.as_str())
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        };
+        let input = n(&[v::GEN_AI_USAGE_INPUT_TOKENS]);
+        let output = n(&[v::GEN_AI_USAGE_OUTPUT_TOKENS]);
+        if input.is_none() && output.is_none() {
+            return None;
+        }
+        // The model asked for prices the call (the table knows aliases and
+        // dated snapshots); the answering model is kept as its own attribute.
+        let model = text(v::GEN_AI_REQUEST_MODEL).or_else(|| text(v::GEN_AI_RESPONSE_MODEL))?;
+        let mut call = chatobs_cost::LlmCall::new(model)
+            .input_tokens(input.unwrap_or(0))
+            .output_tokens(output.unwrap_or(0));
+        if let Some(p) = text(v::GEN_AI_PROVIDER_NAME).or_else(|| text("gen_ai.system")) {
+            call = call.provider(p);
+        }
+        if let Some(op) = text(v::GEN_AI_OPERATION_NAME) {
+            call = call.operation(op);
+        }
+        if let Some(m) = text(v::GEN_AI_RESPONSE_MODEL) {
+            call = call.response_model(m);
+        }
+        if let Some(c) = n(&[
+            v::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+            "gen_ai.usage.cached_tokens",
+        ]) {
+            call = call.cached_tokens(c);
+        }
+        if let Some(c) = n(&[v::GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]) {
+            call = call.cache_write_tokens(c);
+        }
+        if let Some(r) = n(&[
+            v::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+            "gen_ai.usage.reasoning_tokens",
+        ]) {
+            call = call.reasoning_tokens(r);
+        }
+        Some(call)
+    })
+    .flatten();
+    if let Some(call) = call {
+        if let Err(e) = chatobs_cost::record_llm_call(&call) {
+            tracing::debug!(target: "chatobs", error = %e, "chatobs: a bridged GenAI span could not be priced");
+        }
+    }
 }
 
 /// Each evaluation result: the score histogram or failure counter (when

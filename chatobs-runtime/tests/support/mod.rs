@@ -3,6 +3,12 @@
 //! is dropped.
 #![allow(dead_code)]
 
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -92,6 +98,8 @@ pub fn attr_strings(attrs: &[KeyValue], key: &str) -> Option<Vec<String>> {
 
 /// Metric export requests a receiver got.
 pub type MetricRequests = Arc<Mutex<Vec<ExportMetricsServiceRequest>>>;
+/// Log export requests a receiver got.
+pub type LogRequests = Arc<Mutex<Vec<ExportLogsServiceRequest>>>;
 
 /// A server on its own thread and runtime; dropped = stopped.
 pub struct Server {
@@ -99,6 +107,8 @@ pub struct Server {
     pub received: Received,
     /// Metric export requests (the gRPC receiver serves the metrics service too).
     pub metrics: MetricRequests,
+    /// Log export requests (the gRPC receiver serves the logs service too).
+    pub logs: LogRequests,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -117,6 +127,21 @@ impl Drop for Server {
 struct Collector(Received);
 
 struct MetricsCollector(MetricRequests);
+
+struct LogsCollector(LogRequests);
+
+#[tonic::async_trait]
+impl LogsService for LogsCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl MetricsService for MetricsCollector {
@@ -165,6 +190,7 @@ where
             tokio::net::TcpListener,
             Received,
             MetricRequests,
+            LogRequests,
             tokio::sync::oneshot::Receiver<()>,
         ) -> Fut
         + Send
@@ -177,6 +203,8 @@ where
     let r2 = received.clone();
     let metrics = MetricRequests::default();
     let m2 = metrics.clone();
+    let logs = LogRequests::default();
+    let l2 = logs.clone();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -187,7 +215,7 @@ where
             addr_tx.send(l.local_addr().unwrap()).unwrap();
             // Servers stop by themselves after 5 minutes even if a test forgets them.
             tokio::select! {
-                _ = f(l, r2, m2, stop_rx) => {}
+                _ = f(l, r2, m2, l2, stop_rx) => {}
                 _ = tokio::time::sleep(Duration::from_secs(300)) => {}
             }
         });
@@ -197,18 +225,20 @@ where
         addr,
         received,
         metrics,
+        logs,
         stop: Some(stop_tx),
         thread: Some(thread),
     }
 }
 
-/// A real OTLP/gRPC receiver (tonic TraceService).
+/// A real OTLP/gRPC receiver (tonic TraceService, MetricsService and LogsService).
 pub fn grpc_receiver() -> Server {
-    spawn_server(|l, received, metrics, stop| async move {
+    spawn_server(|l, received, metrics, logs, stop| async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
         let serve = tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(Collector(received)))
             .add_service(MetricsServiceServer::new(MetricsCollector(metrics)))
+            .add_service(LogsServiceServer::new(LogsCollector(logs)))
             .serve_with_incoming(incoming);
         // Stop at once (dropping the server and its connections), not
         // gracefully: an exporter may keep its connection open.
@@ -221,7 +251,7 @@ pub fn grpc_receiver() -> Server {
 
 /// A real OTLP/HTTP receiver: POST /v1/traces with a protobuf body.
 pub fn http_receiver() -> Server {
-    spawn_server(|l, received, _metrics, mut stop| async move {
+    spawn_server(|l, received, _metrics, _logs, mut stop| async move {
         loop {
             tokio::select! {
                 _ = &mut stop => return,
@@ -287,7 +317,7 @@ async fn read_http_request(sock: &mut tokio::net::TcpStream) -> Option<(String, 
 
 /// Accepts connections and never answers (a hanging collector).
 pub fn hanging_endpoint() -> Server {
-    spawn_server(|l, _received, _metrics, mut stop| async move {
+    spawn_server(|l, _received, _metrics, _logs, mut stop| async move {
         let mut held = Vec::new();
         loop {
             tokio::select! {

@@ -70,6 +70,15 @@ impl CurrentSpan<'_> {
     pub fn set_attr(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         self.0.set_attr(key.into(), value.into());
     }
+    /// The value of attribute `key`, if set.
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.0
+            .attrs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
     /// Whether the span has an attribute `key`.
     pub fn has_attr(&self, key: &str) -> bool {
         self.0.attrs.iter().any(|(k, _)| k == key)

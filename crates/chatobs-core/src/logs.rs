@@ -98,8 +98,12 @@ impl Background {
                 loop {
                     let wanted = me.flush.lock().unwrap_or_else(|e| e.into_inner()).0;
                     let mut wrote = false;
+                    let tap = line_sink();
                     while let Some(mut line) = me.queue.pop() {
                         let _ = w.write_all(line.as_bytes());
+                        if let Some(t) = &tap {
+                            t.line(&line);
+                        }
                         wrote = true;
                         if line.capacity() <= SPARE_BYTES {
                             line.clear();
@@ -108,6 +112,9 @@ impl Background {
                     }
                     if wrote {
                         let _ = w.flush();
+                        if let Some(t) = &tap {
+                            t.flush();
+                        }
                     }
                     {
                         let mut f = me.flush.lock().unwrap_or_else(|e| e.into_inner());
@@ -145,6 +152,29 @@ impl Background {
             }
         }
     }
+}
+
+/// Receives every line the log writer thread writes, right after writing
+/// it, on that thread (the OTLP log sink of `chatobs-otlp`): the same
+/// bounded queue feeds both, so a bot never waits for either, and both get
+/// the same redacted text. `flush` runs after each batch of lines.
+pub trait LineSink: Send + Sync + 'static {
+    /// One JSON line (with its newline).
+    fn line(&self, line: &str);
+    /// The end of a batch: send what is waiting.
+    fn flush(&self);
+}
+
+static LINE_SINK: std::sync::RwLock<Option<Arc<dyn LineSink>>> = std::sync::RwLock::new(None);
+
+/// Sets (or with `None` removes) the [`LineSink`] of the writer thread
+/// `init` starts. Lines written before it was set are not replayed.
+pub fn set_line_sink(sink: Option<Arc<dyn LineSink>>) {
+    *LINE_SINK.write().unwrap_or_else(|e| e.into_inner()) = sink;
+}
+
+fn line_sink() -> Option<Arc<dyn LineSink>> {
+    LINE_SINK.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Waits (at most `timeout`) until every log line written so far by the

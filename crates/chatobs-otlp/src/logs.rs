@@ -260,6 +260,15 @@ impl OtlpLogSink {
     }
 }
 
+impl chatobs_core::logs::LineSink for OtlpLogSink {
+    fn line(&self, line: &str) {
+        self.push_line(line);
+    }
+    fn flush(&self) {
+        OtlpLogSink::flush(self);
+    }
+}
+
 impl Drop for OtlpLogSink {
     fn drop(&mut self) {
         self.flush();

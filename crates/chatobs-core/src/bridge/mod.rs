@@ -541,6 +541,48 @@ where
             }
             None => {}
         }
+        if let Some(hook) = GENAI_HOOK.get() {
+            if rec
+                .attrs
+                .iter()
+                .any(|(k, _)| k.starts_with(GEN_AI_USAGE_PREFIX))
+            {
+                // The span being closed is the current one while the hook
+                // runs: what it records (cost attributes, the conversation's
+                // total) lands on this span and its conversation.
+                let cur = current_frame();
+                let frame = Frame {
+                    trace_id: b.trace_id,
+                    span_id: b.span_id,
+                    flags: b.flags,
+                    session: b
+                        .session
+                        .as_ref()
+                        .map_or(cur.session, |s| Arc::as_ptr(&s.0)),
+                    record: &mut *rec as *mut Record,
+                    capture: b.capture,
+                };
+                let prev = replace_frame(frame);
+                hook();
+                replace_frame(prev);
+            }
+        }
         finish(rec, b.session.take());
     }
+}
+
+const GEN_AI_USAGE_PREFIX: &str = "gen_ai.usage.";
+
+/// What runs when a bridged span carrying GenAI usage ends
+/// (`gen_ai.usage.*` fields: an LLM SDK's span, such as rig's `chat`).
+pub type GenAiHook = fn();
+static GENAI_HOOK: std::sync::OnceLock<GenAiHook> = std::sync::OnceLock::new();
+
+/// Sets the hook run, with the ending span as the current one
+/// ([`crate::current`]), when a bridged span with `gen_ai.usage.*` fields
+/// ends. The facade prices the call there, so a GenAI span from another
+/// crate gets the cost attributes, the conversation total, the metrics and
+/// the budget checks of chatobs' own LLM spans. Set once; later calls are ignored.
+pub fn on_genai_close(hook: GenAiHook) {
+    let _ = GENAI_HOOK.set(hook);
 }
