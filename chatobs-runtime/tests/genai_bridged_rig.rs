@@ -4,7 +4,8 @@
 //! span. Its `chat` span reaches chatobs through the `tracing` bridge and
 //! gets what chatobs' own LLM spans get: the cost attributes (exact
 //! decimal), the conversation's running total, the cost metrics and the
-//! per-conversation budget alert (once). (One test: `init` runs once.)
+//! per-conversation budget alert (once); a failed call in such a span
+//! feeds the LLM error counter. (One test: `init` runs once.)
 
 use chatobs_runtime::{chat_span, cost, vocab, ChatSession, Config, Decimal};
 use rig_core::completion::CompletionRequest;
@@ -79,19 +80,25 @@ above = "0.0004"
         let out = session.scope(answer(base.clone(), q)).await;
         assert!(out.contains("Medell"), "{out}");
     }
+    // A failed call in another crate's GenAI span (an SDK that logs the
+    // error inside its span) feeds the LLM error counter like chatobs' own.
+    session.in_scope(|| {
+        tracing::info_span!(
+            "chat gpt-4o",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = "openai",
+            gen_ai.request.model = "gpt-4o",
+            error.type = "429"
+        )
+        .in_scope(|| tracing::error!("rate limited: retry in 20 s"));
+    });
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert_eq!(seen.lock().unwrap()[0]["model"], "gpt-4o-mini");
     guard.flush(std::time::Duration::from_secs(10));
     let spans = guard.memory_spans();
 
     // rig's span, bridged, under the chat span, priced like chatobs' own.
-    let chats: Vec<_> = spans
-        .iter()
-        .filter(|s| {
-            s.attr_str(vocab::GEN_AI_OPERATION_NAME) == Some("chat")
-                && s.name != "agent.sales.answer"
-        })
-        .collect();
+    let chats: Vec<_> = spans.iter().filter(|s| s.name == "chat").collect();
     assert_eq!(
         chats.len(),
         2,
@@ -139,6 +146,12 @@ above = "0.0004"
     assert!(
         text.lines().any(|l| l
             == r#"chatobs_llm_cost_usd_total{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini"} 0.00054"#),
+        "{text}"
+    );
+    // The error, by provider and type.
+    assert!(
+        text.lines().any(|l| l
+            == r#"chatobs_llm_errors_total{gen_ai_provider_name="openai",error_type="429"} 1"#),
         "{text}"
     );
     // The $0.0004 budget: crossed by the second call, alerted once.
