@@ -111,6 +111,9 @@ fn a_six_cent_call_fires_once_a_five_cent_call_does_not() {
         f[0].trace_id.as_deref(),
         Some(span.trace_id.to_string().as_str())
     );
+    // Named, not only numbered (the log line and the sinks' JSON carry it).
+    assert_eq!(f[0].span_name.as_deref(), Some("agent.sales.flow"));
+    assert_eq!(f[0].to_json()["span_name"], "agent.sales.flow");
 }
 
 #[test]

@@ -45,7 +45,8 @@
 //! ## What a fired alert is
 //!
 //! * a WARN log event `alert.fired` with `alert.rule`, `alert.threshold`,
-//!   `alert.value`, `alert.exceeded_by`, `chat.session_id`, `trace_id`, `span_id`;
+//!   `alert.value`, `alert.exceeded_by`, `chat.session_id`, `trace_id`, `span_id`,
+//!   `span_name` (the breaching span's name);
 //! * a span event `alert.fired` on the breaching span;
 //! * a count by rule (`chatobs_alerts_fired_total`, and
 //!   `chatobs_conversations_over_budget_total` for per-conversation rules);
@@ -104,6 +105,9 @@ pub struct Alert {
     pub trace_id: Option<String>,
     /// The breaching span (hex).
     pub span_id: Option<String>,
+    /// The breaching span's name (`agent.sales.flow`, `chat gemini-1.5-flash`),
+    /// when it was the span running where the cost was recorded.
+    pub span_name: Option<String>,
     /// The breaching span's role.
     pub role: Option<String>,
     /// The evaluator (evaluation rules).
@@ -130,6 +134,7 @@ impl Alert {
             "session_id": self.session_id,
             "trace_id": self.trace_id,
             "span_id": self.span_id,
+            "span_name": self.span_name,
             "role": self.role,
             "evaluator": self.evaluator,
             "service": self.service,
@@ -403,6 +408,15 @@ impl AlertEngine {
         let trace_id =
             (ids.trace_id != TraceId::INVALID).then(|| format!("{:032x}", ids.trace_id.0));
         let span_id = (ids.span_id != SpanId::INVALID).then(|| format!("{:016x}", ids.span_id.0));
+        // Named, not only numbered: the breaching span is the one running here.
+        let span_name = (ids.span_id != SpanId::INVALID)
+            .then(|| {
+                chatobs_core::current::with(|s| {
+                    (s.ids().1 == ids.span_id).then(|| s.name().to_owned())
+                })
+                .flatten()
+            })
+            .flatten();
         let summary = r
             .summary
             .clone()
@@ -418,6 +432,7 @@ impl AlertEngine {
             session_id: session.map(str::to_owned),
             trace_id,
             span_id,
+            span_name,
             role: ids.role.map(|r| r.as_str().to_owned()),
             evaluator: evaluator.map(str::to_owned),
             service: self.service.clone(),
@@ -442,6 +457,7 @@ impl AlertEngine {
             { vocab::CHAT_SESSION_ID } = alert.session_id.as_deref().unwrap_or(""),
             { vocab::LOG_TRACE_ID } = alert.trace_id.as_deref().unwrap_or(""),
             { vocab::LOG_SPAN_ID } = alert.span_id.as_deref().unwrap_or(""),
+            span_name = alert.span_name.as_deref().unwrap_or(""),
             summary = alert.summary.as_str(),
             "alert.fired"
         );

@@ -4,7 +4,8 @@
 //! [`ChatobsMiddleware`] does the same for every request of a
 //! `reqwest_middleware` client (so LLM SDKs and other crates you hand that
 //! client are seen too):
-//! - a CLIENT span `{method}` with the HTTP client conventions
+//! - a CLIENT span named `{method} {host}` (`POST /{version}/{phone_number_id}/messages`
+//!   for a WhatsApp send) with the HTTP client conventions
 //!   (`http.request.method`, `url.full` with user info and credential-like
 //!   query values such as `key=` redacted, `server.address`, `server.port`,
 //!   `http.response.status_code`, `error.type` for 4xx/5xx and transport errors;
@@ -496,7 +497,7 @@ fn start(mut req: reqwest::Request) -> (ChatSpan, Option<GenAiRequest>, reqwest:
     };
     let name = match &genai {
         Some(g) => g.span_name(),
-        None => super::http_metrics::method_label(&method).to_owned(),
+        None => client_span_name(&method, &url),
     };
     let mut b = SpanBuilder::new(name)
         .kind(OtelKind::Client)
@@ -544,6 +545,21 @@ fn start(mut req: reqwest::Request) -> (ChatSpan, Option<GenAiRequest>, reqwest:
         }
     });
     (span, genai, req)
+}
+
+/// The name of a plain CLIENT span, per the HTTP conventions: the method and
+/// the route template when chatobs knows it (the WhatsApp send endpoint,
+/// whose path names the business number), else the method and the host;
+/// never the raw path (it may carry ids) and never a bare `POST`.
+pub fn client_span_name(method: &str, url: &reqwest::Url) -> String {
+    let m = super::http_metrics::method_label(method);
+    if is_graph_messages(method, url.path()) {
+        return format!("{m} /{{version}}/{{phone_number_id}}/messages");
+    }
+    match url.host_str() {
+        Some(h) => format!("{m} {h}"),
+        None => m.to_owned(),
+    }
 }
 
 /// What the client metric is labelled with (read before the request is sent).
@@ -647,5 +663,33 @@ async fn read_graph_error(span: &mut ChatSpan, resp: reqwest::Response) -> reqwe
     match b.body(body) {
         Ok(r) => reqwest::Response::from(r),
         Err(_) => reqwest::Response::from(http::Response::new(Vec::new())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_span_name;
+
+    #[test]
+    fn client_span_names_carry_a_template_or_the_host() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert_eq!(
+            client_span_name(
+                "POST",
+                &u("https://graph.facebook.com/v21.0/106540352242922/messages")
+            ),
+            "POST /{version}/{phone_number_id}/messages"
+        );
+        assert_eq!(
+            client_span_name(
+                "GET",
+                &u("https://crm.example.com/customers/573001234567?x=1")
+            ),
+            "GET crm.example.com"
+        );
+        assert_eq!(
+            client_span_name("BREW", &u("http://127.0.0.1:8080/")),
+            "_OTHER 127.0.0.1"
+        );
     }
 }
