@@ -179,6 +179,17 @@ pub(crate) fn connect_hooks() {
         chatobs_metrics::set_mirror(&chatobs_otlp::metrics::OtlpMirror);
         #[cfg(feature = "cost")]
         chatobs_core::bridge::on_genai_close(price_bridged_genai_span);
+        #[cfg(feature = "metrics")]
+        chatobs_metrics::add_source(Box::new(|m: &chatobs_metrics::Metrics| {
+            let set = |what: &str, n: u64| {
+                if let Some(c) = m.telemetry_dropped.scalar(&[what]) {
+                    c.set(n);
+                }
+            };
+            set("custom_attributes", crate::attrs::dropped());
+            #[cfg(feature = "otlp")]
+            set("otlp_log_records", chatobs_otlp::logs::totals().1);
+        }));
     });
 }
 

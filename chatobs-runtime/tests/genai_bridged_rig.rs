@@ -92,6 +92,12 @@ above = "0.0004"
         )
         .in_scope(|| tracing::error!("rate limited: retry in 20 s"));
     });
+    // A refused attribute (a key in chatobs' namespace) is counted where
+    // operators look.
+    session.in_scope(|| {
+        let mut s = chatobs_runtime::SpanBuilder::new("agent.sales.note").start();
+        s.in_scope(|| assert!(!chatobs_runtime::attrs::set("conversation.step", "x")));
+    });
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert_eq!(seen.lock().unwrap()[0]["model"], "gpt-4o-mini");
     guard.flush(std::time::Duration::from_secs(10));
@@ -152,6 +158,16 @@ above = "0.0004"
     assert!(
         text.lines().any(|l| l
             == r#"chatobs_llm_errors_total{gen_ai_provider_name="openai",error_type="429"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == r#"chatobs_telemetry_dropped_total{what="custom_attributes"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == r#"chatobs_telemetry_dropped_total{what="log_lines"} 0"#),
         "{text}"
     );
     // The $0.0004 budget: crossed by the second call, alerted once.

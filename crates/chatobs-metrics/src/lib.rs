@@ -28,6 +28,7 @@
 //! | `chatobs_spans_dropped_total`, `chatobs_spans_exported_total`, `chatobs_span_export_failures_total`, `chatobs_span_queue_spans` | counter / gauge | none |
 //! | `chatobs_eval_score` / `chatobs_eval_failures_total` | histogram 0.1 ... 1 / counter | `evaluator` |
 //! | `chatobs_chat_events_total` | counter (`chat_event!`, [`observe_chat_event`]) | `event` |
+//! | `chatobs_telemetry_dropped_total` | counter: JSON log lines dropped, OTLP log records not delivered, bridged span attributes/events/links over the limits, your own attributes refused or cut | `what` |
 //! | `chatobs_llm_errors_total` | counter (every LLM span that ended in error) | `gen_ai_provider_name`, `error_type` |
 //! | `chatobs_llm_price_unknown_total` | counter (calls without a complete price) | `gen_ai_provider_name`, `gen_ai_request_model`, `reason` |
 //! | `chatobs_whatsapp_errors_total` | counter (errors Meta reported) | `code`, `scope` |
@@ -151,6 +152,9 @@ pub struct Metrics {
     llm_errors: Family,
     whatsapp_errors: Family,
     chat_events: Family,
+    /// `chatobs_telemetry_dropped_total{what}` (log lines and bridge limits
+    /// read here; sources add the rest).
+    pub telemetry_dropped: Family,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -195,11 +199,12 @@ impl Metrics {
             llm_price_unknown: c(v::PROM_LLM_PRICE_UNKNOWN, "LLM calls recorded without a complete price (unknown model, a component without a price, an overflow, or no usage in the answer), by reason.", &[v::PL_PROVIDER, v::PL_MODEL, v::PL_REASON], 1),
             whatsapp_errors: c(v::PROM_WHATSAPP_ERRORS, "Errors Meta reported (webhook value.errors, message errors[], status errors[], Graph API answers), by code and scope.", &[v::PL_CODE, v::PL_SCOPE], 1),
             chat_events: c(v::PROM_CHAT_EVENTS, "Chat events recorded (chat_event!), by event.", &[v::PL_EVENT], 1),
+            telemetry_dropped: c(v::PROM_TELEMETRY_DROPPED, "Telemetry chatobs dropped or failed to deliver, by what: JSON log lines (queue full), OTLP log records (export failed), bridged span attributes, events and links over the limits, your own attributes refused or cut.", &[v::PL_WHAT], 1),
             overflow: c(v::PROM_SERIES_OVERFLOW, "Records whose label set went to the _overflow series (the metric hit its series limit), or app metric values given a wrong number of labels.", &[v::PL_METRIC], 1),
         }
     }
 
-    fn families(&self) -> [&Family; 28] {
+    fn families(&self) -> [&Family; 29] {
         [
             &self.token_usage,
             &self.operation_duration,
@@ -228,6 +233,7 @@ impl Metrics {
             &self.llm_errors,
             &self.whatsapp_errors,
             &self.chat_events,
+            &self.telemetry_dropped,
             &self.overflow,
         ]
     }
@@ -639,6 +645,16 @@ fn refresh() {
         set(&m.span_export_failures, s.export_failed);
         set(&m.span_queue, s.queued as u64);
     }
+    let dropped = |what: &str, n: u64| {
+        if let Some(c) = m.telemetry_dropped.scalar(&[what]) {
+            c.set(n);
+        }
+    };
+    dropped("log_lines", chatobs_core::logs::dropped());
+    let b = chatobs_core::bridge::stats();
+    dropped("bridge_attributes", b.attributes_dropped);
+    dropped("bridge_events", b.events_dropped);
+    dropped("bridge_links", b.links_dropped);
     for source in SOURCES.read().unwrap_or_else(|e| e.into_inner()).iter() {
         source(m);
     }

@@ -37,6 +37,18 @@ use std::time::{Duration, SystemTime};
 /// Most records sent in one request.
 pub const MAX_BATCH: usize = 512;
 
+static FAILED_ALL: AtomicU64 = AtomicU64::new(0);
+static EXPORTED_ALL: AtomicU64 = AtomicU64::new(0);
+
+/// Records every sink of this process sent, and records in batches that
+/// failed (for `chatobs_telemetry_dropped_total{what="otlp_log_records"}`).
+pub fn totals() -> (u64, u64) {
+    (
+        EXPORTED_ALL.load(Ordering::Relaxed),
+        FAILED_ALL.load(Ordering::Relaxed),
+    )
+}
+
 /// Sends log lines to an OTLP collector or backend (see the module docs).
 pub struct OtlpLogSink {
     // Dropped before the runtime it was built on.
@@ -169,9 +181,11 @@ impl OtlpLogSink {
         match res.and_then(|r| r) {
             Ok(()) => {
                 self.exported.fetch_add(n, Ordering::Relaxed);
+                EXPORTED_ALL.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
                 self.failed.fetch_add(n, Ordering::Relaxed);
+                FAILED_ALL.fetch_add(n, Ordering::Relaxed);
                 if !self.warned.swap(true, Ordering::Relaxed) {
                     let why = transport::describe(
                         Signal::Logs,

@@ -462,6 +462,8 @@ pub const PROM_EVAL_SCORE: &str = "chatobs_eval_score";
 pub const PROM_EVAL_FAILURES: &str = "chatobs_eval_failures_total";
 /// Series folded into the overflow series because a metric hit its series limit.
 pub const PROM_SERIES_OVERFLOW: &str = "chatobs_metric_series_overflow_total";
+/// Prometheus: telemetry chatobs dropped or failed to deliver, by `what`.
+pub const PROM_TELEMETRY_DROPPED: &str = "chatobs_telemetry_dropped_total";
 /// Conversations opened, by channel.
 pub const PROM_CONVERSATIONS_OPENED: &str = "chatobs_conversations_opened_total";
 /// Conversations with a message in the last 30 minutes.
@@ -539,6 +541,9 @@ pub const PL_OUTCOME: &str = "outcome";
 pub const PL_EVALUATOR: &str = "evaluator";
 /// Prometheus label: the metric that overflowed.
 pub const PL_METRIC: &str = "metric";
+/// Prometheus label: what was dropped (`log_lines`, `otlp_log_records`,
+/// `bridge_attributes`, `bridge_events`, `bridge_links`, `custom_attributes`).
+pub const PL_WHAT: &str = "what";
 /// Prometheus label: Meta's error code.
 pub const PL_CODE: &str = "code";
 /// Prometheus label: where Meta reported an error (`webhook`, `message`, `status`, `send`).
