@@ -206,6 +206,12 @@ fn price_bridged_genai_span() {
         if s.has_attr(v::GEN_AI_USAGE_PRICE_USD) || s.has_attr(v::GEN_AI_USAGE_PRICE_UNKNOWN) {
             return None;
         }
+        // The SDK sent the call through chatobs' HTTP instrumentation, which
+        // priced it on its own span (a child of this one): once is enough.
+        if chatobs_cost::priced::take_priced_under(s.ids().1) {
+            s.set_attr(v::GEN_AI_USAGE_PRICED_BY_CHILD, true);
+            return None;
+        }
         let n = |keys: &[&str]| {
             keys.iter().find_map(|k| {
                 let x = s.attr(k)?;

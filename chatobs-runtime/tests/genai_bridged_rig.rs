@@ -177,5 +177,66 @@ above = "0.0004"
         ),
         "{text}"
     );
+
+    // An SDK whose own GenAI span wraps a request sent through chatobs'
+    // HTTP instrumentation: priced once, on the HTTP span, not again on the
+    // SDK's span.
+    let mw = chatobs_runtime::integrations::reqwest::reqwest_middleware::ClientBuilder::new(
+        reqwest::Client::new(),
+    )
+    .with(chatobs_runtime::integrations::reqwest::ChatobsMiddleware)
+    .build();
+    let twice = ChatSession::from_exported_id("cs-rig-priced-once").unwrap();
+    let url = format!("{base}/chat/completions");
+    twice
+        .scope(async {
+            let sdk = tracing::info_span!(
+                "chat",
+                gen_ai.operation.name = "chat",
+                gen_ai.provider.name = "openai",
+                gen_ai.request.model = "gpt-4o-mini",
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty
+            );
+            let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hola"}]});
+            let r = tracing::Instrument::instrument(mw.post(&url).json(&body).send(), sdk.clone())
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            sdk.record("gen_ai.usage.input_tokens", 1000_i64);
+            sdk.record("gen_ai.usage.output_tokens", 200_i64);
+        })
+        .await;
+    assert_eq!(
+        cost::session_totals(&twice).llm_usd,
+        per_call,
+        "priced once"
+    );
+    guard.flush(std::time::Duration::from_secs(10));
+    let spans = guard.memory_spans();
+    let of_twice: Vec<_> = spans
+        .iter()
+        .filter(|s| s.attr_str(vocab::CHAT_SESSION_ID) == Some("cs-rig-priced-once"))
+        .collect();
+    let sdk = of_twice
+        .iter()
+        .find(|s| s.name == "chat")
+        .expect("the SDK span");
+    assert_eq!(
+        sdk.attr(vocab::GEN_AI_USAGE_PRICED_BY_CHILD)
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    assert_eq!(sdk.attr(vocab::GEN_AI_USAGE_PRICE_USD), None);
+    let http = of_twice
+        .iter()
+        .find(|s| s.name == "chat gpt-4o-mini")
+        .expect("the HTTP GenAI span");
+    assert_eq!(http.parent_span_id, sdk.span_id);
+    assert_eq!(
+        http.attr(vocab::GEN_AI_USAGE_PRICE_USD)
+            .and_then(|v| v.as_decimal()),
+        Some(per_call)
+    );
     drop(guard);
 }

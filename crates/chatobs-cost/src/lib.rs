@@ -140,6 +140,7 @@ pub mod import;
 pub mod ledger;
 pub mod llm;
 pub mod money;
+pub mod priced;
 pub mod timeline;
 pub mod whatsapp;
 

@@ -167,6 +167,7 @@ where
 {
     let graph = is_graph_messages(req.method().as_str(), req.url().path());
     let meta = Meta::of(&req);
+    let parent = parent_span();
     let (mut span, genai, req) = start(req);
     let t0 = Instant::now();
     let res = send(req).await;
@@ -181,7 +182,7 @@ where
         return Ok(resp);
     };
     if g.stream && resp.status().is_success() {
-        return Ok(observed(resp, span, g, t0));
+        return Ok(observed(resp, span, g, t0, parent));
     }
     // Read the answer to find its usage, then hand it back unchanged.
     let status = resp.status();
@@ -231,6 +232,9 @@ where
         }
     }
     span.set_attribute(vocab::HTTP_RESPONSE_BODY_SIZE, body.len() as u64);
+    if parsed.usage.is_some() {
+        crate::cost::priced::note_priced_under(parent);
+    }
     span.in_scope(|| {
         genai::record_with_status(&g, &parsed, Some(status.as_u16()));
         if g.stream {
@@ -259,6 +263,7 @@ fn observed(
     span: ChatSpan,
     genai: GenAiRequest,
     t0: Instant,
+    parent: chatobs_core::SpanId,
 ) -> reqwest::Response {
     let status = resp.status().as_u16();
     let usage = StreamUsage::for_request(&genai);
@@ -274,6 +279,7 @@ fn observed(
             first: None,
             status,
             bytes: 0,
+            parent,
         })),
     };
     reqwest::Response::from(http::Response::from_parts(parts, reqwest::Body::wrap(body)))
@@ -288,6 +294,7 @@ struct Watch {
     first: Option<f64>,
     status: u16,
     bytes: u64,
+    parent: chatobs_core::SpanId,
 }
 
 impl Watch {
@@ -307,6 +314,7 @@ impl Watch {
             first,
             status,
             bytes,
+            parent,
             ..
         } = self;
         if let Some(e) = error {
@@ -315,6 +323,9 @@ impl Watch {
         }
         span.set_attribute(vocab::HTTP_RESPONSE_BODY_SIZE, bytes);
         let parsed = usage.finish();
+        if parsed.usage.is_some() {
+            crate::cost::priced::note_priced_under(parent);
+        }
         span.in_scope(|| {
             genai::record_with_status(&genai, &parsed, Some(status));
             if let Some(f) = first {
@@ -560,6 +571,12 @@ pub fn client_span_name(method: &str, url: &reqwest::Url) -> String {
         Some(h) => format!("{m} {h}"),
         None => m.to_owned(),
     }
+}
+
+/// The span this request is sent from (its CLIENT span's parent): an SDK's
+/// own GenAI span, when the SDK sends through this client.
+fn parent_span() -> chatobs_core::SpanId {
+    chatobs_core::current::ids().map_or(chatobs_core::SpanId::INVALID, |(_, s)| s)
 }
 
 /// What the client metric is labelled with (read before the request is sent).

@@ -868,6 +868,9 @@ pub const GEN_AI_USAGE_PRICE_INCOMPLETE_REASON: &str = "gen_ai.usage.price_incom
 /// OpenAI stream without `stream_options.include_usage`): the call's cost
 /// is unknown and the conversation total is incomplete.
 pub const GEN_AI_USAGE_MISSING: &str = "gen_ai.usage.missing";
+/// On an LLM library's own GenAI span: the call was priced on its child
+/// CLIENT span (chatobs' HTTP instrumentation), so not again here.
+pub const GEN_AI_USAGE_PRICED_BY_CHILD: &str = "gen_ai.usage.priced_by_child";
 /// The provider blocked the prompt (Gemini `promptFeedback.blockReason`,
 /// such as `SAFETY`): the call produced no answer.
 pub const GEN_AI_RESPONSE_BLOCK_REASON: &str = "gen_ai.response.block_reason";
