@@ -59,6 +59,8 @@ pub use chatobs_integrations::health::HealthConfig;
 pub use chatobs_metrics::MetricsConfig;
 #[cfg(feature = "otlp")]
 pub use chatobs_otlp::{OtlpConfig, OtlpProtocol};
+#[cfg(feature = "state")]
+pub use chatobs_state::StateConfig;
 
 /// Calls `$m!(field, Type)` for each section compiled into this build, in
 /// the order of `config/observability.toml`. The one list of sections.
@@ -87,6 +89,8 @@ macro_rules! for_each_section {
         $m!(slo, SloConfig);
         #[cfg(feature = "audit")]
         $m!(audit, AuditConfig);
+        #[cfg(feature = "state")]
+        $m!(state, StateConfig);
     };
 }
 
@@ -100,6 +104,7 @@ const OPTIONAL_SECTIONS: &[(&str, &str)] = &[
     ("metrics", "metrics"),
     ("slo", "alerts"),
     ("audit", "audit"),
+    ("state", "state"),
 ];
 
 /// Everything `init` needs: one field per section compiled into this build.
@@ -144,6 +149,10 @@ pub struct Config {
     /// `[audit]`: the tamper-evident audit trail (feature `audit`).
     #[cfg(feature = "audit")]
     pub audit: AuditConfig,
+    /// `[state]`: conversations' totals shared across replicas and services
+    /// (feature `state`; Redis when `url` is set).
+    #[cfg(feature = "state")]
+    pub state: StateConfig,
     /// Where this configuration came from (not a key).
     pub source: Option<PathBuf>,
 }
@@ -175,6 +184,8 @@ impl Default for Config {
             slo: Default::default(),
             #[cfg(feature = "audit")]
             audit: Default::default(),
+            #[cfg(feature = "state")]
+            state: Default::default(),
             source: None,
         }
     }

@@ -56,6 +56,8 @@ pub fn init_with_exporters(
     chatobs_core::bridge::configure(&config.tracing)?;
     #[cfg(feature = "cost")]
     chatobs_cost::configure(&config.cost)?;
+    #[cfg(feature = "state")]
+    crate::state::start(&config.state)?;
     connect_hooks();
     #[cfg(feature = "audit")]
     crate::audit::open(&config.audit)?;

@@ -116,6 +116,8 @@ pub use chatobs_cost as cost;
 pub use chatobs_evals as evals;
 #[cfg(feature = "audit")]
 pub mod audit;
+#[cfg(feature = "state")]
+pub mod state;
 #[cfg(any(feature = "axum", feature = "reqwest"))]
 pub use chatobs_integrations as integrations;
 #[cfg(feature = "otlp")]

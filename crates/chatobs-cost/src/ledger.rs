@@ -32,6 +32,9 @@ pub mod reason {
     pub const EVALUATION_TOTAL_OVERFLOW: &str = "evaluation_total_overflow";
     /// LLM + WhatsApp would not fit a decimal exactly (the addition was refused).
     pub const TOTAL_OVERFLOW: &str = "total_overflow";
+    /// An amount was not a whole number of picodollars (or too large) to add
+    /// to the conversation's shared totals ([`crate::shared`]).
+    pub const SHARED_TOTAL_PRECISION: &str = "shared_total_precision";
 }
 
 /// A conversation's running totals.

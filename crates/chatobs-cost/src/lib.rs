@@ -141,6 +141,7 @@ pub mod ledger;
 pub mod llm;
 pub mod money;
 pub mod priced;
+pub mod shared;
 pub mod timeline;
 pub mod whatsapp;
 
@@ -282,17 +283,33 @@ fn add_to_session(f: impl FnOnce(&mut Totals)) {
 /// [`add_to_session`], then the cost listeners (see [`events`]) with the
 /// totals before and after, taken under the ledger's lock.
 fn add_and_emit(kind: CostEventKind<'_>, f: impl FnOnce(&mut Totals)) {
-    if !events::has_listeners() {
+    let shared = shared::shared().is_some();
+    if !events::has_listeners() && !shared {
         return add_to_session(f);
     }
     let session = ChatSession::current();
     let mut around = None;
     if let Some(s) = &session {
-        ledger::ledger_of(s).update(|t| {
+        let ledger = ledger::ledger_of(s);
+        ledger.update(|t| {
             let before = t.clone();
             f(t);
             around = Some((before, t.clone()));
         });
+        // Shared across processes: the listeners see the shared totals.
+        if shared {
+            if let Some((b, a)) = &around {
+                if shared::delta(b, a).is_none() {
+                    ledger.update(|t| t.mark_incomplete(ledger::reason::SHARED_TOTAL_PRECISION));
+                }
+                if let Some(s_around) = shared::share(s.id(), b, a) {
+                    around = Some(s_around);
+                }
+            }
+        }
+    }
+    if !events::has_listeners() {
+        return;
     }
     let (role, trace_id, span_id) = events::current_ids();
     events::emit(&CostEvent {

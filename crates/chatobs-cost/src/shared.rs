@@ -1,0 +1,207 @@
+//! Conversation totals shared across processes: the seam a state store
+//! plugs into (`chatobs-state` implements it on Redis).
+//!
+//! Without a shared ledger (the default), a conversation's running total
+//! lives in this process. With one ([`set_shared`]), every priced event also
+//! adds its amounts to the conversation's shared totals, in one atomic step
+//! of the store, and the cost listeners (the alert engine among them) get
+//! the shared totals before and after that step. So the replica or service
+//! whose addition crosses a per-conversation budget is the one that fires,
+//! exactly once across all of them (an atomic addition crosses a line once).
+//!
+//! Money crosses the seam as integer picodollars (`i64`, up to about
+//! $9.2 million per conversation): exact, never a float. An amount that is
+//! not a whole number of picodollars, or does not fit, is refused (the
+//! conversation's totals are marked incomplete with
+//! [`crate::ledger::reason::SHARED_TOTAL_PRECISION`]), never rounded.
+//!
+//! When the store fails or is slow, the event is counted ([`stats`]), the
+//! listeners get this process's own totals for it, and the store is
+//! expected to converge later (see `chatobs-state`): a priced event never
+//! waits longer than the store's own timeout.
+
+use crate::ledger::Totals;
+use rust_decimal::Decimal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Picodollars per dollar.
+pub const PICO: i64 = 1_000_000_000_000;
+
+/// What one priced event adds to a conversation (picodollars, counts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// LLM part.
+    pub llm_pico: i64,
+    /// WhatsApp part (signed: a reconciliation may lower it).
+    pub whatsapp_pico: i64,
+    /// Evaluation part.
+    pub evaluation_pico: i64,
+    /// LLM calls.
+    pub llm_calls: i64,
+}
+
+/// A conversation's shared totals after an addition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parts {
+    /// LLM part.
+    pub llm_pico: i64,
+    /// WhatsApp part.
+    pub whatsapp_pico: i64,
+    /// Evaluation part.
+    pub evaluation_pico: i64,
+    /// LLM calls.
+    pub llm_calls: i64,
+}
+
+impl Parts {
+    /// USD of a picodollar count.
+    pub fn usd(pico: i64) -> Decimal {
+        Decimal::from_i128_with_scale(i128::from(pico), 12).normalize()
+    }
+}
+
+/// Where conversations' totals are shared. Implementations bound every call
+/// by their own timeout and return an error rather than wait longer.
+pub trait SharedLedger: Send + Sync + 'static {
+    /// Adds `delta` to `conversation`'s totals in one atomic step and
+    /// returns the totals after it. `op` identifies this addition: adding
+    /// the same `op` twice (a retry) must count once.
+    fn add(&self, conversation: &str, op: u128, delta: Delta) -> Result<Parts, String>;
+    /// The totals of `conversation` as the store has them.
+    fn get(&self, conversation: &str) -> Result<Parts, String>;
+}
+
+static SHARED: RwLock<Option<Arc<dyn SharedLedger>>> = RwLock::new(None);
+static SHARED_OK: AtomicU64 = AtomicU64::new(0);
+static SHARED_FAILED: AtomicU64 = AtomicU64::new(0);
+static SHARED_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Shares conversations' totals through `ledger` (or, with `None`, keeps
+/// them in this process).
+pub fn set_shared(ledger: Option<Arc<dyn SharedLedger>>) {
+    *SHARED.write().unwrap_or_else(|e| e.into_inner()) = ledger;
+}
+
+pub(crate) fn shared() -> Option<Arc<dyn SharedLedger>> {
+    SHARED.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The shared totals of the conversation `id` (`None` without a shared ledger).
+pub fn shared_totals(id: &str) -> Option<Result<Parts, String>> {
+    shared().map(|s| s.get(id))
+}
+
+/// How the shared ledger has fared in this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SharedStats {
+    /// Additions the store took.
+    pub added: u64,
+    /// Additions that failed or timed out (the listeners got local totals).
+    pub failed: u64,
+    /// Amounts refused: not a whole number of picodollars, or too large.
+    pub refused: u64,
+}
+
+/// Counters of the shared ledger.
+pub fn stats() -> SharedStats {
+    SharedStats {
+        added: SHARED_OK.load(Ordering::Relaxed),
+        failed: SHARED_FAILED.load(Ordering::Relaxed),
+        refused: SHARED_REFUSED.load(Ordering::Relaxed),
+    }
+}
+
+/// `d` as whole picodollars, if it is one.
+pub fn to_pico(d: Decimal) -> Option<i64> {
+    let p = d.checked_mul(Decimal::from(PICO))?;
+    if !p.fract().is_zero() {
+        return None;
+    }
+    use rust_decimal::prelude::ToPrimitive;
+    p.to_i64()
+}
+
+/// What `after` added to `before`, in picodollars; `None` when an amount is
+/// not representable.
+pub(crate) fn delta(before: &Totals, after: &Totals) -> Option<Delta> {
+    let d = |a: Decimal, b: Decimal| to_pico(a.checked_sub(b)?);
+    Some(Delta {
+        llm_pico: d(after.llm_usd, before.llm_usd)?,
+        whatsapp_pico: d(after.whatsapp_usd, before.whatsapp_usd)?,
+        evaluation_pico: d(after.evaluation_usd, before.evaluation_usd)?,
+        llm_calls: i64::try_from(after.llm_calls.saturating_sub(before.llm_calls)).ok()?,
+    })
+}
+
+/// Totals `local` with its money parts replaced by the shared ones.
+pub(crate) fn with_parts(local: &Totals, p: Parts) -> Totals {
+    let mut t = local.clone();
+    t.llm_usd = Parts::usd(p.llm_pico);
+    t.whatsapp_usd = Parts::usd(p.whatsapp_pico);
+    t.evaluation_usd = Parts::usd(p.evaluation_pico);
+    t.llm_calls = u64::try_from(p.llm_calls).unwrap_or(0);
+    t
+}
+
+/// Shares one event's addition; returns the shared (before, after), or
+/// `None` when there is no shared ledger or it failed (then the caller keeps
+/// the local totals).
+pub(crate) fn share(
+    conversation: &str,
+    before: &Totals,
+    after: &Totals,
+) -> Option<(Totals, Totals)> {
+    let s = shared()?;
+    let Some(d) = delta(before, after) else {
+        SHARED_REFUSED.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    if d == Delta::default() {
+        return None;
+    }
+    let op = op_id();
+    match s.add(conversation, op, d) {
+        Ok(p) => {
+            SHARED_OK.fetch_add(1, Ordering::Relaxed);
+            let b = Parts {
+                llm_pico: p.llm_pico.saturating_sub(d.llm_pico),
+                whatsapp_pico: p.whatsapp_pico.saturating_sub(d.whatsapp_pico),
+                evaluation_pico: p.evaluation_pico.saturating_sub(d.evaluation_pico),
+                llm_calls: p.llm_calls.saturating_sub(d.llm_calls),
+            };
+            Some((with_parts(before, b), with_parts(after, p)))
+        }
+        Err(_) => {
+            SHARED_FAILED.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// A random 128-bit id for one addition (retries of it count once).
+fn op_id() -> u128 {
+    let (t, s) = (
+        chatobs_core::ids::new_trace_id(),
+        chatobs_core::ids::new_span_id(),
+    );
+    t.0 ^ u128::from(s.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picodollars_are_exact_or_refused() {
+        assert_eq!(to_pico(Decimal::new(27, 5)), Some(270_000_000));
+        assert_eq!(to_pico(Decimal::new(1, 13)), None, "below a picodollar");
+        assert_eq!(
+            to_pico(Decimal::from(10_000_000)),
+            None,
+            "too large for i64"
+        );
+        assert_eq!(Parts::usd(270_000_000), Decimal::new(27, 5));
+        assert_eq!(Parts::usd(-5), Decimal::new(-5, 12));
+    }
+}

@@ -1,0 +1,468 @@
+//! Conversation totals in Redis ([`RedisLedger`]).
+//!
+//! Each conversation is one hash, `{prefix}:{<conversation id>}:totals`
+//! (fields `llm`, `wa`, `eval` in picodollars and `calls`), updated by one
+//! Lua script per priced event: the script first sets the addition's own key
+//! (`...:op:<id>`, `SET NX`), so a retried addition counts once, then adds
+//! every part with `HINCRBY`, renews the expiry and returns the totals. One
+//! round trip, atomic, exact (integers), and the braces keep a
+//! conversation's keys in one Redis Cluster slot.
+//!
+//! Redis runs on a thread of its own (a current-thread tokio runtime with a
+//! multiplexed, reconnecting `ConnectionManager`), so it works whether or not
+//! the bot uses tokio. A priced event waits for the answer at most
+//! `state.timeout_ms`. While Redis is unreachable the ledger is *degraded*:
+//! events no longer wait at all, their additions queue (at most
+//! `state.max_pending`, older ones dropped and counted) and are replayed, in
+//! order and each once, as soon as Redis answers again, so the totals
+//! converge. Degradation is logged once when it starts and once when it ends,
+//! counted in [`StateStats`], and shown by [`RedisLedger::is_degraded`]
+//! (`/health/ready` reports it).
+
+use crate::config::StateConfig;
+use chatobs_cost::shared::{Delta, Parts, SharedLedger};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ADD_SCRIPT: &str = r"
+local ttl = tonumber(ARGV[1])
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then
+  redis.call('HINCRBY', KEYS[1], 'llm', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'wa', ARGV[3])
+  redis.call('HINCRBY', KEYS[1], 'eval', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'calls', ARGV[5])
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return redis.call('HMGET', KEYS[1], 'llm', 'wa', 'eval', 'calls')
+";
+
+/// How the Redis ledger has fared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateStats {
+    /// Additions Redis took (replays included).
+    pub added: u64,
+    /// Additions replayed after an outage.
+    pub replayed: u64,
+    /// Additions waiting for Redis now.
+    pub pending: u64,
+    /// Additions dropped because the replay queue was full.
+    pub dropped: u64,
+    /// Events that did not get Redis' answer in time (or during an outage).
+    pub timed_out: u64,
+    /// Outages seen (the ledger turned degraded).
+    pub outages: u64,
+    /// Whether Redis is unreachable now.
+    pub degraded: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    degraded: AtomicBool,
+    added: AtomicU64,
+    replayed: AtomicU64,
+    pending: AtomicU64,
+    dropped: AtomicU64,
+    timed_out: AtomicU64,
+    outages: AtomicU64,
+}
+
+enum Req {
+    Add {
+        conversation: String,
+        op: u128,
+        delta: Delta,
+        reply: Option<SyncSender<Result<Parts, String>>>,
+    },
+    Get {
+        conversation: String,
+        reply: SyncSender<Result<Parts, String>>,
+    },
+    Stop,
+}
+
+/// Conversation totals shared through Redis (see the module docs).
+pub struct RedisLedger {
+    tx: SyncSender<Req>,
+    timeout: Duration,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RedisLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLedger")
+            .field("degraded", &self.is_degraded())
+            .finish()
+    }
+}
+
+impl RedisLedger {
+    /// Starts the ledger for `cfg.url` (checked by `StateConfig`'s
+    /// validation). Connecting happens on the ledger's thread: an unreachable
+    /// Redis at start is an outage like any other, not an error.
+    pub fn start(cfg: &StateConfig) -> Result<RedisLedger, chatobs_core::Error> {
+        let client = redis::Client::open(cfg.url.trim()).map_err(|_| {
+            chatobs_core::Error::InvalidInput(
+                "state.url: not a valid redis:// URL (the value is not shown: it may hold a password)".into(),
+            )
+        })?;
+        let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
+        let shared = Arc::new(Shared::default());
+        // Bounded: a flood of events beyond what the thread drains waits at
+        // most the timeout to be queued, then counts as timed out.
+        let (tx, rx) = sync_channel::<Req>(4096);
+        let worker = Worker {
+            client,
+            conn: None,
+            prefix: cfg.key_prefix.clone(),
+            ttl_ms: cfg.ttl_hours.saturating_mul(3_600_000),
+            timeout,
+            max_pending: cfg.max_pending.max(1),
+            pending: VecDeque::new(),
+            shared: shared.clone(),
+            script: redis::Script::new(ADD_SCRIPT),
+            next_retry: Instant::now(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("chatobs-state".into())
+            .spawn(move || worker.run(rx))
+            .map_err(|e| {
+                chatobs_core::Error::InvalidInput(format!("cannot start the state thread: {e}"))
+            })?;
+        Ok(RedisLedger {
+            tx,
+            timeout,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Whether Redis is unreachable now (additions queue for replay).
+    pub fn is_degraded(&self) -> bool {
+        self.shared.degraded.load(Ordering::Relaxed)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> StateStats {
+        let s = &self.shared;
+        StateStats {
+            added: s.added.load(Ordering::Relaxed),
+            replayed: s.replayed.load(Ordering::Relaxed),
+            pending: s.pending.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            timed_out: s.timed_out.load(Ordering::Relaxed),
+            outages: s.outages.load(Ordering::Relaxed),
+            degraded: s.degraded.load(Ordering::Relaxed),
+        }
+    }
+
+    fn ask(
+        &self,
+        make: impl FnOnce(SyncSender<Result<Parts, String>>) -> Req,
+    ) -> Result<Parts, String> {
+        let (rtx, rrx) = sync_channel(1);
+        let deadline = Instant::now() + self.timeout;
+        let mut req = make(rtx);
+        // Never block past the deadline to enqueue either.
+        loop {
+            match self.tx.try_send(req) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(r)) => {
+                    if Instant::now() >= deadline {
+                        self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
+                        return Err("the state thread is behind".into());
+                    }
+                    req = r;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    return Err("the state thread has stopped".into())
+                }
+            }
+        }
+        match rrx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(r) => r,
+            Err(_) => {
+                self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
+                Err(format!(
+                    "no answer from Redis within {} ms",
+                    self.timeout.as_millis()
+                ))
+            }
+        }
+    }
+}
+
+impl SharedLedger for RedisLedger {
+    fn add(&self, conversation: &str, op: u128, delta: Delta) -> Result<Parts, String> {
+        if self.is_degraded() {
+            // During an outage nothing waits: queue the addition for replay.
+            self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
+            let _ = self.tx.try_send(Req::Add {
+                conversation: conversation.to_owned(),
+                op,
+                delta,
+                reply: None,
+            });
+            return Err("Redis is unreachable (degraded): counted locally, replayed later".into());
+        }
+        self.ask(|reply| Req::Add {
+            conversation: conversation.to_owned(),
+            op,
+            delta,
+            reply: Some(reply),
+        })
+    }
+
+    fn get(&self, conversation: &str) -> Result<Parts, String> {
+        self.ask(|reply| Req::Get {
+            conversation: conversation.to_owned(),
+            reply,
+        })
+    }
+}
+
+impl Drop for RedisLedger {
+    fn drop(&mut self) {
+        let _ = self.tx.try_send(Req::Stop);
+        if let Some(t) = self.thread.take() {
+            // Bounded: the thread stops after its current request.
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    client: redis::Client,
+    conn: Option<redis::aio::ConnectionManager>,
+    prefix: String,
+    ttl_ms: u64,
+    timeout: Duration,
+    max_pending: usize,
+    pending: VecDeque<(String, u128, Delta)>,
+    shared: Arc<Shared>,
+    script: redis::Script,
+    next_retry: Instant,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Req>) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("chatobs: the state thread has no runtime ({e}): conversation totals stay per process");
+                self.set_degraded(true);
+                return;
+            }
+        };
+        loop {
+            let req = match rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(r) => Some(r),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if !self.pending.is_empty() {
+                rt.block_on(self.replay());
+            }
+            match req {
+                None => {}
+                Some(Req::Stop) => return,
+                Some(Req::Add {
+                    conversation,
+                    op,
+                    delta,
+                    reply,
+                }) => {
+                    if !self.pending.is_empty()
+                        || self.conn.is_none() && Instant::now() < self.next_retry
+                    {
+                        // Order is kept: behind what waits for replay.
+                        self.queue(conversation, op, delta);
+                        if let Some(r) = reply {
+                            let _ = r.try_send(Err("Redis is unreachable: queued".into()));
+                        }
+                        continue;
+                    }
+                    let res = rt.block_on(self.add(&conversation, op, delta));
+                    if res.is_err() {
+                        self.queue(conversation, op, delta);
+                    }
+                    if let Some(r) = reply {
+                        let _ = r.try_send(res);
+                    }
+                }
+                Some(Req::Get {
+                    conversation,
+                    reply,
+                }) => {
+                    let res = rt.block_on(self.get(&conversation));
+                    let _ = reply.try_send(res);
+                }
+            }
+        }
+    }
+
+    fn key(&self, conversation: &str, what: &str) -> String {
+        format!("{}:{{{conversation}}}:{what}", self.prefix)
+    }
+
+    async fn connection(&mut self) -> Result<redis::aio::ConnectionManager, String> {
+        if let Some(c) = &self.conn {
+            return Ok(c.clone());
+        }
+        if Instant::now() < self.next_retry {
+            return Err("Redis is unreachable (retrying each second)".into());
+        }
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(0);
+        match tokio::time::timeout(
+            self.timeout * 4,
+            self.client.get_connection_manager_with_config(cfg),
+        )
+        .await
+        {
+            Ok(Ok(c)) => {
+                self.conn = Some(c.clone());
+                Ok(c)
+            }
+            Ok(Err(e)) => {
+                self.next_retry = Instant::now() + Duration::from_secs(1);
+                self.set_degraded(true);
+                Err(describe(&e))
+            }
+            Err(_) => {
+                self.next_retry = Instant::now() + Duration::from_secs(1);
+                self.set_degraded(true);
+                Err("connecting to Redis timed out".into())
+            }
+        }
+    }
+
+    async fn add(&mut self, conversation: &str, op: u128, d: Delta) -> Result<Parts, String> {
+        let mut c = self.connection().await?;
+        let mut inv = self.script.prepare_invoke();
+        inv.key(self.key(conversation, "totals"))
+            .key(self.key(conversation, &format!("op:{op:032x}")))
+            .arg(self.ttl_ms)
+            .arg(d.llm_pico)
+            .arg(d.whatsapp_pico)
+            .arg(d.evaluation_pico)
+            .arg(d.llm_calls);
+        let r: Result<Result<Vec<Option<i64>>, redis::RedisError>, _> =
+            tokio::time::timeout(self.timeout * 2, inv.invoke_async(&mut c)).await;
+        match r {
+            Ok(Ok(v)) => {
+                self.shared.added.fetch_add(1, Ordering::Relaxed);
+                self.set_degraded(false);
+                Ok(parts(&v))
+            }
+            Ok(Err(e)) => {
+                if is_connection_error(&e) {
+                    self.conn = None;
+                    self.next_retry = Instant::now() + Duration::from_secs(1);
+                    self.set_degraded(true);
+                }
+                Err(describe(&e))
+            }
+            Err(_) => {
+                self.conn = None;
+                self.next_retry = Instant::now() + Duration::from_secs(1);
+                self.set_degraded(true);
+                Err("Redis did not answer in time".into())
+            }
+        }
+    }
+
+    async fn get(&mut self, conversation: &str) -> Result<Parts, String> {
+        let mut c = self.connection().await?;
+        let key = self.key(conversation, "totals");
+        let r: Result<Result<Vec<Option<i64>>, redis::RedisError>, _> = tokio::time::timeout(
+            self.timeout * 2,
+            redis::cmd("HMGET")
+                .arg(key)
+                .arg("llm")
+                .arg("wa")
+                .arg("eval")
+                .arg("calls")
+                .query_async(&mut c),
+        )
+        .await;
+        match r {
+            Ok(Ok(v)) => Ok(parts(&v)),
+            Ok(Err(e)) => Err(describe(&e)),
+            Err(_) => Err("Redis did not answer in time".into()),
+        }
+    }
+
+    fn queue(&mut self, conversation: String, op: u128, delta: Delta) {
+        if self.pending.len() >= self.max_pending {
+            self.pending.pop_front();
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.pending.push_back((conversation, op, delta));
+        self.shared
+            .pending
+            .store(self.pending.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Replays what waited, in order; stops at the first failure.
+    async fn replay(&mut self) {
+        while let Some((conv, op, d)) = self.pending.front().cloned() {
+            if self.add(&conv, op, d).await.is_err() {
+                break;
+            }
+            self.pending.pop_front();
+            self.shared.replayed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.shared
+            .pending
+            .store(self.pending.len() as u64, Ordering::Relaxed);
+    }
+
+    fn set_degraded(&self, on: bool) {
+        let was = self.shared.degraded.swap(on, Ordering::Relaxed);
+        if on && !was {
+            self.shared.outages.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                target: "chatobs::state",
+                "chatobs: Redis (state.url) is unreachable: conversation totals are counted per process and queued until it answers again (see /health/ready)"
+            );
+        } else if !on && was {
+            tracing::info!(
+                target: "chatobs::state",
+                "chatobs: Redis (state.url) answers again: queued additions are being replayed"
+            );
+        }
+    }
+}
+
+fn parts(v: &[Option<i64>]) -> Parts {
+    let at = |i: usize| v.get(i).copied().flatten().unwrap_or(0);
+    Parts {
+        llm_pico: at(0),
+        whatsapp_pico: at(1),
+        evaluation_pico: at(2),
+        llm_calls: at(3),
+    }
+}
+
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
+/// The error without anything that could carry the URL's password.
+fn describe(e: &redis::RedisError) -> String {
+    format!("{:?}: {}", e.kind(), e.detail().unwrap_or(""))
+}
