@@ -24,8 +24,35 @@ pub fn ledger() -> Option<Arc<RedisLedger>> {
     LEDGER.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// The `state` check of `/health/ready`: `degraded` while Redis is
+/// unreachable (readiness still passes: the bot keeps answering, totals are
+/// per process and queued), `healthy` otherwise.
+#[cfg(any(feature = "axum", feature = "reqwest"))]
+fn status() -> Option<chatobs_integrations::health::Check> {
+    let l = ledger()?;
+    let s = l.stats();
+    Some(chatobs_integrations::health::Check {
+        name: "state".into(),
+        healthy: true,
+        degraded: s.degraded,
+        detail: if s.degraded {
+            format!(
+                "Redis unreachable: totals counted per process, {} additions queued for replay ({} dropped, {} outages)",
+                s.pending, s.dropped, s.outages
+            )
+        } else {
+            format!(
+                "Redis answering ({} additions, {} replayed after {} outages, {} dropped)",
+                s.added, s.replayed, s.outages, s.dropped
+            )
+        },
+    })
+}
+
 /// Starts (or, with an empty url, stops sharing) what `cfg` says.
 pub(crate) fn start(cfg: &StateConfig) -> Result<(), crate::Error> {
+    #[cfg(any(feature = "axum", feature = "reqwest"))]
+    chatobs_integrations::health::add_status_source(status);
     if cfg.url.trim().is_empty() {
         chatobs_cost::shared::set_shared(None);
         *LEDGER.write().unwrap_or_else(|e| e.into_inner()) = None;

@@ -397,3 +397,48 @@ fn redis_stopped_and_started_mid_run_never_blocks_and_totals_converge() {
     assert!(add(1_000, 21).is_ok());
     assert_eq!(l.get("conv-outage").unwrap().llm_pico, 21_000);
 }
+
+#[test]
+fn an_unreachable_redis_is_degraded_on_ready_and_never_blocks_a_priced_event() {
+    if std::env::var_os("CHATOBS_STATE_CHILD").is_some() {
+        return;
+    }
+    chatobs_runtime::context::set_session_key(b"state-redis-test-key-0000000042").unwrap();
+    // Nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _guard = chatobs_runtime::init(config(&format!("redis://127.0.0.1:{port}/0"))).unwrap();
+    let session = ChatSession::from_exported_id("conv-no-redis").unwrap();
+    for _ in 0..5 {
+        let t = Instant::now();
+        session.in_scope(|| cost::record_llm_call(&llm()).unwrap());
+        // `timeout_ms = 200`, and no wait at all once degraded.
+        assert!(
+            t.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    // Counted in the process all the same.
+    assert_eq!(cost::session_totals(&session).llm_calls, 5);
+    let l = chatobs_runtime::state::ledger().expect("the ledger init started");
+    let t = Instant::now();
+    while !l.is_degraded() {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = chatobs_runtime::integrations::health::readiness(&Default::default());
+    let j = r.to_json();
+    assert_eq!(j["checks"]["state"], "degraded", "{j}");
+    assert!(r.ready, "a degraded store keeps the replica ready: {j}");
+    assert!(
+        j["details"]["state"]
+            .as_str()
+            .is_some_and(|d| d.contains("queued for replay")),
+        "{j}"
+    );
+    assert!(cost::shared::stats().failed >= 1);
+}

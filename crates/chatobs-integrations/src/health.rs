@@ -76,6 +76,9 @@ pub struct Check {
     pub name: std::borrow::Cow<'static, str>,
     /// Passed.
     pub healthy: bool,
+    /// Working, with less than it should (shown as `degraded`; readiness
+    /// still passes: a replica that can answer should keep answering).
+    pub degraded: bool,
     /// Why (no personal data: counts and durations).
     pub detail: String,
 }
@@ -105,7 +108,14 @@ impl Readiness {
         for c in &self.checks {
             checks.insert(
                 c.name.to_string(),
-                if c.healthy { "healthy" } else { "unhealthy" }.into(),
+                if !c.healthy {
+                    "unhealthy"
+                } else if c.degraded {
+                    "degraded"
+                } else {
+                    "healthy"
+                }
+                .into(),
             );
             details.insert(c.name.to_string(), c.detail.clone().into());
         }
@@ -147,9 +157,30 @@ pub fn check_name(name: &str) -> String {
     }
 }
 
-/// Readiness from the installed pipeline.
+/// A part of chatobs that reports how it fares on `/health/ready` (the
+/// shared state store, for one): `None` when it has nothing to say.
+pub type StatusSource = fn() -> Option<Check>;
+
+static SOURCES: std::sync::RwLock<Vec<StatusSource>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds a [`StatusSource`] to every readiness answer (once per function).
+pub fn add_status_source(source: StatusSource) {
+    let mut v = SOURCES.write().unwrap_or_else(|e| e.into_inner());
+    if !v.iter().any(|f| std::ptr::fn_addr_eq(*f, source)) {
+        v.push(source);
+    }
+}
+
+/// Readiness from the installed pipeline (and the status sources).
 pub fn readiness(cfg: &HealthConfig) -> Readiness {
-    readiness_of(crate::pipeline::snapshot().as_ref(), cfg)
+    let mut r = readiness_of(crate::pipeline::snapshot().as_ref(), cfg);
+    let sources: Vec<StatusSource> = SOURCES.read().unwrap_or_else(|e| e.into_inner()).clone();
+    for source in sources {
+        if let Some(c) = source() {
+            r.push(c);
+        }
+    }
+    r
 }
 
 /// Readiness from a pipeline snapshot (`None`: chatobs is not installed).
@@ -158,6 +189,7 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
     checks.push(Check {
         name: "config".into(),
         healthy: snap.is_some(),
+        degraded: false,
         detail: if snap.is_some() {
             "configuration loaded, pipeline installed".into()
         } else {
@@ -170,6 +202,7 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
             checks.push(Check {
                 name: "exporter_queue".into(),
                 healthy: s.queued < limit.max(1),
+                degraded: false,
                 detail: format!(
                     "{} of {} queued (limit {limit}), {} dropped",
                     s.queued, s.capacity, s.dropped
@@ -194,6 +227,7 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
             checks.push(Check {
                 name: "export".into(),
                 healthy: ok,
+                degraded: false,
                 detail,
             });
         }
@@ -202,6 +236,7 @@ pub fn readiness_of(snap: Option<&PipelineSnapshot>, cfg: &HealthConfig) -> Read
                 checks.push(Check {
                     name: name.into(),
                     healthy: false,
+                    degraded: false,
                     detail: "no pipeline".into(),
                 });
             }

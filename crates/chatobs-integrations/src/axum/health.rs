@@ -90,6 +90,7 @@ impl ReadyChecks {
             out.push(Check {
                 name: name.into(),
                 healthy,
+                degraded: false,
                 detail,
             });
         }
