@@ -297,9 +297,9 @@ impl AlertEngine {
                 }
                 self.check_conversation(ev);
             }
-            CostEventKind::WhatsApp { .. } | CostEventKind::Reconciled { .. } => {
-                self.check_conversation(ev)
-            }
+            CostEventKind::WhatsApp { .. }
+            | CostEventKind::Reconciled { .. }
+            | CostEventKind::SharedTotals => self.check_conversation(ev),
             CostEventKind::Closed { .. } => {
                 if let Some(s) = ev.session {
                     let mut f = self.fired.lock().unwrap_or_else(|e| e.into_inner());

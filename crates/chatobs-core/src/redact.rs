@@ -108,6 +108,7 @@ fn is_own_identifier(w: &[u8]) -> bool {
         && w.iter().any(u8::is_ascii_alphabetic)
 }
 
+#[inline]
 fn needs_scan(s: &str) -> bool {
     let mut run = 0;
     for c in s.bytes() {
@@ -281,7 +282,13 @@ pub fn is_redacted_field(name: &str) -> bool {
 
 /// Free text as it may be exported: scanned for phone numbers and e-mail
 /// addresses unless `redaction.scan_free_text = false`.
+#[inline]
 pub fn text(s: &str) -> Cow<'_, str> {
+    // Most values (names, ids, short labels) cannot hold a phone number or
+    // an e-mail address: decided here, without reading the lists.
+    if !needs_scan(s) {
+        return Cow::Borrowed(s);
+    }
     if with_lists(|l| l.scan) {
         redact_free_text(s)
     } else {

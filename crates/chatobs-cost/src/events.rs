@@ -59,6 +59,12 @@ pub enum CostEventKind<'a> {
         /// The reconciliation.
         reconciliation: &'a Reconciliation,
     },
+    /// A conversation's totals shared across processes after one of this
+    /// process's additions reached the store ([`crate::shared`]): `totals`
+    /// are the shared ones. Emitted on the store's thread, maybe late (after
+    /// an outage, when the addition is replayed); the event that priced the
+    /// call or message came first, without totals.
+    SharedTotals,
     /// The conversation was closed (its ledger is forgotten).
     Closed {
         /// Its final totals.

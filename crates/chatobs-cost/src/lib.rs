@@ -296,16 +296,17 @@ fn add_and_emit(kind: CostEventKind<'_>, f: impl FnOnce(&mut Totals)) {
             f(t);
             around = Some((before, t.clone()));
         });
-        // Shared across processes: the listeners see the shared totals.
+        // Shared across processes: the per-conversation totals the listeners
+        // check come with the store's answer (a SharedTotals event), off
+        // this path; this event carries none, so no process checks its own.
         if shared {
             if let Some((b, a)) = &around {
                 if shared::delta(b, a).is_none() {
                     ledger.update(|t| t.mark_incomplete(ledger::reason::SHARED_TOTAL_PRECISION));
                 }
-                if let Some(s_around) = shared::share(s.id(), b, a) {
-                    around = Some(s_around);
-                }
+                shared::share(s, b, a, events::current_ids());
             }
+            around = None;
         }
     }
     if !events::has_listeners() {

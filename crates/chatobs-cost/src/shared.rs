@@ -70,7 +70,17 @@ pub trait SharedLedger: Send + Sync + 'static {
     fn add(&self, conversation: &str, op: u128, delta: Delta) -> Result<Parts, String>;
     /// The totals of `conversation` as the store has them.
     fn get(&self, conversation: &str) -> Result<Parts, String>;
+    /// [`SharedLedger::add`] off the caller's path: `then` runs with the
+    /// outcome when the store has answered (on the store's own thread, maybe
+    /// much later after an outage). What priced events use. The default
+    /// runs `add` on the caller's thread.
+    fn add_then(&self, conversation: &str, op: u128, delta: Delta, then: Then) {
+        then(self.add(conversation, op, delta))
+    }
 }
+
+/// What runs when a shared addition has its answer.
+pub type Then = Box<dyn FnOnce(Result<Parts, String>) + Send>;
 
 static SHARED: RwLock<Option<Arc<dyn SharedLedger>>> = RwLock::new(None);
 static SHARED_OK: AtomicU64 = AtomicU64::new(0);
@@ -144,39 +154,62 @@ pub(crate) fn with_parts(local: &Totals, p: Parts) -> Totals {
     t
 }
 
-/// Shares one event's addition; returns the shared (before, after), or
-/// `None` when there is no shared ledger or it failed (then the caller keeps
-/// the local totals).
+/// Shares one event's addition off the caller's path: when the store
+/// answers, the listeners get a [`crate::CostEventKind::SharedTotals`] event
+/// with the shared totals before and after it (the alert engine checks the
+/// per-conversation rules on those). Returns false when there is nothing to
+/// share (no amount) or the amount was refused.
 pub(crate) fn share(
-    conversation: &str,
+    session: &crate::context::ChatSession,
     before: &Totals,
     after: &Totals,
-) -> Option<(Totals, Totals)> {
-    let s = shared()?;
+    ids: (
+        Option<crate::vocab::Role>,
+        crate::ids::TraceId,
+        crate::ids::SpanId,
+    ),
+) -> bool {
+    let Some(s) = shared() else {
+        return false;
+    };
     let Some(d) = delta(before, after) else {
         SHARED_REFUSED.fetch_add(1, Ordering::Relaxed);
-        return None;
+        return false;
     };
     if d == Delta::default() {
-        return None;
+        return false;
     }
-    let op = op_id();
-    match s.add(conversation, op, d) {
-        Ok(p) => {
-            SHARED_OK.fetch_add(1, Ordering::Relaxed);
-            let b = Parts {
-                llm_pico: p.llm_pico.saturating_sub(d.llm_pico),
-                whatsapp_pico: p.whatsapp_pico.saturating_sub(d.whatsapp_pico),
-                evaluation_pico: p.evaluation_pico.saturating_sub(d.evaluation_pico),
-                llm_calls: p.llm_calls.saturating_sub(d.llm_calls),
-            };
-            Some((with_parts(before, b), with_parts(after, p)))
-        }
-        Err(_) => {
-            SHARED_FAILED.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-    }
+    let (session, before, after) = (session.clone(), before.clone(), after.clone());
+    let id = session.id().to_owned();
+    s.add_then(
+        &id,
+        op_id(),
+        d,
+        Box::new(move |r| match r {
+            Ok(p) => {
+                SHARED_OK.fetch_add(1, Ordering::Relaxed);
+                let b = Parts {
+                    llm_pico: p.llm_pico.saturating_sub(d.llm_pico),
+                    whatsapp_pico: p.whatsapp_pico.saturating_sub(d.whatsapp_pico),
+                    evaluation_pico: p.evaluation_pico.saturating_sub(d.evaluation_pico),
+                    llm_calls: p.llm_calls.saturating_sub(d.llm_calls),
+                };
+                let (b, a) = (with_parts(&before, b), with_parts(&after, p));
+                crate::events::emit(&crate::CostEvent {
+                    kind: crate::CostEventKind::SharedTotals,
+                    session: Some(&session),
+                    totals: Some((&b, &a)),
+                    role: ids.0,
+                    trace_id: ids.1,
+                    span_id: ids.2,
+                });
+            }
+            Err(_) => {
+                SHARED_FAILED.fetch_add(1, Ordering::Relaxed);
+            }
+        }),
+    );
+    true
 }
 
 /// A random 128-bit id for one addition (retries of it count once).

@@ -4,9 +4,12 @@
 //! (fields `llm`, `wa`, `eval` in picodollars and `calls`), updated by one
 //! Lua script per priced event: the script first sets the addition's own key
 //! (`...:op:<id>`, `SET NX`), so a retried addition counts once, then adds
-//! every part with `HINCRBY`, renews the expiry and returns the totals. One
-//! round trip, atomic, exact (integers), and the braces keep a
-//! conversation's keys in one Redis Cluster slot.
+//! every part with `HINCRBY`, renews the expiry and returns the totals:
+//! atomic, exact (integers), and the braces keep a conversation's keys in
+//! one Redis Cluster slot. Priced events do not wait for it: they hand the
+//! addition to the ledger's thread, which sends every addition waiting in
+//! one pipelined round trip (up to 256) and, with Redis' answer, gives the
+//! listeners the shared totals (the budget alert is checked there).
 //!
 //! Redis runs on a thread of its own (a current-thread tokio runtime with a
 //! multiplexed, reconnecting `ConnectionManager`), so it works whether or not
@@ -20,12 +23,23 @@
 //! (`/health/ready` reports it).
 
 use crate::config::StateConfig;
-use chatobs_cost::shared::{Delta, Parts, SharedLedger};
+use chatobs_cost::shared::{Delta, Parts, SharedLedger, Then};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Most additions sent in one round trip.
+const MAX_BATCH: usize = 256;
+
+/// Why an addition did not land.
+enum AddError {
+    /// Redis is unreachable or did not answer: queue and replay.
+    Unavailable(#[allow(dead_code)] String),
+    /// Redis answered with an error for it: replaying would fail again.
+    Refused(String),
+}
 
 const ADD_SCRIPT: &str = r"
 local ttl = tonumber(ARGV[1])
@@ -69,12 +83,38 @@ struct Shared {
     outages: AtomicU64,
 }
 
+/// Who waits for an addition's outcome.
+enum Reply {
+    /// Nobody (a queued addition whose caller did not wait).
+    None,
+    /// A caller waiting at most the timeout.
+    Channel(SyncSender<Result<Parts, String>>),
+    /// A continuation, run on this thread when Redis has answered (kept
+    /// through an outage and run at the replay).
+    Then(Then),
+}
+
+impl Reply {
+    fn send(self, r: Result<Parts, String>) {
+        match self {
+            Reply::None => {}
+            Reply::Channel(c) => {
+                let _ = c.try_send(r);
+            }
+            Reply::Then(f) => f(r),
+        }
+    }
+}
+
 enum Req {
     Add {
         conversation: String,
         op: u128,
         delta: Delta,
-        reply: Option<SyncSender<Result<Parts, String>>>,
+        reply: Reply,
+    },
+    Flush {
+        reply: SyncSender<()>,
     },
     Get {
         conversation: String,
@@ -113,7 +153,7 @@ impl RedisLedger {
         let shared = Arc::new(Shared::default());
         // Bounded: a flood of events beyond what the thread drains waits at
         // most the timeout to be queued, then counts as timed out.
-        let (tx, rx) = sync_channel::<Req>(4096);
+        let (tx, rx) = sync_channel::<Req>(65_536);
         let worker = Worker {
             client,
             conn: None,
@@ -123,7 +163,6 @@ impl RedisLedger {
             max_pending: cfg.max_pending.max(1),
             pending: VecDeque::new(),
             shared: shared.clone(),
-            script: redis::Script::new(ADD_SCRIPT),
             next_retry: Instant::now(),
         };
         let thread = std::thread::Builder::new()
@@ -157,6 +196,16 @@ impl RedisLedger {
             outages: s.outages.load(Ordering::Relaxed),
             degraded: s.degraded.load(Ordering::Relaxed),
         }
+    }
+
+    /// Waits (at most `timeout`) until every addition sent before has had
+    /// its answer (or was queued for replay).
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (rtx, rrx) = sync_channel(1);
+        if self.tx.send(Req::Flush { reply: rtx }).is_err() {
+            return false;
+        }
+        rrx.recv_timeout(timeout).is_ok()
     }
 
     fn ask(
@@ -201,20 +250,51 @@ impl SharedLedger for RedisLedger {
         if self.is_degraded() {
             // During an outage nothing waits: queue the addition for replay.
             self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
-            let _ = self.tx.try_send(Req::Add {
-                conversation: conversation.to_owned(),
-                op,
-                delta,
-                reply: None,
-            });
+            if self
+                .tx
+                .try_send(Req::Add {
+                    conversation: conversation.to_owned(),
+                    op,
+                    delta,
+                    reply: Reply::None,
+                })
+                .is_err()
+            {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
             return Err("Redis is unreachable (degraded): counted locally, replayed later".into());
         }
         self.ask(|reply| Req::Add {
             conversation: conversation.to_owned(),
             op,
             delta,
-            reply: Some(reply),
+            reply: Reply::Channel(reply),
         })
+    }
+
+    fn add_then(&self, conversation: &str, op: u128, delta: Delta, then: Then) {
+        // Never waits: the state thread runs `then` when Redis has answered.
+        if let Err(e) = self.tx.try_send(Req::Add {
+            conversation: conversation.to_owned(),
+            op,
+            delta,
+            reply: Reply::Then(then),
+        }) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            let req = match e {
+                std::sync::mpsc::TrySendError::Full(r)
+                | std::sync::mpsc::TrySendError::Disconnected(r) => r,
+            };
+            if let Req::Add {
+                reply: Reply::Then(f),
+                ..
+            } = req
+            {
+                f(Err(
+                    "the state thread is behind: the addition was dropped".into()
+                ));
+            }
+        }
     }
 
     fn get(&self, conversation: &str) -> Result<Parts, String> {
@@ -242,9 +322,8 @@ struct Worker {
     ttl_ms: u64,
     timeout: Duration,
     max_pending: usize,
-    pending: VecDeque<(String, u128, Delta)>,
+    pending: VecDeque<(String, u128, Delta, Reply)>,
     shared: Arc<Shared>,
-    script: redis::Script,
     next_retry: Instant,
 }
 
@@ -273,28 +352,56 @@ impl Worker {
             match req {
                 None => {}
                 Some(Req::Stop) => return,
+                Some(Req::Flush { reply }) => {
+                    let _ = reply.try_send(());
+                }
                 Some(Req::Add {
                     conversation,
                     op,
                     delta,
                     reply,
                 }) => {
+                    // Everything already waiting goes in the same round trip.
+                    let mut batch = vec![(conversation, op, delta, reply)];
+                    let mut after = None;
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Req::Add {
+                                conversation,
+                                op,
+                                delta,
+                                reply,
+                            }) => batch.push((conversation, op, delta, reply)),
+                            Ok(other) => {
+                                after = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     if !self.pending.is_empty()
                         || self.conn.is_none() && Instant::now() < self.next_retry
                     {
                         // Order is kept: behind what waits for replay.
-                        self.queue(conversation, op, delta);
-                        if let Some(r) = reply {
-                            let _ = r.try_send(Err("Redis is unreachable: queued".into()));
+                        for (c, o, d, r) in batch {
+                            self.queue(c, o, d, r);
                         }
-                        continue;
+                    } else {
+                        rt.block_on(self.add_batch(batch));
                     }
-                    let res = rt.block_on(self.add(&conversation, op, delta));
-                    if res.is_err() {
-                        self.queue(conversation, op, delta);
-                    }
-                    if let Some(r) = reply {
-                        let _ = r.try_send(res);
+                    match after {
+                        Some(Req::Stop) => return,
+                        Some(Req::Flush { reply }) => {
+                            let _ = reply.try_send(());
+                        }
+                        Some(Req::Get {
+                            conversation,
+                            reply,
+                        }) => {
+                            let res = rt.block_on(self.get(&conversation));
+                            let _ = reply.try_send(res);
+                        }
+                        Some(Req::Add { .. }) | None => {}
                     }
                 }
                 Some(Req::Get {
@@ -346,37 +453,81 @@ impl Worker {
         }
     }
 
-    async fn add(&mut self, conversation: &str, op: u128, d: Delta) -> Result<Parts, String> {
-        let mut c = self.connection().await?;
-        let mut inv = self.script.prepare_invoke();
-        inv.key(self.key(conversation, "totals"))
-            .key(self.key(conversation, &format!("op:{op:032x}")))
-            .arg(self.ttl_ms)
-            .arg(d.llm_pico)
-            .arg(d.whatsapp_pico)
-            .arg(d.evaluation_pico)
-            .arg(d.llm_calls);
-        let r: Result<Result<Vec<Option<i64>>, redis::RedisError>, _> =
-            tokio::time::timeout(self.timeout * 2, inv.invoke_async(&mut c)).await;
+    /// Adds a batch in one round trip; on a refusal (an addition Redis
+    /// rejects, such as an overflow), each is tried alone so only the bad one
+    /// is dropped (counted). Unreachable: the batch is queued for replay.
+    async fn add_batch(&mut self, batch: Vec<(String, u128, Delta, Reply)>) {
+        let ops: Vec<(String, u128, Delta)> = batch
+            .iter()
+            .map(|(c, o, d, _)| (c.clone(), *o, *d))
+            .collect();
+        match self.add_many(&ops).await {
+            Ok(parts) => {
+                for ((_, _, _, r), p) in batch.into_iter().zip(parts) {
+                    r.send(Ok(p));
+                }
+            }
+            Err(AddError::Unavailable(_)) => {
+                for (c, o, d, r) in batch {
+                    self.queue(c, o, d, r);
+                }
+            }
+            Err(AddError::Refused(_)) => {
+                for (c, o, d, r) in batch {
+                    match self.add_many(&[(c.clone(), o, d)]).await {
+                        Ok(mut p) => r.send(Ok(p.pop().unwrap_or_default())),
+                        Err(AddError::Unavailable(_)) => self.queue(c, o, d, r),
+                        Err(AddError::Refused(e)) => {
+                            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                            r.send(Err(format!("Redis refused the addition: {e}")));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pipelined round trip: the script once per addition.
+    async fn add_many(&mut self, ops: &[(String, u128, Delta)]) -> Result<Vec<Parts>, AddError> {
+        let mut c = self.connection().await.map_err(AddError::Unavailable)?;
+        let mut pipe = redis::pipe();
+        for (conv, op, d) in ops {
+            pipe.cmd("EVAL")
+                .arg(ADD_SCRIPT)
+                .arg(2)
+                .arg(self.key(conv, "totals"))
+                .arg(self.key(conv, &format!("op:{op:032x}")))
+                .arg(self.ttl_ms)
+                .arg(d.llm_pico)
+                .arg(d.whatsapp_pico)
+                .arg(d.evaluation_pico)
+                .arg(d.llm_calls);
+        }
+        let r: Result<Result<Vec<Vec<Option<i64>>>, redis::RedisError>, _> =
+            tokio::time::timeout(self.timeout * 4, pipe.query_async(&mut c)).await;
         match r {
             Ok(Ok(v)) => {
-                self.shared.added.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .added
+                    .fetch_add(ops.len() as u64, Ordering::Relaxed);
                 self.set_degraded(false);
-                Ok(parts(&v))
+                Ok(v.iter().map(|x| parts(x)).collect())
             }
             Ok(Err(e)) => {
                 if is_connection_error(&e) {
                     self.conn = None;
                     self.next_retry = Instant::now() + Duration::from_secs(1);
                     self.set_degraded(true);
+                    Err(AddError::Unavailable(describe(&e)))
+                } else {
+                    Err(AddError::Refused(describe(&e)))
                 }
-                Err(describe(&e))
             }
             Err(_) => {
                 self.conn = None;
                 self.next_retry = Instant::now() + Duration::from_secs(1);
                 self.set_degraded(true);
-                Err("Redis did not answer in time".into())
+                Err(AddError::Unavailable("Redis did not answer in time".into()))
             }
         }
     }
@@ -402,12 +553,24 @@ impl Worker {
         }
     }
 
-    fn queue(&mut self, conversation: String, op: u128, delta: Delta) {
+    /// Queues an addition for replay. A caller waiting on a channel is told
+    /// now (it will not wait for the replay); a continuation is kept and run
+    /// at the replay.
+    fn queue(&mut self, conversation: String, op: u128, delta: Delta, reply: Reply) {
+        let reply = match reply {
+            Reply::Channel(c) => {
+                let _ = c.try_send(Err("Redis is unreachable: queued for replay".into()));
+                Reply::None
+            }
+            other => other,
+        };
         if self.pending.len() >= self.max_pending {
-            self.pending.pop_front();
+            if let Some((_, _, _, r)) = self.pending.pop_front() {
+                r.send(Err("dropped: the replay queue was full".into()));
+            }
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.pending.push_back((conversation, op, delta));
+        self.pending.push_back((conversation, op, delta, reply));
         self.shared
             .pending
             .store(self.pending.len() as u64, Ordering::Relaxed);
@@ -415,12 +578,45 @@ impl Worker {
 
     /// Replays what waited, in order; stops at the first failure.
     async fn replay(&mut self) {
-        while let Some((conv, op, d)) = self.pending.front().cloned() {
-            if self.add(&conv, op, d).await.is_err() {
-                break;
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(MAX_BATCH);
+            let ops: Vec<(String, u128, Delta)> = self
+                .pending
+                .iter()
+                .take(n)
+                .map(|(c, o, d, _)| (c.clone(), *o, *d))
+                .collect();
+            match self.add_many(&ops).await {
+                Ok(parts) => {
+                    for p in parts {
+                        if let Some((_, _, _, reply)) = self.pending.pop_front() {
+                            reply.send(Ok(p));
+                        }
+                        self.shared.replayed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(AddError::Unavailable(_)) => break,
+                Err(AddError::Refused(_)) => {
+                    // One of them is refused: replay the front alone, drop it if it is the one.
+                    let (c, o, d, _) = &self.pending[0];
+                    let one = [(c.clone(), *o, *d)];
+                    match self.add_many(&one).await {
+                        Ok(mut p) => {
+                            if let Some((_, _, _, reply)) = self.pending.pop_front() {
+                                reply.send(Ok(p.pop().unwrap_or_default()));
+                            }
+                            self.shared.replayed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(AddError::Unavailable(_)) => break,
+                        Err(AddError::Refused(e)) => {
+                            if let Some((_, _, _, reply)) = self.pending.pop_front() {
+                                reply.send(Err(format!("Redis refused the addition: {e}")));
+                            }
+                            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
-            self.pending.pop_front();
-            self.shared.replayed.fetch_add(1, Ordering::Relaxed);
         }
         self.shared
             .pending

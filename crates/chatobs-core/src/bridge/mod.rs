@@ -250,8 +250,9 @@ where
 
 thread_local! {
     /// The frames bridged spans replaced when entered on this thread:
-    /// `(tracing span id, frame to restore)`, innermost last.
-    static ENTERED: RefCell<Vec<(u64, Frame)>> = const { RefCell::new(Vec::new()) };
+    /// `(tracing span id, its chatobs span id, frame to restore)`, innermost
+    /// last. Exit finds its entry here, without looking the span up in the registry.
+    static ENTERED: RefCell<Vec<(u64, u64, Frame)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl<S> Layer<S> for TracingBridge
@@ -482,32 +483,26 @@ where
         drop(ext);
         let _ = ENTERED.try_with(|e| {
             if let Ok(mut e) = e.try_borrow_mut() {
-                e.push((id.into_u64(), replace_frame(frame)));
+                e.push((id.into_u64(), frame.span_id, replace_frame(frame)));
             }
         });
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span_id) = ctx
-            .span(id)
-            .and_then(|s| s.extensions().get::<Bridged>().map(|b| b.span_id))
-        else {
-            return;
-        };
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         let key = id.into_u64();
         let _ = ENTERED.try_with(|e| {
             let Ok(mut e) = e.try_borrow_mut() else {
                 return;
             };
-            let Some(i) = e.iter().rposition(|(k, _)| *k == key) else {
+            let Some(i) = e.iter().rposition(|(k, _, _)| *k == key) else {
                 return;
             };
-            let (_, prev) = e.remove(i);
+            let (_, span_id, prev) = e.remove(i);
             if i < e.len() {
                 // Exited out of order: the span entered right after it (while
                 // its frame was current) now restores what this one replaced.
-                if e[i].1.span_id == span_id {
-                    e[i].1 = prev;
+                if e[i].2.span_id == span_id {
+                    e[i].2 = prev;
                 }
             } else if current_frame().span_id == span_id {
                 // Put the previous frame back only if ours is still current (a
