@@ -144,7 +144,9 @@ max_events = 3
     for s in &reused {
         let n = s.attr("n").and_then(Value::as_i64).unwrap();
         assert_eq!(s.attr_str("label"), Some(format!("order-{n}").as_str()));
-        assert_eq!(s.attributes.len(), 2, "{s:?}");
+        // `n`, `label`, and the OpenInference kind every exported span carries.
+        assert_eq!(s.attributes.len(), 3, "{s:?}");
+        assert_eq!(s.attr_str("openinference.span.kind"), Some("CHAIN"));
         assert_eq!(s.events.len(), usize::from(n % 2 == 0), "{s:?}");
     }
 

@@ -393,7 +393,10 @@ mod de {
                     Ok(Item(Some(v.to_string())))
                 }
                 fn visit_f64<E>(self, v: f64) -> Result<Item, E> {
-                    Ok(Item(Some(v.to_string())))
+                    // As the JSON tree writes it (`-0.0`, `1e21`).
+                    Ok(Item(Some(
+                        serde_json::Number::from_f64(v).map_or_else(String::new, |n| n.to_string()),
+                    )))
                 }
                 fn visit_bool<E>(self, v: bool) -> Result<Item, E> {
                     Ok(Item(Some(v.to_string())))

@@ -115,3 +115,26 @@ mod tests {
         assert!(check_key("conversation.step").unwrap().contains("step = "));
     }
 }
+
+#[cfg(test)]
+mod kind_tests {
+    use crate::{Role, SpanKind};
+
+    #[test]
+    fn every_span_gets_a_kind() {
+        assert_eq!(SpanKind::default_for(None, true), SpanKind::Llm);
+        assert_eq!(
+            SpanKind::default_for(Some(Role::SALES), false),
+            SpanKind::Agent
+        );
+        assert_eq!(
+            SpanKind::default_for(Some(Role::TOOL), false),
+            SpanKind::Tool
+        );
+        assert_eq!(
+            SpanKind::default_for(Some(Role::ORCHESTRATOR), false),
+            SpanKind::Chain
+        );
+        assert_eq!(SpanKind::default_for(None, false), SpanKind::Chain);
+    }
+}

@@ -704,6 +704,31 @@ impl SpanKind {
         SpanKind::Prompt,
         SpanKind::Unknown,
     ];
+    /// The kind a span without `kind = ...` carries, so a backend never shows
+    /// it as UNKNOWN: an LLM call (a span with `gen_ai.operation.name`) is
+    /// `LLM`; otherwise by role: agents (`sales`, `pqr`, `support`,
+    /// `operator`) `AGENT`, `tool` `TOOL`, `retriever` `RETRIEVER`,
+    /// `evaluator` `EVALUATOR`, and every other step (classifier,
+    /// orchestrator, gateway, handoff, your own roles, no role) `CHAIN`.
+    pub fn default_for(role: Option<Role>, genai: bool) -> SpanKind {
+        if genai {
+            return SpanKind::Llm;
+        }
+        match role {
+            Some(r)
+                if r == Role::SALES
+                    || r == Role::PQR
+                    || r == Role::SUPPORT
+                    || r == Role::OPERATOR =>
+            {
+                SpanKind::Agent
+            }
+            Some(r) if r == Role::TOOL => SpanKind::Tool,
+            Some(r) if r == Role::RETRIEVER => SpanKind::Retriever,
+            Some(r) if r == Role::EVALUATOR => SpanKind::Evaluator,
+            _ => SpanKind::Chain,
+        }
+    }
     /// How `#[chat_span(kind = ...)]` writes it (lower case).
     pub const fn written(self) -> &'static str {
         match self {

@@ -117,7 +117,20 @@ impl Record {
                 Value::Str(Cow::Borrowed(c.as_str())),
             ));
         }
-        if let Some(k) = self.chat_kind {
+        // Every span carries an OpenInference kind (Phoenix shows UNKNOWN
+        // otherwise): the declared one, else one implied by the span.
+        let declared = self
+            .attrs
+            .iter()
+            .any(|(k, _)| k == vocab::OPENINFERENCE_SPAN_KIND);
+        if !declared {
+            let k = self.chat_kind.unwrap_or_else(|| {
+                let genai = self
+                    .attrs
+                    .iter()
+                    .any(|(k, _)| k == vocab::GEN_AI_OPERATION_NAME);
+                vocab::SpanKind::default_for(self.role, genai)
+            });
             attributes.push((
                 Cow::Borrowed(vocab::OPENINFERENCE_SPAN_KIND),
                 Value::Str(Cow::Borrowed(k.as_str())),
