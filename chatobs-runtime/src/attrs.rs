@@ -22,23 +22,30 @@
 //! your attributes. What is cut or refused is counted ([`dropped`]) and
 //! logged once.
 //!
-//! ```
-//! use chatobs_runtime::{attrs, chat_span, record, testing, Value};
-//!
-//! #[chat_span(role = "sales", fields(lead.temperature = score, lead.source = "ads"))]
-//! fn qualify(score: f64) -> bool {
-//!     record!(intent.confidence = 0.92);
-//!     attrs::event("lead.scored", &[("score", &score), ("hot", &(score > 0.7))]);
-//!     score > 0.7
-//! }
-//!
-//! let (_, spans) = testing::capture(|| qualify(0.8));
-//! let s = spans.one("qualify");
-//! assert_eq!(s.attr("lead.temperature"), Some(&Value::F64(0.8)));
-//! assert_eq!(s.attr_str("lead.source"), Some("ads"));
-//! assert_eq!(s.attr("intent.confidence"), Some(&Value::F64(0.92)));
-//! assert_eq!(s.events[0].name, "lead.scored");
-//! ```
+
+//! Example (it needs the `testing` feature, on by default):
+#![cfg_attr(
+    feature = "testing",
+    doc = r#"
+```
+use chatobs_runtime::{attrs, chat_span, record, testing, Value};
+
+#[chat_span(role = "sales", fields(lead.temperature = score, lead.source = "ads"))]
+fn qualify(score: f64) -> bool {
+    record!(intent.confidence = 0.92);
+    attrs::event("lead.scored", &[("score", &score), ("hot", &(score > 0.7))]);
+    score > 0.7
+}
+
+let (_, spans) = testing::capture(|| qualify(0.8));
+let s = spans.one("qualify");
+assert_eq!(s.attr("lead.temperature"), Some(&Value::F64(0.8)));
+assert_eq!(s.attr_str("lead.source"), Some("ads"));
+assert_eq!(s.attr("intent.confidence"), Some(&Value::F64(0.92)));
+assert_eq!(s.events[0].name, "lead.scored");
+```
+"#
+)]
 
 use crate::model::{KeyValue, Value};
 use std::borrow::Cow;
