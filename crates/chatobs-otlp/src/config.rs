@@ -340,6 +340,34 @@ impl OtlpConfig {
     }
 }
 
+/// `OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER`: a comma-separated list
+/// per the OpenTelemetry specification. `Some(true)` when it names `otlp`,
+/// `Some(false)` for `none` or `also` (an exporter chatobs keeps elsewhere),
+/// `None` when unset or wrong (the error says what is allowed).
+fn exporter_list(
+    env: Env<'_>,
+    errs: &mut Errors,
+    var: &str,
+    also: &str,
+    help: &str,
+) -> Option<bool> {
+    let v = env_value(env, var)?;
+    let names: Vec<String> = v
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let unknown: Vec<&String> = names
+        .iter()
+        .filter(|n| !matches!(n.as_str(), "otlp" | "none") && n.as_str() != also)
+        .collect();
+    if !unknown.is_empty() {
+        errs.push_env(var, format!("{unknown:?} is not supported: {help}"));
+        return None;
+    }
+    Some(names.iter().any(|n| n == "otlp"))
+}
+
 const TLS_FIELDS: [&str; 12] = [
     "certificate",
     "client_certificate",
@@ -424,58 +452,37 @@ impl Section for OtlpConfig {
             self.metrics_endpoint = v;
             self.set_origin("metrics_endpoint", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
         }
-        if let Some(v) = env_value(env, "OTEL_METRICS_EXPORTER") {
-            // A comma-separated list per the OpenTelemetry specification.
-            let names: Vec<String> = v
-                .split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect();
-            let unknown: Vec<&String> = names
-                .iter()
-                .filter(|n| !matches!(n.as_str(), "otlp" | "none" | "prometheus"))
-                .collect();
-            if !unknown.is_empty() {
-                errs.push_env(
-                    "OTEL_METRICS_EXPORTER",
-                    format!("{unknown:?} is not supported: use otlp, or none to push no metrics over OTLP (chatobs' Prometheus endpoint is set in [metrics])"),
-                );
+        if let Some(otlp) = exporter_list(
+            env,
+            errs,
+            "OTEL_METRICS_EXPORTER",
+            "prometheus",
+            "use otlp, or none to push no metrics over OTLP (chatobs' Prometheus endpoint is set in [metrics])",
+        ) {
+            self.metrics_exporter = if otlp {
+                MetricsExporter::Otlp
             } else {
-                self.metrics_exporter = if names.iter().any(|n| n == "otlp") {
-                    MetricsExporter::Otlp
-                } else {
-                    MetricsExporter::None
-                };
-                self.set_origin("metrics_exporter", "OTEL_METRICS_EXPORTER");
-            }
+                MetricsExporter::None
+            };
+            self.set_origin("metrics_exporter", "OTEL_METRICS_EXPORTER");
         }
         if let Some(v) = env_value(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") {
             self.logs_endpoint = v;
             self.set_origin("logs_endpoint", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT");
         }
-        if let Some(v) = env_value(env, "OTEL_LOGS_EXPORTER") {
-            let names: Vec<String> = v
-                .split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty())
-                .collect();
-            let unknown: Vec<&String> = names
-                .iter()
-                .filter(|n| !matches!(n.as_str(), "otlp" | "none" | "console"))
-                .collect();
-            if !unknown.is_empty() {
-                errs.push_env(
-                    "OTEL_LOGS_EXPORTER",
-                    format!("{unknown:?} is not supported: use otlp, or none to send no logs over OTLP (where the JSON lines are written is [logs] output)"),
-                );
+        if let Some(otlp) = exporter_list(
+            env,
+            errs,
+            "OTEL_LOGS_EXPORTER",
+            "console",
+            "use otlp, or none to send no logs over OTLP (where the JSON lines are written is [logs] output)",
+        ) {
+            self.logs_exporter = if otlp {
+                LogsExporter::Otlp
             } else {
-                self.logs_exporter = if names.iter().any(|n| n == "otlp") {
-                    LogsExporter::Otlp
-                } else {
-                    LogsExporter::None
-                };
-                self.set_origin("logs_exporter", "OTEL_LOGS_EXPORTER");
-            }
+                LogsExporter::None
+            };
+            self.set_origin("logs_exporter", "OTEL_LOGS_EXPORTER");
         }
         if let Some(p) = self.preset {
             p.apply(self, env, errs);
