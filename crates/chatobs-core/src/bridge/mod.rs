@@ -209,6 +209,25 @@ struct Bridged {
     otel_description: Option<String>,
 }
 
+impl Bridged {
+    /// The frame that makes this span current, with `record` as the record
+    /// that `current::*` reaches (its session, else the current one).
+    fn frame(&self, record: *mut Record) -> Frame {
+        let cur = current_frame();
+        Frame {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            flags: self.flags,
+            session: self
+                .session
+                .as_ref()
+                .map_or(cur.session, |s| Arc::as_ptr(&s.0)),
+            record,
+            capture: self.capture,
+        }
+    }
+}
+
 /// Where a new span hangs: the parent's ids, sampling flags, conversation
 /// and test-kit capture token.
 struct Parent {
@@ -466,20 +485,9 @@ where
         let Some(b) = ext.get::<Bridged>() else {
             return;
         };
-        let cur = current_frame();
-        let frame = Frame {
-            trace_id: b.trace_id,
-            span_id: b.span_id,
-            flags: b.flags,
-            session: b
-                .session
-                .as_ref()
-                .map_or(cur.session, |s| Arc::as_ptr(&s.0)),
-            // `current::set_attr`, `record!` and cost recording keep reaching
-            // the chat span the caller is in (the record is the enclosing one's).
-            record: cur.record,
-            capture: b.capture,
-        };
+        // `current::set_attr`, `record!` and cost recording keep reaching
+        // the chat span the caller is in (the record is the enclosing one's).
+        let frame = b.frame(current_frame().record);
         drop(ext);
         let _ = ENTERED.try_with(|e| {
             if let Ok(mut e) = e.try_borrow_mut() {
@@ -545,19 +553,7 @@ where
                 // The span being closed is the current one while the hook
                 // runs: what it records (cost attributes, the conversation's
                 // total) lands on this span and its conversation.
-                let cur = current_frame();
-                let frame = Frame {
-                    trace_id: b.trace_id,
-                    span_id: b.span_id,
-                    flags: b.flags,
-                    session: b
-                        .session
-                        .as_ref()
-                        .map_or(cur.session, |s| Arc::as_ptr(&s.0)),
-                    record: &mut *rec as *mut Record,
-                    capture: b.capture,
-                };
-                let prev = replace_frame(frame);
+                let prev = replace_frame(b.frame(&mut *rec as *mut Record));
                 hook();
                 replace_frame(prev);
             }
