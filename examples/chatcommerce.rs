@@ -166,15 +166,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("warning: not every message or status callback was processed in time");
     }
 
-    // Close the conversations: totals, and `conversation.closed` on the record.
+    // Close the conversations (a bot lets `[session] close_after_seconds`
+    // do it): totals, and `conversation.closed` on the record. Each user's
+    // conversation has an id of its own; `user.id` is the user's stable key.
     let mut totals = HashMap::new();
+    let mut conversation_of = HashMap::new();
     for c in &convs {
-        let s = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, c.wa_id);
-        totals.insert(s.id().to_owned(), cost::close_session(&s));
+        let user = cost::conversation::whatsapp_user(bot::PHONE_NUMBER_ID, c.wa_id);
+        let Some(s) = cost::conversation::open_of(&user) else {
+            continue;
+        };
+        let outcome = if c.title.starts_with("complaint") {
+            "handoff"
+        } else {
+            "sale"
+        };
+        cost::conversation::set_outcome(&s, outcome);
+        if let Some(t) = cost::conversation::close(&s) {
+            totals.insert(s.id().to_owned(), t);
+        }
+        conversation_of.insert(c.wa_id, s);
     }
     let evals = bot.evals.lock().map_err(|_| "lock")?.clone();
     let feedback = bot.feedback.counts();
-    let audit = write_audit_trail(&convs, &feedback, &spans_file);
+    let audit = write_audit_trail(&convs, &conversation_of, &feedback, &spans_file);
     let http_series = chatobs_runtime::integrations::http_metrics::snapshot();
     let fired = chatobs_runtime::alerts::current()
         .map(|e| {
@@ -189,7 +204,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(guard);
 
     for c in &convs {
-        let s = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, c.wa_id);
+        let Some(s) = conversation_of.get(c.wa_id) else {
+            continue;
+        };
         let id = s.id();
         println!("== {} ==", c.title);
         print!("{}", chatobs_runtime::report::waterfall(&spans, Some(id)));
@@ -291,6 +308,7 @@ fn alerts_for(fired: &[chatobs_runtime::alerts::Alert], session: &str) -> Vec<St
 /// and the key in its environment, and `init` opens the trail.
 fn write_audit_trail(
     convs: &[Conversation],
+    conversation_of: &HashMap<&str, ChatSession>,
     feedback: &[(String, String, u64)],
     spans_file: &std::path::Path,
 ) -> String {
@@ -307,7 +325,9 @@ fn write_audit_trail(
     };
     let mut n = 0;
     for c in convs {
-        let s = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, c.wa_id);
+        let Some(s) = conversation_of.get(c.wa_id) else {
+            continue;
+        };
         if c.title.starts_with("complaint") {
             n += log
                 .record(

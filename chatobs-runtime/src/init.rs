@@ -80,6 +80,29 @@ pub fn init_with_exporters(
     factories.extend(extra.into_iter().map(pipeline::ready));
     let mut guard = pipeline::start(&config.exporter, &config.sampling, factories, memory)?;
 
+    // The conversation lifecycle: conversations close after `[session]
+    // close_after_seconds` (a sweeper thread), and, with the state in this
+    // process only, at shutdown (their totals would go with the process).
+    #[cfg(feature = "cost")]
+    {
+        chatobs_cost::conversation::configure(chatobs_cost::conversation::Lifecycle {
+            close_after: Duration::from_secs(config.session.close_after_seconds),
+            sweep_every: Duration::from_secs(config.session.sweep_every_seconds),
+            max_open: config.session.max_open,
+        });
+        let sweeper = chatobs_cost::conversation::Sweeper::start().map_err(|e| {
+            Error::InvalidInput(format!("cannot start the conversation sweeper thread: {e}"))
+        })?;
+        guard.before_shutdown(move || {
+            drop(sweeper);
+            if chatobs_cost::shared::shared().is_none() {
+                chatobs_cost::conversation::close_all_local(
+                    chatobs_cost::conversation::reason::SHUTDOWN,
+                );
+            }
+        });
+    }
+
     // One deadline (`exporter.shutdown_timeout_ms`) for spans, alerts, logs and metrics.
     #[cfg(feature = "alerts")]
     guard.on_shutdown(|_| {

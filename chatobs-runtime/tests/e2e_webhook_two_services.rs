@@ -64,7 +64,8 @@ async fn webhook_to_reply_across_two_services() {
         .unwrap_or_default();
     b.stop().await;
     let spans = guard.memory_spans();
-    let session = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, wa_id);
+    // The user's stable key; the conversation has an id of its own.
+    let user = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, wa_id);
 
     // The first turn's trace: from the webhook to the agents and back.
     let agent = spans
@@ -90,8 +91,26 @@ async fn webhook_to_reply_across_two_services() {
     ] {
         assert!(names.contains(n), "missing {n} in {names:?}");
     }
-    // Same session on every span of both services.
+    let conversation = trace
+        .iter()
+        .find(|s| s.name == "POST /webhook/whatsapp")
+        .and_then(|s| s.session_id())
+        .expect("the webhook span has the conversation")
+        .to_owned();
+    assert_ne!(
+        conversation,
+        user.id(),
+        "a conversation id, not the user's key"
+    );
+    let session = ChatSession::from_exported_ids(&conversation, user.id()).unwrap();
+    // Same conversation and user on every span of both services.
     for s in &trace {
+        assert_eq!(
+            s.attr_str(vocab::USER_ID),
+            Some(user.id()),
+            "span {} has no user.id",
+            s.name
+        );
         assert_eq!(
             s.session_id(),
             Some(session.id()),

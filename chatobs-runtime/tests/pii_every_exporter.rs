@@ -320,7 +320,7 @@ async fn no_personal_data_in_any_byte_written() {
                 })
                 .unwrap_or_else(|| panic!("no SERVER span with messaging.message.id = {h}"));
             assert_eq!(
-                server.session_id(),
+                server.attr_str(vocab::USER_ID),
                 Some(
                     chatobs_runtime::ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, &c.phone).id()
                 )

@@ -231,7 +231,11 @@ fn child_process() {
         std::env::var("CHATOBS_STATE_CHILD"),
         std::env::var("CHATOBS_STATE_CHILD_URL"),
     ) {
-        child(&role, &url);
+        match role.as_str() {
+            "lc-gateway-a" | "lc-gateway-b" => lifecycle_gateway(&role, &url),
+            "lc-sweeper-1" | "lc-sweeper-2" => lifecycle_sweeper(&role, &url),
+            _ => child(&role, &url),
+        }
     }
 }
 
@@ -450,4 +454,428 @@ fn an_unreachable_redis_is_degraded_on_ready_and_never_blocks_a_priced_event() {
     // The five additions wait for Redis, to be replayed when it answers.
     assert!(l.flush(Duration::from_secs(5)));
     assert_eq!(l.stats().pending, 5, "{:?}", l.stats());
+}
+
+// ---- the conversation lifecycle and the WhatsApp windows across processes ---------------------
+//
+// 100 users, 4 turns each, 6 hours apart (message time): the user writes
+// (or, for every 7th user, the bot first sends a template), the bot calls an
+// LLM and answers with a free-form message or a utility, marketing or
+// authentication template. Turn t of user i runs on gateway (i + t) % 2, so
+// each user's turns alternate between two OS processes (rounds kept in step
+// through files). A third of the users are on the 2025 conversation-based
+// card, the others per-message; every 5th came from a free entry point.
+// Then two sweeper processes started after the gateways exited close every
+// conversation exactly once between them, with its totals.
+
+const LC_USERS: usize = 100;
+const LC_TURNS: usize = 4;
+
+fn lc_user(i: usize) -> String {
+    format!("5730155{i:05}")
+}
+
+/// One turn: the inbound message (time, free entry point) if the user
+/// wrote, and the reply (time, template).
+fn lc_step(
+    i: usize,
+    t: usize,
+) -> (
+    Option<(OffsetDateTime, bool)>,
+    OffsetDateTime,
+    Option<TemplateCategory>,
+) {
+    // 2025-04-30 (conversation-based) or 2025-07-08 (per-message).
+    let base: i64 = if i.is_multiple_of(3) {
+        1_746_000_000
+    } else {
+        1_752_000_000
+    };
+    let at = base + (t as i64) * 6 * 3600 + (i as i64) * 7;
+    let proactive = i.is_multiple_of(7) && t == 0;
+    let inbound = (!proactive).then(|| {
+        (
+            OffsetDateTime::from_unix_timestamp(at).unwrap(),
+            i.is_multiple_of(5) && t == 0,
+        )
+    });
+    let template = match (i + t) % 4 {
+        _ if proactive => Some(TemplateCategory::Marketing),
+        0 => None,
+        1 => Some(TemplateCategory::Utility),
+        2 => Some(TemplateCategory::Marketing),
+        _ => Some(TemplateCategory::Authentication),
+    };
+    (
+        inbound,
+        OffsetDateTime::from_unix_timestamp(at + 60).unwrap(),
+        template,
+    )
+}
+
+fn lc_llm() -> LlmCall {
+    LlmCall::new("gpt-4o-mini")
+        .provider("openai")
+        .input_tokens(2_000)
+        .output_tokens(300)
+}
+
+fn lc_config(url: &str) -> Config {
+    Config::from_toml_str(
+        &format!(
+            r#"
+[exporter]
+kinds = ["memory"]
+[logs]
+format = "off"
+[state]
+url = "{url}"
+timeout_ms = 2000
+[session]
+close_after_seconds = 2
+sweep_every_seconds = 3600
+"#
+        ),
+        None,
+    )
+    .unwrap()
+}
+
+/// The decision line both the gateways and the single-process replay print.
+fn lc_decision(c: &chatobs_runtime::cost::WhatsAppCharge) -> String {
+    format!(
+        "{} {} {} {}",
+        c.pricing_type.as_str(),
+        c.free_by.map_or("-", |f| f.as_str()),
+        c.category.as_str(),
+        c.price
+    )
+}
+
+fn barrier(dir: &str, role: &str, round: usize) {
+    std::fs::write(format!("{dir}/{role}-{round}"), b"done").unwrap();
+    let other = if role.ends_with('a') {
+        "lc-gateway-b"
+    } else {
+        "lc-gateway-a"
+    };
+    let t = Instant::now();
+    while !std::path::Path::new(&format!("{dir}/{other}-{round}")).exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{other} never finished round {round}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn lifecycle_gateway(role: &str, url: &str) {
+    use chatobs_runtime::cost::{conversation, Inbound};
+    chatobs_runtime::context::set_session_key(b"state-redis-test-key-0000000042").unwrap();
+    let dir = std::env::var("CHATOBS_LC_DIR").unwrap();
+    let guard = chatobs_runtime::init(lc_config(url)).unwrap();
+    let mine = usize::from(role.ends_with('b'));
+    for t in 0..LC_TURNS {
+        let users: Vec<usize> = (0..LC_USERS).filter(|i| (i + t) % 2 == mine).collect();
+        std::thread::scope(|s| {
+            for part in users.chunks(users.len().div_ceil(4)) {
+                s.spawn(move || {
+                    for &i in part {
+                        let u = lc_user(i);
+                        let key = conversation::whatsapp_user(BUSINESS, &u);
+                        let (inbound, reply_at, template) = lc_step(i, t);
+                        let session = if inbound.is_some() {
+                            conversation::on_inbound(&key)
+                        } else {
+                            conversation::on_outbound(&key)
+                        };
+                        session.in_scope(|| {
+                            if let Some((at, entry_point)) = inbound {
+                                cost::record_inbound(&Inbound {
+                                    business: BUSINESS,
+                                    user: &u,
+                                    at,
+                                    entry_point,
+                                });
+                            }
+                            cost::record_llm_call(&lc_llm()).unwrap();
+                            let c = cost::price_outbound(&Outbound {
+                                business: BUSINESS,
+                                user: &u,
+                                at: reply_at,
+                                template,
+                                entry_point: false,
+                            })
+                            .unwrap();
+                            println!("STEP {i} {t} {} {}", session.id(), lc_decision(&c));
+                        });
+                        if t == LC_TURNS - 1 && i.is_multiple_of(10) {
+                            conversation::set_outcome(&session, "sale");
+                        }
+                    }
+                });
+            }
+        });
+        barrier(&dir, role, t);
+    }
+    assert!(chatobs_runtime::state::ledger()
+        .unwrap()
+        .flush(Duration::from_secs(20)));
+    println!(
+        "WINDOW_FAILURES {} LC_FALLBACKS {}",
+        cost::whatsapp::shared_window_failures(),
+        conversation::stats().local_fallbacks
+    );
+    // A shared store: stopping does not close anything (another process will).
+    drop(guard);
+}
+
+fn lifecycle_sweeper(role: &str, url: &str) {
+    use chatobs_runtime::cost::conversation;
+    chatobs_runtime::context::set_session_key(b"state-redis-test-key-0000000042").unwrap();
+    let guard = chatobs_runtime::init(lc_config(url)).unwrap();
+    // Both sweepers race for the same due conversations.
+    let mut n = 0;
+    for _ in 0..20 {
+        n += conversation::sweep();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("SWEPT {n}");
+    let spans = guard.memory_spans();
+    let num = |s: &chatobs_runtime::FinishedSpan, k: &str| match s.attr(k) {
+        Some(v) => match (v.as_decimal(), v.as_i64()) {
+            (Some(d), _) => d.normalize().to_string(),
+            (None, Some(n)) => n.to_string(),
+            _ => String::new(),
+        },
+        None => String::new(),
+    };
+    for s in spans
+        .iter()
+        .filter(|s| s.name == chatobs_runtime::vocab::CONVERSATION_CLOSED)
+    {
+        use chatobs_runtime::vocab as v;
+        println!(
+            "CLOSED {} {} llm={} wa={} in={} out={} turns={} calls={} reason={} outcome={}",
+            s.session_id().unwrap_or(""),
+            s.attr_str(v::USER_ID).unwrap_or(""),
+            num(s, v::CHAT_SESSION_COST_LLM_USD),
+            num(s, v::CHAT_SESSION_COST_WHATSAPP_USD),
+            num(s, v::CHAT_SESSION_MESSAGES_INBOUND),
+            num(s, v::CHAT_SESSION_MESSAGES_OUTBOUND),
+            num(s, v::CHAT_SESSION_TURNS),
+            num(s, v::CHAT_SESSION_LLM_CALLS),
+            s.attr_str(v::CHAT_SESSION_CLOSE_REASON).unwrap_or(""),
+            s.attr_str(v::CHAT_SESSION_OUTCOME).unwrap_or(""),
+        );
+    }
+    if role == "lc-sweeper-1" {
+        // The user's next message opens a new conversation.
+        let key = conversation::whatsapp_user(BUSINESS, &lc_user(1));
+        let s = conversation::on_inbound(&key);
+        println!("NEW {} {}", s.id(), s.user_id().unwrap_or(""));
+    }
+    drop(guard);
+}
+
+fn spawn_with(role: &str, url: &str, dir: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("CHATOBS_STATE_CHILD", role)
+        .env("CHATOBS_STATE_CHILD_URL", url)
+        .env("CHATOBS_LC_DIR", dir)
+        .env_remove("CHATOBS_SESSION_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn conversations_and_windows_are_one_across_replicas_and_close_once_after_a_restart() {
+    use chatobs_runtime::cost::{Inbound, WhatsAppPricer};
+    if std::env::var_os("CHATOBS_STATE_CHILD").is_some() {
+        return;
+    }
+    chatobs_runtime::context::set_session_key(b"state-redis-test-key-0000000042").unwrap();
+    let redis = Redis::start();
+    let url = redis.url();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out = finish(
+        ["lc-gateway-a", "lc-gateway-b"]
+            .into_iter()
+            .map(|r| (r.to_owned(), spawn_with(r, &url, &d)))
+            .collect(),
+    );
+    let mut steps: BTreeMap<(usize, usize), (String, String)> = BTreeMap::new();
+    for (role, stdout) in &out {
+        for l in stdout.lines().filter_map(|l| l.split("STEP ").nth(1)) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (i, t): (usize, usize) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+            assert_eq!((i + t) % 2, usize::from(role.ends_with('b')), "{role} {l}");
+            steps.insert((i, t), (f[2].to_owned(), f[3..].join(" ")));
+        }
+        assert!(
+            stdout.contains("WINDOW_FAILURES 0 LC_FALLBACKS 0"),
+            "{role}: {stdout}"
+        );
+    }
+    assert_eq!(steps.len(), LC_USERS * LC_TURNS);
+
+    // One conversation id per user, the same on both replicas, none shared.
+    let mut ids = BTreeMap::new();
+    for ((i, _), (id, _)) in &steps {
+        let prev = ids.entry(*i).or_insert_with(|| id.clone());
+        assert_eq!(prev, id, "user {i} got two conversations");
+    }
+    let distinct: BTreeSet<&String> = ids.values().collect();
+    assert_eq!(distinct.len(), LC_USERS);
+
+    // The window decisions equal one process replaying the same timeline.
+    let replay = WhatsAppPricer::shipped();
+    let (mut differ, mut kinds) = (Vec::new(), BTreeSet::new());
+    let mut wa_total: BTreeMap<usize, Decimal> = BTreeMap::new();
+    let mut inbound_n: BTreeMap<usize, i64> = BTreeMap::new();
+    for t in 0..LC_TURNS {
+        for i in 0..LC_USERS {
+            let u = lc_user(i);
+            let (inbound, reply_at, template) = lc_step(i, t);
+            if let Some((at, entry_point)) = inbound {
+                replay.inbound(&Inbound {
+                    business: BUSINESS,
+                    user: &u,
+                    at,
+                    entry_point,
+                });
+                *inbound_n.entry(i).or_default() += 1;
+            }
+            let c = replay
+                .outbound(&Outbound {
+                    business: BUSINESS,
+                    user: &u,
+                    at: reply_at,
+                    template,
+                    entry_point: false,
+                })
+                .unwrap();
+            *wa_total.entry(i).or_default() += c.price;
+            let want = lc_decision(&c);
+            kinds.insert(format!(
+                "{} {}",
+                c.pricing_type.as_str(),
+                c.free_by.map_or("-", |f| f.as_str())
+            ));
+            if steps[&(i, t)].1 != want {
+                differ.push(format!(
+                    "user {i} turn {t}: replicas {} / one process {want}",
+                    steps[&(i, t)].1
+                ));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} decisions differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+    // The timeline exercises every kind of window.
+    assert!(kinds.len() >= 5, "{kinds:?}");
+    println!("window decisions, all equal to the replay: {kinds:?}");
+
+    // Past the inactivity (2 s), two new processes close everything once.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let out = finish(
+        ["lc-sweeper-1", "lc-sweeper-2"]
+            .into_iter()
+            .map(|r| (r.to_owned(), spawn_with(r, &url, &d)))
+            .collect(),
+    );
+    let llm_unit = cost::record_llm_call(&lc_llm()).unwrap().total;
+    let mut closed = BTreeMap::new();
+    let mut by_sweeper = BTreeMap::new();
+    for (role, stdout) in &out {
+        let lines: Vec<&str> = stdout
+            .lines()
+            .filter_map(|l| l.split("CLOSED ").nth(1))
+            .collect();
+        by_sweeper.insert(role.clone(), lines.len());
+        for l in lines {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert!(
+                closed.insert(f[0].to_owned(), f[1..].join(" ")).is_none(),
+                "closed twice: {l}"
+            );
+        }
+    }
+    println!("closed by sweeper: {by_sweeper:?}");
+    assert_eq!(closed.len(), LC_USERS, "{closed:?}");
+    for (i, id) in &ids {
+        let key = cost::conversation::whatsapp_user(BUSINESS, &lc_user(*i));
+        let want = format!(
+            "{key} llm={} wa={} in={} out={LC_TURNS} turns={} calls={LC_TURNS} reason=inactivity outcome={}",
+            (llm_unit * Decimal::from(LC_TURNS as u64)).normalize(),
+            wa_total[i].normalize(),
+            inbound_n[i],
+            inbound_n[i],
+            if i.is_multiple_of(10) { "sale" } else { "none" },
+        );
+        assert_eq!(closed[id], want, "user {i}");
+    }
+    // The next message of a user opens a new conversation, same user key.
+    let new = out["lc-sweeper-1"]
+        .lines()
+        .find_map(|l| l.split("NEW ").nth(1))
+        .unwrap();
+    let f: Vec<&str> = new.split_whitespace().collect();
+    assert_ne!(f[0], ids[&1]);
+    assert_eq!(
+        f[1],
+        cost::conversation::whatsapp_user(BUSINESS, &lc_user(1))
+    );
+}
+
+#[test]
+fn a_once_flag_is_won_by_exactly_one_of_many_claims() {
+    if std::env::var_os("CHATOBS_STATE_CHILD").is_some() {
+        return;
+    }
+    let redis = Redis::start();
+    // Two ledgers, as two processes: 8 claims each of the same flag, at once.
+    let (a, b) = (ledger(&redis.url()), ledger(&redis.url()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for l in [&a, &b] {
+        for _ in 0..8 {
+            let tx = tx.clone();
+            l.claim_once_then(
+                "conv-once",
+                "alert:conversation_budget",
+                Box::new(move |r| tx.send(r).unwrap()),
+            );
+        }
+    }
+    drop(tx);
+    let answers: Vec<Result<bool, String>> = rx.iter().collect();
+    assert_eq!(answers.len(), 16);
+    assert_eq!(
+        answers.iter().filter(|r| **r == Ok(true)).count(),
+        1,
+        "{answers:?}"
+    );
+    assert_eq!(answers.iter().filter(|r| **r == Ok(false)).count(), 15);
+    // Another conversation's flag is its own.
+    let (tx, rx) = std::sync::mpsc::channel();
+    a.claim_once_then(
+        "conv-other",
+        "alert:conversation_budget",
+        Box::new(move |r| tx.send(r).unwrap()),
+    );
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Ok(true));
 }

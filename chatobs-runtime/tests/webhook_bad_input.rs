@@ -195,7 +195,7 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
         "malformed traceparent must start a new trace"
     );
     let expected = chatobs_runtime::ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, "573009998877");
-    assert_eq!(t1.session_id(), Some(expected.id()));
+    assert_eq!(t1.attr_str(vocab::USER_ID), Some(expected.id()));
 
     // Nothing of any body in any span or log.
     let dump = format!("{spans:?}");

@@ -352,6 +352,28 @@ impl AlertEngine {
                     }
                 }
             }
+            // Shared across processes: the store's once-flag decides, so the
+            // alert fires once even when an addition is replayed after an
+            // outage (and its crossing seen twice). Without an answer (the
+            // store failed) this process fires: an alert is not dropped.
+            if matches!(ev.kind, CostEventKind::SharedTotals) {
+                if let (Some(store), Some(me)) = (
+                    chatobs_cost::shared::shared(),
+                    current().filter(|c| std::ptr::eq(*c, self)),
+                ) {
+                    let (sid, ids) = (session.id().to_owned(), Ids::of(ev));
+                    store.claim_once_then(
+                        session.id(),
+                        &format!("alert:{}", r.name),
+                        Box::new(move |won| {
+                            if won.unwrap_or(true) {
+                                me.fire(i, a, t, Some(&sid), ids, None);
+                            }
+                        }),
+                    );
+                    continue;
+                }
+            }
             self.fire(i, a, t, Some(session.id()), Ids::of(ev), None);
         }
     }

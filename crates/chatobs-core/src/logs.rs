@@ -531,6 +531,12 @@ fn write_event_line(event: &Event<'_>, out: &mut String) {
         out.push_str(crate::vocab::CHAT_SESSION_ID);
         out.push_str("\":");
         escape_into(out, s.id());
+        if let Some(u) = s.user_id() {
+            out.push_str(",\"");
+            out.push_str(crate::vocab::USER_ID);
+            out.push_str("\":");
+            escape_into(out, u);
+        }
     }
     out.push_str(&v.rest);
     out.push_str("}\n");

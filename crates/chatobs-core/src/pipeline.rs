@@ -96,6 +96,7 @@ pub struct Guard {
     memory: Option<MemoryExporter>,
     shutdown_timeout: Duration,
     on_shutdown: Vec<Box<dyn FnOnce(Instant) + Send>>,
+    before_shutdown: Vec<Box<dyn FnOnce() + Send>>,
     done: bool,
 }
 
@@ -248,6 +249,7 @@ pub fn start(
         memory,
         shutdown_timeout: Duration::from_millis(exporter.shutdown_timeout_ms),
         on_shutdown: Vec::new(),
+        before_shutdown: Vec::new(),
         done: false,
     })
 }
@@ -312,6 +314,12 @@ impl Guard {
         self.on_shutdown.push(Box::new(hook));
     }
 
+    /// Runs `hook` at shutdown before spans stop being exported (what
+    /// emits last spans, such as conversations closed at shutdown).
+    pub fn before_shutdown(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.before_shutdown.push(Box::new(hook));
+    }
+
     /// Shuts down now (what dropping does), returning false if the export
     /// thread did not finish within the shutdown timeout.
     pub fn shutdown(mut self) -> bool {
@@ -323,6 +331,10 @@ impl Guard {
             return true;
         }
         self.done = true;
+        // What still makes spans (closing conversations) runs while they export.
+        for hook in self.before_shutdown.drain(..) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook));
+        }
         let deadline = Instant::now() + self.shutdown_timeout;
         span::uninstall_sink(self.shared.sink);
         let (tx, rx) = mpsc::sync_channel(1);

@@ -63,6 +63,12 @@ pub struct Totals {
     pub messages_inbound: u64,
     /// Outbound messages priced.
     pub messages_outbound: u64,
+    /// Turns: inbound messages followed by at least one outbound message
+    /// (a user message the bot answered).
+    pub turns: u64,
+    /// Whether the last message counted was inbound (the next outbound
+    /// completes a turn).
+    pub awaiting_reply: bool,
     /// First activity recorded.
     pub first_activity: Option<SystemTime>,
 }
@@ -79,6 +85,21 @@ impl Totals {
     /// LLM + WhatsApp, or why it does not fit a decimal exactly.
     pub fn checked_total_usd(&self) -> Result<Decimal, MoneyError> {
         money::add(self.llm_usd, self.whatsapp_usd)
+    }
+
+    /// Counts an inbound message.
+    pub(crate) fn count_inbound(&mut self) {
+        // Saturating is honest for a count: u64::MAX messages cannot happen.
+        self.messages_inbound = self.messages_inbound.saturating_add(1);
+        self.awaiting_reply = true;
+    }
+
+    /// Counts an outbound message (completing a turn after an inbound one).
+    pub(crate) fn count_outbound(&mut self) {
+        self.messages_outbound = self.messages_outbound.saturating_add(1);
+        if std::mem::take(&mut self.awaiting_reply) {
+            self.turns = self.turns.saturating_add(1);
+        }
     }
 
     /// Marks the totals incomplete for `reason` (kept once).

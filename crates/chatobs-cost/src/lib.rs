@@ -135,6 +135,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod config;
+pub mod conversation;
 pub mod events;
 pub mod import;
 pub mod ledger;
@@ -644,8 +645,20 @@ pub fn record_llm_usage_missing(provider: Option<&str>, model: &str, operation: 
 /// counts it in the current conversation.
 pub fn record_inbound(m: &Inbound<'_>) {
     engine().whatsapp.inbound(m);
-    // Saturating is honest for a count: u64::MAX messages cannot happen.
-    add_to_session(|t| t.messages_inbound = t.messages_inbound.saturating_add(1));
+    let Some(s) = ChatSession::current() else {
+        return;
+    };
+    let ledger = ledger::ledger_of(&s);
+    let mut around = None;
+    ledger.update(|t| {
+        let before = t.clone();
+        t.count_inbound();
+        around = Some((before, t.clone()));
+    });
+    // The count joins the conversation's shared totals (messages, turns).
+    if let Some((b, a)) = around {
+        shared::share(&s, &b, &a, events::current_ids());
+    }
 }
 
 /// Prices an outbound message at its delivery time with the engine's pricer,
@@ -711,8 +724,7 @@ pub fn price_outbound_with(
     let mut refused = None;
     add_and_emit(CostEventKind::WhatsApp { charge: &c }, |t| {
         refused = t.add_whatsapp(c.price);
-        // Saturating is honest for a count: u64::MAX messages cannot happen.
-        t.messages_outbound = t.messages_outbound.saturating_add(1);
+        t.count_outbound();
         if !c.price_known {
             t.mark_incomplete(ledger::reason::WHATSAPP_PRICE_UNKNOWN);
         }
@@ -840,6 +852,10 @@ pub fn close_conversation() -> Option<Totals> {
 /// its own when none is current), forgets the ledger so a later conversation
 /// with the same id starts from zero, and returns the totals.
 pub fn close_session(session: &ChatSession) -> Totals {
+    // A conversation of the lifecycle closes once, with the store's totals.
+    if let Some(t) = conversation::close(session) {
+        return t;
+    }
     let t = ledger::ledger_of(session).totals();
     let start = t
         .first_activity

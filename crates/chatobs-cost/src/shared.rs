@@ -39,6 +39,12 @@ pub struct Delta {
     pub evaluation_pico: i64,
     /// LLM calls.
     pub llm_calls: i64,
+    /// Inbound messages.
+    pub messages_in: i64,
+    /// Outbound messages.
+    pub messages_out: i64,
+    /// Turns (the store counts them: an outbound message after an inbound one).
+    pub turns: i64,
 }
 
 /// A conversation's shared totals after an addition.
@@ -52,6 +58,12 @@ pub struct Parts {
     pub evaluation_pico: i64,
     /// LLM calls.
     pub llm_calls: i64,
+    /// Inbound messages.
+    pub messages_in: i64,
+    /// Outbound messages.
+    pub messages_out: i64,
+    /// Turns (the store counts them: an outbound message after an inbound one).
+    pub turns: i64,
 }
 
 impl Parts {
@@ -77,6 +89,154 @@ pub trait SharedLedger: Send + Sync + 'static {
     fn add_then(&self, conversation: &str, op: u128, delta: Delta, then: Then) {
         then(self.add(conversation, op, delta))
     }
+
+    // ---- once per conversation -------------------------------------------------------------
+
+    /// Sets `flag` of `conversation` if no process set it before (atomically),
+    /// then runs `then` with whether this call was the one that set it. What
+    /// the alert engine uses so a per-conversation alert fires once across
+    /// processes, even when an addition is replayed. Off the caller's path
+    /// like [`SharedLedger::add_then`]. The default says "not supported"
+    /// (the caller then decides in its own process).
+    fn claim_once_then(&self, conversation: &str, flag: &str, then: OnceThen) {
+        let _ = (conversation, flag);
+        then(Err(UNSUPPORTED.into()))
+    }
+
+    // ---- conversation lifecycle (see crate::conversation) ------------------------------------
+
+    /// The open conversation of `req.user`, or `req.candidate` opened now.
+    /// One atomic step: two processes opening at once get the same id. An
+    /// open conversation whose deadline has passed is claimed for closing
+    /// and returned in [`Opened::expired`] (the caller emits its close);
+    /// `req.extend` (an inbound message) moves the deadline to
+    /// `req.deadline_ms`.
+    fn conversation_open(&self, req: &OpenRequest<'_>) -> Result<Opened, String> {
+        let _ = req;
+        Err(UNSUPPORTED.into())
+    }
+
+    /// The id of `user`'s open conversation, without opening one.
+    fn conversation_find(&self, user: &str) -> Result<Option<String>, String> {
+        let _ = user;
+        Err(UNSUPPORTED.into())
+    }
+
+    /// Claims conversation `id` for closing: `Some` for exactly one caller
+    /// across processes (with its record), `None` if it is closed already
+    /// or unknown.
+    fn conversation_close(&self, id: &str) -> Result<Option<ClosedRecord>, String> {
+        let _ = id;
+        Err(UNSUPPORTED.into())
+    }
+
+    /// Claims up to `max` conversations whose deadline is at or before
+    /// `now_ms` (each is returned to one caller only).
+    fn conversations_due(&self, now_ms: i64, max: usize) -> Result<Vec<ClosedRecord>, String> {
+        let _ = (now_ms, max);
+        Err(UNSUPPORTED.into())
+    }
+
+    /// Sets the outcome reported when conversation `id` closes.
+    fn conversation_outcome(&self, id: &str, outcome: &str) -> Result<(), String> {
+        let _ = (id, outcome);
+        Err(UNSUPPORTED.into())
+    }
+
+    // ---- WhatsApp windows and monthly counters (see crate::whatsapp) ------------------------
+
+    /// The window state of `pair` (JSON, written by the pricer) and its
+    /// version (0 when there is none).
+    fn window_load(&self, pair: &str) -> Result<(u64, Option<String>), String> {
+        let _ = pair;
+        Err(UNSUPPORTED.into())
+    }
+
+    /// Stores `state` for `pair` if its version is still `version`
+    /// (compare-and-set), and in the same atomic step adds one to the
+    /// monthly counter `count` (returning its new value). On a conflict
+    /// nothing is written and the current state comes back.
+    fn window_store(
+        &self,
+        pair: &str,
+        version: u64,
+        state: &str,
+        count: Option<&str>,
+    ) -> Result<WindowStored, String> {
+        let _ = (pair, version, state, count);
+        Err(UNSUPPORTED.into())
+    }
+}
+
+/// What a store answers for an operation it does not implement.
+pub const UNSUPPORTED: &str = "not supported by this state store";
+
+/// What runs when a once-claim has its answer.
+pub type OnceThen = Box<dyn FnOnce(Result<bool, String>) + Send>;
+
+/// [`SharedLedger::conversation_open`]'s question.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenRequest<'a> {
+    /// The user's stable key (an exported id).
+    pub user: &'a str,
+    /// The id to use if a conversation is opened now.
+    pub candidate: &'a str,
+    /// Now (ms since the epoch).
+    pub now_ms: i64,
+    /// When the conversation closes without further inbound messages.
+    pub deadline_ms: i64,
+    /// Whether this message moves the deadline (an inbound message does,
+    /// an outbound one does not).
+    pub extend: bool,
+}
+
+/// [`SharedLedger::conversation_open`]'s answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// The open conversation's id.
+    pub id: String,
+    /// When it opened (ms).
+    pub opened_ms: i64,
+    /// Whether this call opened it.
+    pub new: bool,
+    /// An expired conversation of the same user this call claimed: close it.
+    pub expired: Option<ClosedRecord>,
+}
+
+/// A conversation claimed for closing, as the store has it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClosedRecord {
+    /// Conversation id.
+    pub id: String,
+    /// The user's stable key.
+    pub user: String,
+    /// Opened (ms).
+    pub opened_ms: i64,
+    /// Last message (ms).
+    pub last_ms: i64,
+    /// The outcome set by the bot.
+    pub outcome: Option<String>,
+    /// The shared totals.
+    pub parts: Parts,
+}
+
+/// [`SharedLedger::window_store`]'s answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WindowStored {
+    /// Written; the counter's new value when one was asked for.
+    Stored {
+        /// The new version.
+        version: u64,
+        /// The monthly counter after the addition.
+        count: Option<u64>,
+    },
+    /// Another process wrote first: its version and state.
+    Conflict {
+        /// The current version.
+        version: u64,
+        /// The current state.
+        state: Option<String>,
+    },
 }
 
 /// What runs when a shared addition has its answer.
@@ -93,7 +253,8 @@ pub fn set_shared(ledger: Option<Arc<dyn SharedLedger>>) {
     *SHARED.write().unwrap_or_else(|e| e.into_inner()) = ledger;
 }
 
-pub(crate) fn shared() -> Option<Arc<dyn SharedLedger>> {
+/// The shared store, if one is set.
+pub fn shared() -> Option<Arc<dyn SharedLedger>> {
     SHARED.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
@@ -141,6 +302,19 @@ pub(crate) fn delta(before: &Totals, after: &Totals) -> Option<Delta> {
         whatsapp_pico: d(after.whatsapp_usd, before.whatsapp_usd)?,
         evaluation_pico: d(after.evaluation_usd, before.evaluation_usd)?,
         llm_calls: i64::try_from(after.llm_calls.saturating_sub(before.llm_calls)).ok()?,
+        messages_in: i64::try_from(
+            after
+                .messages_inbound
+                .saturating_sub(before.messages_inbound),
+        )
+        .ok()?,
+        messages_out: i64::try_from(
+            after
+                .messages_outbound
+                .saturating_sub(before.messages_outbound),
+        )
+        .ok()?,
+        turns: i64::try_from(after.turns.saturating_sub(before.turns)).ok()?,
     })
 }
 
@@ -151,6 +325,9 @@ pub(crate) fn with_parts(local: &Totals, p: Parts) -> Totals {
     t.whatsapp_usd = Parts::usd(p.whatsapp_pico);
     t.evaluation_usd = Parts::usd(p.evaluation_pico);
     t.llm_calls = u64::try_from(p.llm_calls).unwrap_or(0);
+    t.messages_inbound = u64::try_from(p.messages_in).unwrap_or(0);
+    t.messages_outbound = u64::try_from(p.messages_out).unwrap_or(0);
+    t.turns = u64::try_from(p.turns).unwrap_or(0);
     t
 }
 
@@ -193,6 +370,9 @@ pub(crate) fn share(
                     whatsapp_pico: p.whatsapp_pico.saturating_sub(d.whatsapp_pico),
                     evaluation_pico: p.evaluation_pico.saturating_sub(d.evaluation_pico),
                     llm_calls: p.llm_calls.saturating_sub(d.llm_calls),
+                    messages_in: p.messages_in.saturating_sub(d.messages_in),
+                    messages_out: p.messages_out.saturating_sub(d.messages_out),
+                    turns: p.turns.saturating_sub(d.turns),
                 };
                 let (b, a) = (with_parts(&before, b), with_parts(&after, p));
                 crate::events::emit(&crate::CostEvent {

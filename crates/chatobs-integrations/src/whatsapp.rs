@@ -465,6 +465,15 @@ impl InboundMessage {
     pub fn session(&self) -> &ChatSession {
         &self.session
     }
+    /// Puts the message in its conversation of the lifecycle: the user's
+    /// open conversation, or a new one ([`chatobs_cost::conversation`]).
+    /// The parsed session's id is the user's stable key, which becomes
+    /// `user.id`. What the webhook does before the handler runs.
+    pub fn open_conversation(&mut self) {
+        if self.session.user_id().is_none() {
+            self.session = chatobs_cost::conversation::on_inbound(self.session.id());
+        }
+    }
     /// The user as the cost windows know them: the `wa_id`, else the
     /// business-scoped user id (empty when the message had neither).
     pub fn user(&self) -> &str {
@@ -690,6 +699,17 @@ impl StatusUpdate {
     /// (phone number id, business-scoped user id) when Meta sent no number.
     pub fn session(&self) -> &ChatSession {
         &self.session
+    }
+    /// Puts the status in the recipient's open conversation, if there is
+    /// one (a status never opens a conversation); otherwise it stays in a
+    /// session keyed by the user's stable key.
+    pub fn join_conversation(&mut self) {
+        if self.session.user_id().is_none() {
+            let user = self.session.id();
+            self.session = chatobs_cost::conversation::open_of(user).unwrap_or_else(|| {
+                ChatSession::from_exported_ids(user, user).unwrap_or_else(|_| self.session.clone())
+            });
+        }
     }
     /// The message id as it may be exported ([`hashed_message_id`]).
     pub fn exported_id(&self) -> Option<String> {

@@ -1,4 +1,6 @@
-//! Conversation totals in Redis ([`RedisLedger`]).
+//! Shared conversation state in Redis ([`RedisLedger`]): totals (below),
+//! once-flags, WhatsApp windows and the lifecycle, each one Lua script call
+//! run in order on the ledger's thread (see the scripts' comments).
 //!
 //! Each conversation is one hash, `{prefix}:{<conversation id>}:totals`
 //! (fields `llm`, `wa`, `eval` in picodollars and `calls`), updated by one
@@ -23,7 +25,9 @@
 //! (`/health/ready` reports it).
 
 use crate::config::StateConfig;
-use chatobs_cost::shared::{Delta, Parts, SharedLedger, Then};
+use chatobs_cost::shared::{
+    ClosedRecord, Delta, OnceThen, OpenRequest, Opened, Parts, SharedLedger, Then, WindowStored,
+};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -48,9 +52,146 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ttl) then
   redis.call('HINCRBY', KEYS[1], 'wa', ARGV[3])
   redis.call('HINCRBY', KEYS[1], 'eval', ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'calls', ARGV[5])
+  if tonumber(ARGV[6]) > 0 then
+    redis.call('HINCRBY', KEYS[1], 'in', ARGV[6])
+    redis.call('HSET', KEYS[1], 'awaiting', '1')
+  end
+  if tonumber(ARGV[7]) > 0 then
+    redis.call('HINCRBY', KEYS[1], 'out', ARGV[7])
+    if redis.call('HGET', KEYS[1], 'awaiting') == '1' then
+      redis.call('HINCRBY', KEYS[1], 'turns', 1)
+      redis.call('HSET', KEYS[1], 'awaiting', '0')
+    end
+  end
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
-return redis.call('HMGET', KEYS[1], 'llm', 'wa', 'eval', 'calls')
+return redis.call('HMGET', KEYS[1], 'llm', 'wa', 'eval', 'calls', 'in', 'out', 'turns')
+";
+
+/// Lua shared by the lifecycle scripts: a conversation's record as a flat
+/// list of 11 strings (id, user, opened, last, outcome, llm, wa, eval,
+/// calls, in, out, turns minus the id: see `record`).
+const DESCRIBE: &str = r"
+local function describe(p, id)
+  local m = redis.call('HMGET', p .. ':{' .. id .. '}:meta', 'user', 'opened', 'last', 'outcome')
+  local t = redis.call('HMGET', p .. ':{' .. id .. '}:totals', 'llm', 'wa', 'eval', 'calls', 'in', 'out', 'turns')
+  local r = {id, m[1] or '', m[2] or '0', m[3] or '0', m[4] or ''}
+  for i = 1, 7 do r[#r + 1] = t[i] or '0' end
+  return r
+end
+local function unlink_user(p, id)
+  local user = redis.call('HGET', p .. ':{' .. id .. '}:meta', 'user')
+  if user then
+    local uk = p .. ':user:{' .. user .. '}'
+    if redis.call('GET', uk) == id then redis.call('DEL', uk) end
+  end
+end
+";
+
+/// Fields per conversation record.
+const RECORD_FIELDS: usize = 12;
+
+/// Open or find (KEYS: user key, due set; ARGV: prefix, now, candidate,
+/// deadline, ttl, extend, user) -> {id, opened, new, [expired record]}.
+const OPEN_SCRIPT: &str = r"
+local p, now = ARGV[1], tonumber(ARGV[2])
+local cur = redis.call('GET', KEYS[1])
+local out = {}
+if cur then
+  local meta = p .. ':{' .. cur .. '}:meta'
+  local dl = tonumber(redis.call('HGET', meta, 'deadline') or '0')
+  if dl > now then
+    if ARGV[6] == '1' and tonumber(ARGV[4]) > dl then
+      redis.call('HSET', meta, 'deadline', ARGV[4])
+      redis.call('ZADD', KEYS[2], ARGV[4], cur)
+    end
+    if now > tonumber(redis.call('HGET', meta, 'last') or '0') then
+      redis.call('HSET', meta, 'last', ARGV[2])
+    end
+    redis.call('PEXPIRE', meta, ARGV[5])
+    redis.call('PEXPIRE', KEYS[1], ARGV[5])
+    return {cur, redis.call('HGET', meta, 'opened') or ARGV[2], '0'}
+  end
+  if redis.call('ZREM', KEYS[2], cur) == 1 then out = describe(p, cur) end
+end
+local id = ARGV[3]
+local meta = p .. ':{' .. id .. '}:meta'
+redis.call('HSET', meta, 'user', ARGV[7], 'opened', ARGV[2], 'last', ARGV[2], 'deadline', ARGV[4])
+redis.call('PEXPIRE', meta, ARGV[5])
+redis.call('SET', KEYS[1], id, 'PX', ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[4], id)
+local r = {id, ARGV[2], '1'}
+for i = 1, #out do r[#r + 1] = out[i] end
+return r
+";
+
+/// Claim one (KEYS: due set; ARGV: prefix, id) -> record or {}.
+const CLOSE_SCRIPT: &str = r"
+if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then
+  local r = describe(ARGV[1], ARGV[2])
+  unlink_user(ARGV[1], ARGV[2])
+  return r
+end
+return {}
+";
+
+/// Claim the due ones (KEYS: due set; ARGV: prefix, now, max) -> records.
+const DUE_SCRIPT: &str = r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  if redis.call('ZREM', KEYS[1], id) == 1 then
+    local r = describe(ARGV[1], id)
+    unlink_user(ARGV[1], id)
+    for i = 1, #r do out[#out + 1] = r[i] end
+  end
+end
+return out
+";
+
+/// The open conversation of a user (KEYS: user key, ARGV: prefix, now) -> {id} or {}.
+const FIND_SCRIPT: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local dl = tonumber(redis.call('HGET', ARGV[1] .. ':{' .. cur .. '}:meta', 'deadline') or '0')
+  if dl > tonumber(ARGV[2]) then return {cur} end
+end
+return {}
+";
+
+/// Set an outcome (KEYS: meta; ARGV: outcome).
+const OUTCOME_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'outcome', ARGV[1]) end
+return {}
+";
+
+/// A once-flag (KEYS: flag; ARGV: ttl) -> {'1'} when this call set it.
+const ONCE_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return {'1'} end
+return {'0'}
+";
+
+/// Window state (KEYS: state hash) -> {version, state}.
+const WINDOW_LOAD_SCRIPT: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'v', 's')
+return {v[1] or '0', v[2] or ''}
+";
+
+/// Compare-and-set of a window state with its monthly counter (KEYS: state
+/// hash, counter or the state hash again; ARGV: version, state, ttl,
+/// counter ttl, has counter) -> {'ok', version, count} or {'conflict', version, state}.
+const WINDOW_STORE_SCRIPT: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'v', 's')
+if (v[1] or '0') ~= ARGV[1] then return {'conflict', v[1] or '0', v[2] or ''} end
+local nv = tostring(tonumber(ARGV[1]) + 1)
+redis.call('HSET', KEYS[1], 'v', nv, 's', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local c = ''
+if ARGV[5] == '1' then
+  c = tostring(redis.call('INCR', KEYS[2]))
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+return {'ok', nv, c}
 ";
 
 /// How the Redis ledger has fared.
@@ -120,13 +261,43 @@ enum Req {
         conversation: String,
         reply: SyncSender<Result<Parts, String>>,
     },
+    /// One script (lifecycle, once-flags, windows), in order with the additions.
+    Eval {
+        script: Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+        reply: EvalReply,
+    },
     Stop,
+}
+
+/// A script and its source (the prelude it needs prepended).
+#[derive(Clone, Copy)]
+struct Script(&'static str, bool);
+
+/// Who waits for a script's answer.
+enum EvalReply {
+    Channel(SyncSender<Result<Vec<String>, String>>),
+    Then(Box<dyn FnOnce(Result<Vec<String>, String>) + Send>),
+}
+
+impl EvalReply {
+    fn send(self, r: Result<Vec<String>, String>) {
+        match self {
+            EvalReply::Channel(c) => {
+                let _ = c.try_send(r);
+            }
+            EvalReply::Then(f) => f(r),
+        }
+    }
 }
 
 /// Conversation totals shared through Redis (see the module docs).
 pub struct RedisLedger {
     tx: SyncSender<Req>,
     timeout: Duration,
+    prefix: String,
+    ttl_ms: u64,
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -174,6 +345,8 @@ impl RedisLedger {
         Ok(RedisLedger {
             tx,
             timeout,
+            prefix: cfg.key_prefix.clone(),
+            ttl_ms: cfg.ttl_hours.saturating_mul(3_600_000),
             shared,
             thread: Some(thread),
         })
@@ -208,10 +381,7 @@ impl RedisLedger {
         rrx.recv_timeout(timeout).is_ok()
     }
 
-    fn ask(
-        &self,
-        make: impl FnOnce(SyncSender<Result<Parts, String>>) -> Req,
-    ) -> Result<Parts, String> {
+    fn ask<T>(&self, make: impl FnOnce(SyncSender<Result<T, String>>) -> Req) -> Result<T, String> {
         let (rtx, rrx) = sync_channel(1);
         let deadline = Instant::now() + self.timeout;
         let mut req = make(rtx);
@@ -243,6 +413,70 @@ impl RedisLedger {
             }
         }
     }
+}
+
+impl RedisLedger {
+    fn key(&self, conversation: &str, what: &str) -> String {
+        format!("{}:{{{conversation}}}:{what}", self.prefix)
+    }
+
+    fn user_key(&self, user: &str) -> String {
+        format!("{}:user:{{{user}}}", self.prefix)
+    }
+
+    fn due_key(&self) -> String {
+        format!("{}:due", self.prefix)
+    }
+
+    /// Keys outlive a conversation's deadline by the state TTL.
+    fn lifecycle_ttl(&self) -> u64 {
+        let close_after = chatobs_cost::conversation::lifecycle().close_after;
+        self.ttl_ms
+            .saturating_add(u64::try_from(close_after.as_millis()).unwrap_or(u64::MAX / 2))
+    }
+
+    /// Runs `script` in order with the additions, waiting at most the timeout.
+    fn eval(
+        &self,
+        script: Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Vec<String>, String> {
+        if self.is_degraded() {
+            self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
+            return Err("Redis is unreachable (degraded)".into());
+        }
+        self.ask(|reply| Req::Eval {
+            script,
+            keys,
+            args,
+            reply: EvalReply::Channel(reply),
+        })
+    }
+}
+
+/// A conversation record from [`RECORD_FIELDS`] strings.
+fn record(f: &[String]) -> Option<chatobs_cost::shared::ClosedRecord> {
+    if f.len() < RECORD_FIELDS {
+        return None;
+    }
+    let n = |i: usize| f[i].parse::<i64>().unwrap_or(0);
+    Some(chatobs_cost::shared::ClosedRecord {
+        id: f[0].clone(),
+        user: f[1].clone(),
+        opened_ms: n(2),
+        last_ms: n(3),
+        outcome: (!f[4].is_empty()).then(|| f[4].clone()),
+        parts: Parts {
+            llm_pico: n(5),
+            whatsapp_pico: n(6),
+            evaluation_pico: n(7),
+            llm_calls: n(8),
+            messages_in: n(9),
+            messages_out: n(10),
+            turns: n(11),
+        },
+    })
 }
 
 impl SharedLedger for RedisLedger {
@@ -302,6 +536,134 @@ impl SharedLedger for RedisLedger {
             conversation: conversation.to_owned(),
             reply,
         })
+    }
+
+    fn claim_once_then(&self, conversation: &str, flag: &str, then: OnceThen) {
+        let req = Req::Eval {
+            script: Script(ONCE_SCRIPT, false),
+            keys: vec![self.key(conversation, &format!("once:{flag}"))],
+            args: vec![self.lifecycle_ttl().to_string()],
+            reply: EvalReply::Then(Box::new(move |r| {
+                then(r.map(|v| v.first().is_some_and(|x| x == "1")))
+            })),
+        };
+        if let Err(e) = self.tx.try_send(req) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            if let std::sync::mpsc::TrySendError::Full(Req::Eval { reply, .. })
+            | std::sync::mpsc::TrySendError::Disconnected(Req::Eval { reply, .. }) = e
+            {
+                reply.send(Err("the state thread is behind".into()));
+            }
+        }
+    }
+
+    fn conversation_open(&self, req: &OpenRequest<'_>) -> Result<Opened, String> {
+        let v = self.eval(
+            Script(OPEN_SCRIPT, true),
+            vec![self.user_key(req.user), self.due_key()],
+            vec![
+                self.prefix.clone(),
+                req.now_ms.to_string(),
+                req.candidate.to_owned(),
+                req.deadline_ms.to_string(),
+                self.lifecycle_ttl().to_string(),
+                if req.extend { "1" } else { "0" }.to_owned(),
+                req.user.to_owned(),
+            ],
+        )?;
+        if v.len() < 3 {
+            return Err(format!("the open script answered {} fields", v.len()));
+        }
+        Ok(Opened {
+            id: v[0].clone(),
+            opened_ms: v[1].parse().unwrap_or(req.now_ms),
+            new: v[2] == "1",
+            expired: record(&v[3..]),
+        })
+    }
+
+    fn conversation_find(&self, user: &str) -> Result<Option<String>, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let v = self.eval(
+            Script(FIND_SCRIPT, false),
+            vec![self.user_key(user)],
+            vec![self.prefix.clone(), now.to_string()],
+        )?;
+        Ok(v.into_iter().next())
+    }
+
+    fn conversation_close(&self, id: &str) -> Result<Option<ClosedRecord>, String> {
+        let v = self.eval(
+            Script(CLOSE_SCRIPT, true),
+            vec![self.due_key()],
+            vec![self.prefix.clone(), id.to_owned()],
+        )?;
+        Ok(record(&v))
+    }
+
+    fn conversations_due(&self, now_ms: i64, max: usize) -> Result<Vec<ClosedRecord>, String> {
+        let v = self.eval(
+            Script(DUE_SCRIPT, true),
+            vec![self.due_key()],
+            vec![self.prefix.clone(), now_ms.to_string(), max.to_string()],
+        )?;
+        Ok(v.chunks(RECORD_FIELDS).filter_map(record).collect())
+    }
+
+    fn conversation_outcome(&self, id: &str, outcome: &str) -> Result<(), String> {
+        self.eval(
+            Script(OUTCOME_SCRIPT, false),
+            vec![self.key(id, "meta")],
+            vec![outcome.to_owned()],
+        )
+        .map(|_| ())
+    }
+
+    fn window_load(&self, pair: &str) -> Result<(u64, Option<String>), String> {
+        let v = self.eval(
+            Script(WINDOW_LOAD_SCRIPT, false),
+            vec![format!("{}:wa:{{{pair}}}", self.prefix)],
+            vec![],
+        )?;
+        let version = v.first().and_then(|x| x.parse().ok()).unwrap_or(0);
+        Ok((version, v.get(1).filter(|x| !x.is_empty()).cloned()))
+    }
+
+    fn window_store(
+        &self,
+        pair: &str,
+        version: u64,
+        state: &str,
+        count: Option<&str>,
+    ) -> Result<WindowStored, String> {
+        let key = format!("{}:wa:{{{pair}}}", self.prefix);
+        // A month's counter lives two months (the tier of a month is read in it).
+        let counter = count.map_or_else(|| key.clone(), |c| format!("{}:wam:{c}", self.prefix));
+        let v = self.eval(
+            Script(WINDOW_STORE_SCRIPT, false),
+            vec![key, counter],
+            vec![
+                version.to_string(),
+                state.to_owned(),
+                self.ttl_ms.max(96 * 3_600_000).to_string(),
+                (62u64 * 24 * 3_600_000).to_string(),
+                if count.is_some() { "1" } else { "0" }.to_owned(),
+            ],
+        )?;
+        let num = |i: usize| v.get(i).and_then(|x| x.parse::<u64>().ok());
+        match v.first().map(String::as_str) {
+            Some("ok") => Ok(WindowStored::Stored {
+                version: num(1).unwrap_or(0),
+                count: num(2),
+            }),
+            Some("conflict") => Ok(WindowStored::Conflict {
+                version: num(1).unwrap_or(0),
+                state: v.get(2).filter(|x| !x.is_empty()).cloned(),
+            }),
+            _ => Err("the window script gave an unexpected answer".into()),
+        }
     }
 }
 
@@ -401,6 +763,15 @@ impl Worker {
                             let res = rt.block_on(self.get(&conversation));
                             let _ = reply.try_send(res);
                         }
+                        Some(Req::Eval {
+                            script,
+                            keys,
+                            args,
+                            reply,
+                        }) => {
+                            let res = rt.block_on(self.eval(script, &keys, &args));
+                            reply.send(res);
+                        }
                         Some(Req::Add { .. }) | None => {}
                     }
                 }
@@ -411,6 +782,60 @@ impl Worker {
                     let res = rt.block_on(self.get(&conversation));
                     let _ = reply.try_send(res);
                 }
+                Some(Req::Eval {
+                    script,
+                    keys,
+                    args,
+                    reply,
+                }) => {
+                    let res = rt.block_on(self.eval(script, &keys, &args));
+                    reply.send(res);
+                }
+            }
+        }
+    }
+
+    /// One script; an unreachable Redis makes the ledger degraded.
+    async fn eval(
+        &mut self,
+        script: Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<Vec<String>, String> {
+        let mut c = self.connection().await?;
+        let src = if script.1 {
+            format!("{DESCRIBE}{}", script.0)
+        } else {
+            script.0.to_owned()
+        };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(src).arg(keys.len());
+        for k in keys {
+            cmd.arg(k);
+        }
+        for a in args {
+            cmd.arg(a);
+        }
+        let r: Result<Result<Vec<String>, redis::RedisError>, _> =
+            tokio::time::timeout(self.timeout * 4, cmd.query_async(&mut c)).await;
+        match r {
+            Ok(Ok(v)) => {
+                self.set_degraded(false);
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                if is_connection_error(&e) {
+                    self.conn = None;
+                    self.next_retry = Instant::now() + Duration::from_secs(1);
+                    self.set_degraded(true);
+                }
+                Err(describe(&e))
+            }
+            Err(_) => {
+                self.conn = None;
+                self.next_retry = Instant::now() + Duration::from_secs(1);
+                self.set_degraded(true);
+                Err("Redis did not answer in time".into())
             }
         }
     }
@@ -501,7 +926,9 @@ impl Worker {
                 .arg(d.llm_pico)
                 .arg(d.whatsapp_pico)
                 .arg(d.evaluation_pico)
-                .arg(d.llm_calls);
+                .arg(d.llm_calls)
+                .arg(d.messages_in)
+                .arg(d.messages_out);
         }
         let r: Result<Result<Vec<Vec<Option<i64>>>, redis::RedisError>, _> =
             tokio::time::timeout(self.timeout * 4, pipe.query_async(&mut c)).await;
@@ -543,6 +970,9 @@ impl Worker {
                 .arg("wa")
                 .arg("eval")
                 .arg("calls")
+                .arg("in")
+                .arg("out")
+                .arg("turns")
                 .query_async(&mut c),
         )
         .await;
@@ -647,6 +1077,9 @@ fn parts(v: &[Option<i64>]) -> Parts {
         whatsapp_pico: at(1),
         evaluation_pico: at(2),
         llm_calls: at(3),
+        messages_in: at(4),
+        messages_out: at(5),
+        turns: at(6),
     }
 }
 

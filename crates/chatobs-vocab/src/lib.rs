@@ -30,6 +30,10 @@ pub const CHAT_SESSION_ID: &str = "chat.session_id";
 pub const SESSION_ID: &str = "session.id";
 /// The same id under the OpenTelemetry GenAI name.
 pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
+/// The user's stable key (keyed hash of the number), apart from the
+/// conversation id: one user has many conversations (OpenInference,
+/// Langfuse and the OpenTelemetry `user.id`).
+pub const USER_ID: &str = "user.id";
 
 // ---- chat attributes set by #[chat_span] ----------------------------------
 /// The agent role (`classifier`, `orchestrator`, `sales`, `pqr`, ...).
@@ -171,6 +175,12 @@ pub const CHAT_SESSION_MESSAGES_OUTBOUND: &str = "chat.session.messages.outbound
 pub const CHAT_SESSION_LLM_CALLS: &str = "chat.session.llm_calls";
 /// Duration of the conversation in milliseconds (on `conversation.closed`).
 pub const CHAT_SESSION_DURATION_MS: &str = "chat.session.duration_ms";
+/// Turns of the conversation: user messages the bot answered (on `conversation.closed`).
+pub const CHAT_SESSION_TURNS: &str = "chat.session.turns";
+/// Why the conversation closed: `inactivity`, `closed_by_code`, `shutdown` (on `conversation.closed`).
+pub const CHAT_SESSION_CLOSE_REASON: &str = "chat.session.close_reason";
+/// The conversation's outcome as the bot set it (`sale`, `resolved`, ...), else `none`.
+pub const CHAT_SESSION_OUTCOME: &str = "chat.session.outcome";
 
 // ---- evaluations ---------------------------------------------------------------------
 /// Event name of an evaluation result.

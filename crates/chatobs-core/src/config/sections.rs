@@ -593,12 +593,24 @@ impl Section for RedactionConfig {
 pub struct SessionConfig {
     /// Environment variable holding the session HMAC key.
     pub key_env: String,
+    /// A conversation closes this many seconds after its user's last
+    /// message (default 86400: the WhatsApp customer service window has
+    /// expired), and the next message opens a new one.
+    pub close_after_seconds: u64,
+    /// How often due conversations are looked for and closed.
+    pub sweep_every_seconds: u64,
+    /// Most conversations open at once in this process when the state is in
+    /// process (beyond it the least recently active closes early).
+    pub max_open: usize,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             key_env: crate::context::SESSION_KEY_ENV.into(),
+            close_after_seconds: 86_400,
+            sweep_every_seconds: 30,
+            max_open: 100_000,
         }
     }
 }
@@ -611,6 +623,30 @@ impl Section for SessionConfig {
             errs.push(
                 "session.key_env",
                 "must name an environment variable (default CHATOBS_SESSION_KEY)",
+            );
+        }
+        if !(1..=31_536_000).contains(&self.close_after_seconds) {
+            errs.push(
+                "session.close_after_seconds",
+                format!(
+                    "must be between 1 and 31536000 (a year), got {}",
+                    self.close_after_seconds
+                ),
+            );
+        }
+        if !(1..=3_600).contains(&self.sweep_every_seconds) {
+            errs.push(
+                "session.sweep_every_seconds",
+                format!(
+                    "must be between 1 and 3600, got {}",
+                    self.sweep_every_seconds
+                ),
+            );
+        }
+        if !(1..=100_000_000).contains(&self.max_open) {
+            errs.push(
+                "session.max_open",
+                format!("must be between 1 and 100000000, got {}", self.max_open),
             );
         }
     }

@@ -23,6 +23,8 @@ pub struct ChatSession(pub(crate) Arc<SessionInner>);
 
 pub(crate) struct SessionInner {
     id: Box<str>,
+    /// The user's stable key (`user.id`), when the conversation id is not it.
+    user: Option<Box<str>>,
     started: SystemTime,
     extensions: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
     /// Run when each span of this session ends, with its state.
@@ -167,15 +169,42 @@ impl ChatSession {
     pub(crate) fn from_id_unchecked(id: String) -> ChatSession {
         ChatSession(Arc::new(SessionInner {
             id: id.into_boxed_str(),
+            user: None,
             started: SystemTime::now(),
             extensions: Mutex::new(Vec::new()),
             end_hook: OnceLock::new(),
         }))
     }
 
-    /// The exported session id.
+    /// A conversation of a user: `conversation` is the exported conversation
+    /// id (`chat.session_id`, `session.id`), `user` the user's stable key,
+    /// exported apart as `user.id` so a backend groups by either. Both must
+    /// be exported ids (see [`ChatSession::from_exported_id`]); the
+    /// conversation lifecycle (`chatobs-cost`'s `conversation` module) makes
+    /// them, a service that receives them in `baggage` rebuilds them.
+    pub fn from_exported_ids(conversation: &str, user: &str) -> Result<ChatSession, crate::Error> {
+        let mut s = ChatSession::from_exported_id(conversation)?;
+        if !valid_exported_id(user) {
+            return Err(crate::Error::InvalidInput(format!(
+                "user id {:?} is not an exported id: use 1 to 128 characters of A-Z a-z 0-9 _ - . : (hash personal identities with keyed_hash)",
+                crate::redact::truncate_for_error(user)
+            )));
+        }
+        if let Some(inner) = Arc::get_mut(&mut s.0) {
+            inner.user = Some(user.into());
+        }
+        Ok(s)
+    }
+
+    /// The exported session (conversation) id.
     pub fn id(&self) -> &str {
         &self.0.id
+    }
+
+    /// The user's stable key (`user.id`), when this conversation has one
+    /// apart from its id.
+    pub fn user_id(&self) -> Option<&str> {
+        self.0.user.as_deref()
     }
 
     /// When this session object was created.

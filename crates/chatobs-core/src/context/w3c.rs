@@ -13,6 +13,8 @@ pub const TRACEPARENT: &str = "traceparent";
 pub const BAGGAGE: &str = "baggage";
 /// The baggage key that carries the session id between services.
 pub const BAGGAGE_SESSION_KEY: &str = "chat.session_id";
+/// The baggage key that carries the user's stable key (`user.id`).
+pub const BAGGAGE_USER_KEY: &str = "chat.user_id";
 /// W3C baggage limits: total bytes and entries.
 pub const BAGGAGE_MAX_BYTES: usize = 8192;
 /// W3C baggage limit on the number of entries.
@@ -37,7 +39,13 @@ impl Context {
             set(TRACEPARENT, tp);
         }
         if let Some(s) = &self.session {
-            set(BAGGAGE, format!("{BAGGAGE_SESSION_KEY}={}", s.id()));
+            match s.user_id() {
+                Some(u) => set(
+                    BAGGAGE,
+                    format!("{BAGGAGE_SESSION_KEY}={},{BAGGAGE_USER_KEY}={u}", s.id()),
+                ),
+                None => set(BAGGAGE, format!("{BAGGAGE_SESSION_KEY}={}", s.id())),
+            }
         }
     }
 
@@ -59,8 +67,15 @@ impl Context {
             ctx.sampled = sampled;
             ctx.remote = true;
         }
-        if let Some(id) = get(BAGGAGE).and_then(|b| baggage_get(b, BAGGAGE_SESSION_KEY)) {
-            if let Ok(s) = ChatSession::from_exported_id(&id) {
+        let baggage = get(BAGGAGE);
+        if let Some(id) = baggage.and_then(|b| baggage_get(b, BAGGAGE_SESSION_KEY)) {
+            let user = baggage.and_then(|b| baggage_get(b, BAGGAGE_USER_KEY));
+            let s = match user {
+                Some(u) => ChatSession::from_exported_ids(&id, &u)
+                    .or_else(|_| ChatSession::from_exported_id(&id)),
+                None => ChatSession::from_exported_id(&id),
+            };
+            if let Ok(s) = s {
                 ctx.session = Some(s);
             }
         }

@@ -157,6 +157,12 @@ impl Record {
             ));
             attributes.push((Cow::Borrowed(vocab::SESSION_ID), Value::Str(id.clone())));
             attributes.push((Cow::Borrowed(vocab::GEN_AI_CONVERSATION_ID), Value::Str(id)));
+            if let Some(u) = s.user_id() {
+                attributes.push((
+                    Cow::Borrowed(vocab::USER_ID),
+                    Value::Str(Cow::Owned(u.to_owned())),
+                ));
+            }
         }
         if let Some(m) = self.model {
             attributes.push((

@@ -28,7 +28,10 @@ mod rate_card;
 mod windows;
 
 pub use categories::{Category, FreeBy, PricingModel, PricingType};
-pub use pricer::{Inbound, MetaPricing, Outbound, Reconciliation, WhatsAppCharge, WhatsAppPricer};
+pub use pricer::{
+    shared_window_failures, Inbound, MetaPricing, Outbound, Reconciliation, WhatsAppCharge,
+    WhatsAppPricer,
+};
 pub use rate_card::{
     CardInfo, Market, RateCard, RateRow, Rules, VolumeTier, MAX_RATE_PER_MESSAGE_USD,
     SHIPPED_WHATSAPP_RATES,

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::categories::{Category, FreeBy, PricingModel, PricingType};
 use super::rate_card::{Market, RateCard};
-use super::windows::{StateBounds, StateSnapshot, Store};
+use super::windows::{PairState, StateBounds, StateSnapshot, Store};
 use super::{millis, month_of};
 
 /// An inbound message from the user.
@@ -116,11 +116,41 @@ pub struct Reconciliation {
     pub incomplete_reason: Option<&'static str>,
 }
 
+/// What is left to price after the window decision.
+enum Next {
+    /// The charge is final (free, or rejected by Meta).
+    Done,
+    /// Priced with the card's rate for `category`, after counting the
+    /// monthly counter `count` when there is one.
+    Rate {
+        category: Category,
+        count: Option<(String, (i32, u8))>,
+        /// Service under the billed-service rule: free within the monthly allowance.
+        service_allowance: bool,
+    },
+}
+
+static SHARED_FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Window decisions this process made on its own state because the shared
+/// store failed.
+pub fn shared_window_failures() -> u64 {
+    SHARED_FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn shared_failed(err: &str) {
+    if SHARED_FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+        tracing::warn!(target: "chatobs::state", error = err, "the shared state store did not answer for a WhatsApp window: this process decides on its own window state (counted in shared_window_failures)");
+    }
+}
+
 /// Prices WhatsApp messages and keeps the window state. Thread-safe.
 pub struct WhatsAppPricer {
     card: RateCard,
     bounds: StateBounds,
     store: Mutex<Store>,
+    /// With a shared store: the version and state this process last saw per pair.
+    shared_cache: Mutex<std::collections::HashMap<String, (u64, Option<String>)>>,
 }
 
 impl std::fmt::Debug for WhatsAppPricer {
@@ -139,6 +169,7 @@ impl WhatsAppPricer {
             card,
             bounds,
             store: Mutex::new(Store::default()),
+            shared_cache: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -159,12 +190,22 @@ impl WhatsAppPricer {
     /// Records an inbound message: opens or extends the customer service window.
     pub fn inbound(&self, m: &Inbound<'_>) {
         let t = millis(m.at);
-        let mut st = self.lock();
-        let s = st.pair(m.business, m.user, t, self.bounds);
-        s.last_inbound = Some(s.last_inbound.map_or(t, |x| x.max(t)));
-        if m.entry_point {
-            s.entry_point_inbound = Some(t);
+        let apply = |s: &mut PairState| {
+            s.last_inbound = Some(s.last_inbound.map_or(t, |x| x.max(t)));
+            if m.entry_point {
+                s.entry_point_inbound = Some(t);
+            }
+        };
+        if let Some(store) = crate::shared::shared() {
+            let pair = Self::shared_pair(m.business, m.user);
+            match self.with_shared_pair(&*store, &pair, t, |s| (apply(s), None)) {
+                Ok(_) => return,
+                Err(e) if e == crate::shared::UNSUPPORTED => {}
+                Err(e) => shared_failed(&e),
+            }
         }
+        let mut st = self.lock();
+        apply(st.pair(m.business, m.user, t, self.bounds));
     }
 
     /// Prices an outbound message at its delivery time and updates the state.
@@ -175,7 +216,6 @@ impl WhatsAppPricer {
                     .into(),
             ));
         }
-        let rules = &self.card.rules;
         let t = millis(m.at);
         let model = self.card.model_at(m.at);
         let market = self.card.market_for(m.user);
@@ -225,8 +265,41 @@ impl WhatsAppPricer {
             });
         }
 
+        if let Some(store) = crate::shared::shared() {
+            match self.outbound_shared(&*store, m, t, model, category, &mut charge) {
+                Ok(()) => return Ok(charge),
+                Err(e) if e == crate::shared::UNSUPPORTED => {}
+                Err(e) => shared_failed(&e),
+            }
+        }
         let mut st = self.lock();
         let s = st.pair(m.business, m.user, t, self.bounds);
+        let next = self.decide(s, m, t, model, category, &mut charge);
+        let n = match &next {
+            Next::Rate {
+                count: Some((key, month)),
+                ..
+            } => Some(st.count(key.clone(), *month)),
+            _ => None,
+        };
+        drop(st);
+        self.finish(&mut charge, market, next, n);
+        Ok(charge)
+    }
+
+    /// The window decision for one outbound message on the pair's state
+    /// (updated in place): the charge is final ([`Next::Done`]) or needs a
+    /// rate, maybe after a monthly counter is counted.
+    fn decide(
+        &self,
+        s: &mut PairState,
+        m: &Outbound<'_>,
+        t: i64,
+        model: PricingModel,
+        category: Category,
+        charge: &mut WhatsAppCharge,
+    ) -> Next {
+        let rules = &self.card.rules;
         // Times are ms since the epoch; a restored snapshot may hold any i64.
         // Saturating is honest here: a window "ending" at i64::MAX is open
         // until the end of time, which is what the overflowing sum meant,
@@ -252,37 +325,40 @@ impl WhatsAppPricer {
         if fep_open {
             charge.pricing_type = PricingType::FreeEntryPoint;
             charge.free_by = Some(FreeBy::FreeEntryPointWindow);
-            return Ok(charge);
+            return Next::Done;
         }
         if category == Category::Service && !csw_open {
-            return Ok(charge);
+            return Next::Done;
         }
-
+        let rate = |category, count| Next::Rate {
+            category,
+            count,
+            service_allowance: false,
+        };
         match model {
             PricingModel::ConversationBased => {
                 s.conversations.retain(|(_, end)| *end > t);
                 if category == Category::Service {
                     if !s.conversations.is_empty() {
                         charge.free_by = Some(FreeBy::OpenConversation);
-                        return Ok(charge);
+                        return Next::Done;
                     }
                     s.conversations
                         .push((Category::Service, t.saturating_add(rules.conversation_ms)));
                     if t >= rules.service_free_from {
                         charge.pricing_type = PricingType::FreeCustomerService;
                         charge.free_by = Some(FreeBy::FreeServiceConversation);
-                        return Ok(charge);
+                        return Next::Done;
                     }
                 } else {
                     if s.conversations.iter().any(|(c, _)| *c == category) {
                         charge.free_by = Some(FreeBy::OpenConversation);
-                        return Ok(charge);
+                        return Next::Done;
                     }
                     s.conversations
                         .push((category, t.saturating_add(rules.conversation_ms)));
                 }
-                drop(st);
-                self.charge_rate(&mut charge, market, category, t, None);
+                rate(category, None)
             }
             PricingModel::PerMessage => match category {
                 Category::Service => {
@@ -299,24 +375,16 @@ impl WhatsAppPricer {
                     if !billed {
                         charge.pricing_type = PricingType::FreeCustomerService;
                         charge.free_by = Some(FreeBy::CustomerServiceWindow);
-                        return Ok(charge);
+                        return Next::Done;
                     }
                     let month = month_of(t);
-                    let n = st.count(
-                        format!("{}|{:04}-{:02}|*|service", m.business, month.0, month.1),
-                        month,
-                    );
-                    if n <= rules.billed_service_free_per_month {
-                        charge.pricing_type = PricingType::FreeCustomerService;
-                        charge.free_by = Some(FreeBy::MonthlyFreeAllowance);
-                        return Ok(charge);
-                    }
-                    drop(st);
-                    self.charge_rate(&mut charge, market, Category::Service, t, None);
-                    if !charge.price_known || charge.source.is_none() {
-                        // The reported rule bills service at about the utility rate.
-                        charge.price_known = true;
-                        self.charge_rate(&mut charge, market, Category::Utility, t, None);
+                    Next::Rate {
+                        category: Category::Service,
+                        count: Some((
+                            format!("{}|{:04}-{:02}|*|service", m.business, month.0, month.1),
+                            month,
+                        )),
+                        service_allowance: true,
                     }
                 }
                 // Utility inside the window is free, until the billed-service
@@ -328,9 +396,10 @@ impl WhatsAppPricer {
                 {
                     charge.pricing_type = PricingType::FreeCustomerService;
                     charge.free_by = Some(FreeBy::CustomerServiceWindow);
+                    Next::Done
                 }
                 _ => {
-                    let n = match (&charge.market, category) {
+                    let count = match (&charge.market, category) {
                         (
                             Some(mk),
                             Category::Utility
@@ -338,7 +407,7 @@ impl WhatsAppPricer {
                             | Category::AuthenticationInternational,
                         ) => {
                             let month = month_of(t);
-                            Some(st.count(
+                            Some((
                                 format!(
                                     "{}|{:04}-{:02}|{}|{}",
                                     m.business,
@@ -352,12 +421,145 @@ impl WhatsAppPricer {
                         }
                         _ => None,
                     };
-                    drop(st);
-                    self.charge_rate(&mut charge, market, category, t, n);
+                    rate(category, count)
                 }
             },
         }
-        Ok(charge)
+    }
+
+    /// Prices what [`WhatsAppPricer::decide`] left to price, with the
+    /// monthly count `n` when it asked for one.
+    fn finish(
+        &self,
+        charge: &mut WhatsAppCharge,
+        market: Option<&Market>,
+        next: Next,
+        n: Option<u64>,
+    ) {
+        let Next::Rate {
+            category,
+            service_allowance,
+            ..
+        } = next
+        else {
+            return;
+        };
+        if service_allowance {
+            if n.is_some_and(|n| n <= self.card.rules.billed_service_free_per_month) {
+                charge.pricing_type = PricingType::FreeCustomerService;
+                charge.free_by = Some(FreeBy::MonthlyFreeAllowance);
+                return;
+            }
+            self.charge_rate(charge, market, Category::Service, charge.at_ms, None);
+            if !charge.price_known || charge.source.is_none() {
+                // The reported rule bills service at about the utility rate.
+                charge.price_known = true;
+                self.charge_rate(charge, market, Category::Utility, charge.at_ms, None);
+            }
+            return;
+        }
+        self.charge_rate(charge, market, category, charge.at_ms, n);
+    }
+
+    /// The pair's key in a shared store: the business number and the keyed
+    /// hash of the user's number (never the number itself).
+    fn shared_pair(business: &str, user: &str) -> String {
+        format!(
+            "{}|{}",
+            business,
+            crate::context::keyed_hash(&["whatsapp-window", user])
+        )
+    }
+
+    /// Runs `step` on the pair's state held by a shared store, with
+    /// compare-and-set so every process decides on the state the previous
+    /// message left (the same decisions as one process replaying the
+    /// timeline). Returns what `step` returned and the counter's value.
+    fn with_shared_pair<R>(
+        &self,
+        store: &dyn crate::shared::SharedLedger,
+        pair: &str,
+        t: i64,
+        mut step: impl FnMut(&mut PairState) -> (R, Option<String>),
+    ) -> Result<(R, Option<u64>), String> {
+        // The state this process wrote last for the pair: usually still
+        // current (one round trip); a conflict answers with the current one.
+        let cached = self
+            .shared_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(pair)
+            .cloned();
+        let (mut version, mut text) = match cached {
+            Some(c) => c,
+            None => store.window_load(pair)?,
+        };
+        // Bounded: each conflict means another process wrote in between.
+        for _ in 0..16 {
+            let mut s: PairState = text
+                .as_deref()
+                .and_then(|x| serde_json::from_str(x).ok())
+                .unwrap_or_default();
+            if s.last_activity.saturating_add(self.bounds.ttl_ms) < t {
+                s = PairState::default();
+            }
+            if t > s.last_activity {
+                s.last_activity = t;
+            }
+            let (r, count) = step(&mut s);
+            let json = serde_json::to_string(&s).map_err(|e| e.to_string())?;
+            let stored = store.window_store(pair, version, &json, count.as_deref());
+            let mut cache = self.shared_cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= self.bounds.max_pairs.max(1) {
+                cache.clear();
+            }
+            match stored {
+                Ok(crate::shared::WindowStored::Stored { count, version }) => {
+                    cache.insert(pair.to_owned(), (version, Some(json)));
+                    return Ok((r, count));
+                }
+                Ok(crate::shared::WindowStored::Conflict { version: v, state }) => {
+                    cache.insert(pair.to_owned(), (v, state.clone()));
+                    version = v;
+                    text = state;
+                }
+                Err(e) => {
+                    cache.remove(pair);
+                    return Err(e);
+                }
+            }
+        }
+        Err("the window state kept changing under this process (16 conflicts)".into())
+    }
+
+    fn outbound_shared(
+        &self,
+        store: &dyn crate::shared::SharedLedger,
+        m: &Outbound<'_>,
+        t: i64,
+        model: PricingModel,
+        category: Category,
+        charge: &mut WhatsAppCharge,
+    ) -> Result<(), String> {
+        let pair = Self::shared_pair(m.business, m.user);
+        let start = charge.clone();
+        let ((next, decided), n) = self.with_shared_pair(store, &pair, t, |s| {
+            // Each attempt decides afresh from the state it read.
+            let mut c = start.clone();
+            let next = self.decide(s, m, t, model, category, &mut c);
+            let count = match &next {
+                Next::Rate {
+                    count: Some((key, _)),
+                    ..
+                } => Some(key.clone()),
+                _ => None,
+            };
+            ((next, c), count)
+        })?;
+        *charge = decided;
+        let market = self.card.market_for(m.user);
+        self.finish(charge, market, next, n);
+        Ok(())
     }
 
     fn charge_rate(

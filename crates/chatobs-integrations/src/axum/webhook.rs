@@ -373,7 +373,8 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
             None => report(),
         }
     }
-    for (i, msg) in batch.messages.into_iter().enumerate() {
+    for (i, mut msg) in batch.messages.into_iter().enumerate() {
+        msg.open_conversation();
         let ctx = if let Some(info) = &mut info {
             let mut extra = message_attrs(&msg);
             extra.push((vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()));
@@ -388,7 +389,8 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
         };
         jobs.push((ctx, Job::Message(msg)));
     }
-    for (i, status) in batch.statuses.into_iter().enumerate() {
+    for (i, mut status) in batch.statuses.into_iter().enumerate() {
+        status.join_conversation();
         let ctx = if let Some(info) = &mut info {
             let mut extra: Vec<(Cow<'static, str>, Value)> = vec![
                 (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
