@@ -283,6 +283,14 @@ fn filter(cfg: &LogsConfig) -> Result<tracing_subscriber::EnvFilter, crate::Erro
     }
 }
 
+/// The level directives in force: `RUST_LOG` when it is set, else `logs.level`.
+fn directives(cfg: &LogsConfig) -> String {
+    match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => cfg.level.clone(),
+    }
+}
+
 /// Checks `[logs]` without installing or creating anything: the level (or
 /// `RUST_LOG`) parses, and the output is `stderr`, `stdout` or a file that
 /// can be appended to (or created: its nearest existing ancestor is a
@@ -313,7 +321,8 @@ fn check_output(output: &str) -> Result<(), String> {
 /// Installs chatobs' global subscriber: a `tracing_subscriber` registry with
 /// the JSON log layer (when `logs.format = "json"`; level from `RUST_LOG` or
 /// `logs.level`) and the `tracing` bridge (unless `[tracing] spans = "off"`),
-/// each with its own per-layer filter. `Ok(false)` when the application
+/// in one layer deciding per callsite (see `InitLayer`; two per-layer
+/// filtered layers when the level has span directives). `Ok(false)` when the application
 /// already installed its own subscriber (kept: add [`layer`] and
 /// [`crate::bridge::layer`] to it) or when both are off; an `Err` when
 /// `[logs]` is wrong (see [`check`]) or the output cannot be opened.
@@ -361,15 +370,26 @@ pub fn install_global(
     let set = match json_parts {
         Some((filter, out)) => {
             let bg = Background::start(out, 16 * 1024)?;
-            let layer = JsonLogLayer {
+            let json = JsonLogLayer {
                 out: Sink::Background(bg.clone()),
-            }
-            .with_filter(EventsOnly(Some(filter)));
-            let set = if bridge {
+            };
+            let set = if !has_span_directives(&directives(cfg)) {
+                tracing::subscriber::set_global_default(registry.with(InitLayer {
+                    logs: Some((json, filter)),
+                    bridge: bridge.then(|| {
+                        (
+                            crate::bridge::TracingBridge::default(),
+                            crate::bridge::SpanFilter::configured(),
+                        )
+                    }),
+                }))
+            } else if bridge {
+                let layer = json.with_filter(EventsOnly(Some(filter)));
                 tracing::subscriber::set_global_default(
                     registry.with(layer).with(crate::bridge::layer()),
                 )
             } else {
+                let layer = json.with_filter(EventsOnly(Some(filter)));
                 tracing::subscriber::set_global_default(registry.with(layer))
             };
             if set.is_ok() {
@@ -383,7 +403,13 @@ pub fn install_global(
             }
             set
         }
-        None => tracing::subscriber::set_global_default(registry.with(crate::bridge::layer())),
+        None => tracing::subscriber::set_global_default(registry.with(InitLayer {
+            logs: None,
+            bridge: Some((
+                crate::bridge::TracingBridge::default(),
+                crate::bridge::SpanFilter::configured(),
+            )),
+        })),
     };
     // Err: the application (or another thread) installed a global subscriber; theirs stays.
     Ok(set.is_ok())
@@ -658,4 +684,160 @@ pub(crate) fn rfc3339_utc(t: std::time::SystemTime, out: &mut String) {
         sod % 60,
         d.subsec_micros()
     );
+}
+
+// ---- init's own subscriber: the log lines and the bridge in one plain layer ----------------
+
+/// What `init` installs when no subscriber is set: the JSON log lines and the
+/// `tracing` bridge as **one plain layer** rather than two per-layer-filtered
+/// ones. Each per-layer filter costs a registry lookup on every span enter,
+/// exit and close (to read the span's filter bits); here both filters decide
+/// per callsite instead (the bridge's `[tracing] spans` reads the level and
+/// target only; the log level is an `EnvFilter` without span directives), so
+/// a bridged span pays only the bridge's own work. A `RUST_LOG` /
+/// `logs.level` with span directives (`[span{field}]`) keeps the two
+/// filtered layers, whose per-span bookkeeping such directives need.
+pub(crate) struct InitLayer {
+    logs: Option<(JsonLogLayer, tracing_subscriber::EnvFilter)>,
+    bridge: Option<(crate::bridge::TracingBridge, crate::bridge::SpanFilter)>,
+}
+
+impl InitLayer {
+    fn log_enabled<S>(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        meta.is_event()
+            && self
+                .logs
+                .as_ref()
+                .is_some_and(|(_, f)| Filter::<S>::enabled(f, meta, cx))
+    }
+
+    fn bridge_enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        self.bridge
+            .as_ref()
+            .is_some_and(|(_, f)| f.would_enable(meta))
+    }
+}
+
+/// Whether an `EnvFilter` directive string has span directives.
+fn has_span_directives(directives: &str) -> bool {
+    directives.contains(['[', '{'])
+}
+
+impl<S> Layer<S> for InitLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        use tracing::subscriber::Interest;
+        let bridge = match &self.bridge {
+            Some((_, f)) => Filter::<S>::callsite_enabled(f, meta),
+            None => Interest::never(),
+        };
+        if meta.is_span() {
+            // Nothing else in this subscriber wants spans.
+            return bridge;
+        }
+        let log = match &self.logs {
+            Some((_, f)) => Filter::<S>::callsite_enabled(f, meta),
+            None => Interest::never(),
+        };
+        if log.is_always() || bridge.is_always() {
+            Interest::always()
+        } else if log.is_never() && bridge.is_never() {
+            Interest::never()
+        } else {
+            Interest::sometimes()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: Context<'_, S>) -> bool {
+        self.bridge_enabled(meta) || self.log_enabled(meta, &cx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        let b = self
+            .bridge
+            .as_ref()
+            .and_then(|(_, f)| Filter::<S>::max_level_hint(f));
+        let l = self
+            .logs
+            .as_ref()
+            .and_then(|(_, f)| Filter::<S>::max_level_hint(f));
+        match (b, l) {
+            (Some(b), Some(l)) => Some(b.max(l)),
+            // No hint from one: it may want anything.
+            (None, _) | (_, None) => None,
+        }
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        if let Some((b, _)) = &self.bridge {
+            b.on_new_span(attrs, id, ctx);
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: Context<'_, S>,
+    ) {
+        if let Some((b, _)) = &self.bridge {
+            b.on_record(id, values, ctx);
+        }
+    }
+
+    fn on_follows_from(
+        &self,
+        id: &tracing::span::Id,
+        follows: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        if let Some((b, _)) = &self.bridge {
+            b.on_follows_from(id, follows, ctx);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if let Some((l, _)) = &self.logs {
+            if self.log_enabled(meta, &ctx) {
+                l.on_event(event, ctx.clone());
+            }
+        }
+        if let Some((b, _)) = &self.bridge {
+            if self.bridge_enabled(meta) {
+                b.on_event(event, ctx);
+            }
+        }
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        if let Some((b, _)) = &self.bridge {
+            b.on_enter(id, ctx);
+        }
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        if let Some((b, _)) = &self.bridge {
+            b.on_exit(id, ctx);
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+        if let Some((b, _)) = &self.bridge {
+            b.on_close(id, ctx);
+        }
+    }
 }

@@ -455,8 +455,14 @@ impl Worker {
             let mut freed = 0;
             while batch.len() < self.batch {
                 match self.sink.pop(&mut freed) {
-                    Some(r) => {
+                    Some(mut r) => {
                         batch.push(r.to_finished());
+                        // Emptied here, off the bot threads: a record comes
+                        // back with its vectors' room and nothing to drop
+                        // (the values were just read here, in this cache).
+                        r.attrs.clear();
+                        r.events.clear();
+                        r.links.clear();
                         self.sink.give_back(r);
                     }
                     None => break,

@@ -254,6 +254,34 @@ pub fn open_of(user: &str) -> Option<ChatSession> {
     l.by_user.get(user).map(|o| session(&o.id, user))
 }
 
+/// With a shared store: the open conversation this process last saw per
+/// user, and its deadline as it knew it (a lower bound: another process may
+/// have moved it later).
+fn known() -> std::sync::MutexGuard<'static, HashMap<String, (String, i64)>> {
+    static K: OnceLock<Mutex<HashMap<String, (String, i64)>>> = OnceLock::new();
+    K.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn remember(user: &str, o: &shared::Opened, deadline: i64) {
+    let mut k = known();
+    if k.len() >= lifecycle().max_open.max(1) {
+        k.clear();
+    }
+    k.insert(user.to_owned(), (o.id.clone(), deadline));
+}
+
+fn after_open(user: &str, o: &shared::Opened, deadline: i64) {
+    if let Some(old) = &o.expired {
+        emit_closed(old, reason::INACTIVITY);
+    }
+    if o.new {
+        OPENED.fetch_add(1, Ordering::Relaxed);
+    }
+    remember(user, o, deadline);
+}
+
 fn open(user: &str, inbound: bool) -> ChatSession {
     let cfg = lifecycle();
     let now = now_ms();
@@ -267,14 +295,34 @@ fn open(user: &str, inbound: bool) -> ChatSession {
             deadline_ms: deadline,
             extend: inbound,
         };
+        // Known here, and far from its deadline: the message is in it; the
+        // store moves the deadline off this path (one conversation closed
+        // by code on another replica at this very moment may still get this
+        // message: the answer corrects what this process knows).
+        let margin = (ms(cfg.close_after) / 10).clamp(1, 60_000);
+        let cached = known()
+            .get(user)
+            .filter(|(_, d)| d.saturating_sub(margin) > now)
+            .cloned();
+        if let Some((id, known_deadline)) = cached {
+            let u = user.to_owned();
+            s.conversation_open_then(
+                &req,
+                Box::new(move |r| match r {
+                    Ok(o) => after_open(&u, &o, if inbound { deadline } else { known_deadline }),
+                    Err(e) => {
+                        known().remove(&u);
+                        fell_back("open", &e);
+                    }
+                }),
+            );
+            return session(&id, user);
+        }
         match s.conversation_open(&req) {
             Ok(o) => {
-                if let Some(old) = o.expired {
-                    emit_closed(&old, reason::INACTIVITY);
-                }
-                if o.new {
-                    OPENED.fetch_add(1, Ordering::Relaxed);
-                }
+                // The deadline this process knows: ours when the message
+                // moved it; else unknown (ask again next time).
+                after_open(user, &o, if inbound || o.new { deadline } else { 0 });
                 return session(&o.id, user);
             }
             Err(e) if e == shared::UNSUPPORTED => {}
@@ -443,6 +491,12 @@ pub fn close_all_local(reason: &'static str) -> usize {
 /// state); forgets the local ledger. Returns the totals.
 fn emit_closed(r: &ClosedRecord, why: &'static str) -> Totals {
     CLOSED.fetch_add(1, Ordering::Relaxed);
+    {
+        let mut k = known();
+        if k.get(&r.user).is_some_and(|(id, _)| *id == r.id) {
+            k.remove(&r.user);
+        }
+    }
     let session = session(&r.id, &r.user);
     let local_totals = crate::session_totals(&session);
     let t = if shared::shared().is_some() && r.parts != Parts::default() {

@@ -116,6 +116,14 @@ pub trait SharedLedger: Send + Sync + 'static {
         Err(UNSUPPORTED.into())
     }
 
+    /// [`SharedLedger::conversation_open`] off the caller's path: `then`
+    /// runs with the answer (on the store's thread). What a message uses
+    /// when this process already knows the user's open conversation (only
+    /// the deadline has to move). The default runs it on the caller's thread.
+    fn conversation_open_then(&self, req: &OpenRequest<'_>, then: OpenThen) {
+        then(self.conversation_open(req))
+    }
+
     /// The id of `user`'s open conversation, without opening one.
     fn conversation_find(&self, user: &str) -> Result<Option<String>, String> {
         let _ = user;
@@ -170,6 +178,9 @@ pub trait SharedLedger: Send + Sync + 'static {
 
 /// What a store answers for an operation it does not implement.
 pub const UNSUPPORTED: &str = "not supported by this state store";
+
+/// What runs when an off-path open has its answer.
+pub type OpenThen = Box<dyn FnOnce(Result<Opened, String>) + Send>;
 
 /// What runs when a once-claim has its answer.
 pub type OnceThen = Box<dyn FnOnce(Result<bool, String>) + Send>;

@@ -26,7 +26,8 @@
 
 use crate::config::StateConfig;
 use chatobs_cost::shared::{
-    ClosedRecord, Delta, OnceThen, OpenRequest, Opened, Parts, SharedLedger, Then, WindowStored,
+    ClosedRecord, Delta, OnceThen, OpenRequest, OpenThen, Opened, Parts, SharedLedger, Then,
+    WindowStored,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -222,6 +223,10 @@ struct Shared {
     dropped: AtomicU64,
     timed_out: AtomicU64,
     outages: AtomicU64,
+    /// Scripts queued off the callers' paths (once-claims, deadline moves)
+    /// whose continuation has not run yet: a flush waits for them too (a
+    /// continuation may queue one behind the flush itself).
+    inflight: AtomicU64,
 }
 
 /// Who waits for an addition's outcome.
@@ -277,16 +282,12 @@ struct Script(&'static str, bool);
 
 /// Who waits for a script's answer.
 enum EvalReply {
-    Channel(SyncSender<Result<Vec<String>, String>>),
     Then(Box<dyn FnOnce(Result<Vec<String>, String>) + Send>),
 }
 
 impl EvalReply {
     fn send(self, r: Result<Vec<String>, String>) {
         match self {
-            EvalReply::Channel(c) => {
-                let _ = c.try_send(r);
-            }
             EvalReply::Then(f) => f(r),
         }
     }
@@ -298,6 +299,7 @@ pub struct RedisLedger {
     timeout: Duration,
     prefix: String,
     ttl_ms: u64,
+    direct: Direct,
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -326,7 +328,7 @@ impl RedisLedger {
         // most the timeout to be queued, then counts as timed out.
         let (tx, rx) = sync_channel::<Req>(65_536);
         let worker = Worker {
-            client,
+            client: client.clone(),
             conn: None,
             prefix: cfg.key_prefix.clone(),
             ttl_ms: cfg.ttl_hours.saturating_mul(3_600_000),
@@ -335,6 +337,12 @@ impl RedisLedger {
             pending: VecDeque::new(),
             shared: shared.clone(),
             next_retry: Instant::now(),
+        };
+        let direct = Direct {
+            client,
+            idle: std::sync::Mutex::new(Vec::new()),
+            retry_at: std::sync::Mutex::new(None),
+            timeout,
         };
         let thread = std::thread::Builder::new()
             .name("chatobs-state".into())
@@ -347,6 +355,7 @@ impl RedisLedger {
             timeout,
             prefix: cfg.key_prefix.clone(),
             ttl_ms: cfg.ttl_hours.saturating_mul(3_600_000),
+            direct,
             shared,
             thread: Some(thread),
         })
@@ -374,11 +383,54 @@ impl RedisLedger {
     /// Waits (at most `timeout`) until every addition sent before has had
     /// its answer (or was queued for replay).
     pub fn flush(&self, timeout: Duration) -> bool {
-        let (rtx, rrx) = sync_channel(1);
-        if self.tx.send(Req::Flush { reply: rtx }).is_err() {
-            return false;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (rtx, rrx) = sync_channel(1);
+            if self.tx.send(Req::Flush { reply: rtx }).is_err() {
+                return false;
+            }
+            if rrx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_err()
+            {
+                return false;
+            }
+            if self.shared.inflight.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
         }
-        rrx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Queues a script whose continuation runs on the state thread.
+    fn eval_then(
+        &self,
+        script: Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+        then: Box<dyn FnOnce(Result<Vec<String>, String>) + Send>,
+    ) {
+        self.shared.inflight.fetch_add(1, Ordering::AcqRel);
+        let shared = self.shared.clone();
+        let reply = EvalReply::Then(Box::new(move |r| {
+            then(r);
+            shared.inflight.fetch_sub(1, Ordering::AcqRel);
+        }));
+        if let Err(e) = self.tx.try_send(Req::Eval {
+            script,
+            keys,
+            args,
+            reply,
+        }) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            if let std::sync::mpsc::TrySendError::Full(Req::Eval { reply, .. })
+            | std::sync::mpsc::TrySendError::Disconnected(Req::Eval { reply, .. }) = e
+            {
+                reply.send(Err("the state thread is behind".into()));
+            }
+        }
     }
 
     fn ask<T>(&self, make: impl FnOnce(SyncSender<Result<T, String>>) -> Req) -> Result<T, String> {
@@ -435,7 +487,21 @@ impl RedisLedger {
             .saturating_add(u64::try_from(close_after.as_millis()).unwrap_or(u64::MAX / 2))
     }
 
-    /// Runs `script` in order with the additions, waiting at most the timeout.
+    fn open_args(&self, req: &OpenRequest<'_>) -> Vec<String> {
+        vec![
+            self.prefix.clone(),
+            req.now_ms.to_string(),
+            req.candidate.to_owned(),
+            req.deadline_ms.to_string(),
+            self.lifecycle_ttl().to_string(),
+            if req.extend { "1" } else { "0" }.to_owned(),
+            req.user.to_owned(),
+        ]
+    }
+
+    /// Runs `script` on the caller's thread over a connection of the direct
+    /// pool (a blocking socket with the timeout: no hand-off to the state
+    /// thread, whose wake-ups cost more than Redis itself).
     fn eval(
         &self,
         script: Script,
@@ -446,12 +512,97 @@ impl RedisLedger {
             self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
             return Err("Redis is unreachable (degraded)".into());
         }
-        self.ask(|reply| Req::Eval {
-            script,
-            keys,
-            args,
-            reply: EvalReply::Channel(reply),
-        })
+        let r = self.direct.eval(script, &keys, &args);
+        if r.is_err() {
+            self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+/// The open script's answer.
+fn opened(v: &[String], now_ms: i64) -> Result<Opened, String> {
+    if v.len() < 3 {
+        return Err(format!("the open script answered {} fields", v.len()));
+    }
+    Ok(Opened {
+        id: v[0].clone(),
+        opened_ms: v[1].parse().unwrap_or(now_ms),
+        new: v[2] == "1",
+        expired: record(&v[3..]),
+    })
+}
+
+/// Blocking connections for the calls a caller waits for (at most the
+/// timeout each): windows, opening and closing conversations.
+struct Direct {
+    client: redis::Client,
+    idle: std::sync::Mutex<Vec<redis::Connection>>,
+    /// After a failed connect, no new attempt before this instant.
+    retry_at: std::sync::Mutex<Option<Instant>>,
+    timeout: Duration,
+}
+
+impl Direct {
+    fn connection(&self) -> Result<redis::Connection, String> {
+        if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(c);
+        }
+        {
+            let r = self.retry_at.lock().unwrap_or_else(|e| e.into_inner());
+            if r.is_some_and(|t| Instant::now() < t) {
+                return Err("Redis is unreachable (retrying each second)".into());
+            }
+        }
+        let c = self
+            .client
+            .get_connection_with_timeout(self.timeout)
+            .and_then(|c| {
+                c.set_read_timeout(Some(self.timeout))?;
+                c.set_write_timeout(Some(self.timeout))?;
+                Ok(c)
+            });
+        match c {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                *self.retry_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Instant::now() + Duration::from_secs(1));
+                Err(describe(&e))
+            }
+        }
+    }
+
+    fn eval(
+        &self,
+        script: Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<Vec<String>, String> {
+        let mut c = self.connection()?;
+        let mut cmd = redis::cmd("EVAL");
+        if script.1 {
+            cmd.arg(format!("{DESCRIBE}{}", script.0));
+        } else {
+            cmd.arg(script.0);
+        }
+        cmd.arg(keys.len());
+        for k in keys {
+            cmd.arg(k);
+        }
+        for a in args {
+            cmd.arg(a);
+        }
+        match cmd.query::<Vec<String>>(&mut c) {
+            Ok(v) => {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < 32 {
+                    idle.push(c);
+                }
+                Ok(v)
+            }
+            // The connection is dropped: a timed-out one may hold a late answer.
+            Err(e) => Err(describe(&e)),
+        }
     }
 }
 
@@ -539,47 +690,31 @@ impl SharedLedger for RedisLedger {
     }
 
     fn claim_once_then(&self, conversation: &str, flag: &str, then: OnceThen) {
-        let req = Req::Eval {
-            script: Script(ONCE_SCRIPT, false),
-            keys: vec![self.key(conversation, &format!("once:{flag}"))],
-            args: vec![self.lifecycle_ttl().to_string()],
-            reply: EvalReply::Then(Box::new(move |r| {
-                then(r.map(|v| v.first().is_some_and(|x| x == "1")))
-            })),
-        };
-        if let Err(e) = self.tx.try_send(req) {
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            if let std::sync::mpsc::TrySendError::Full(Req::Eval { reply, .. })
-            | std::sync::mpsc::TrySendError::Disconnected(Req::Eval { reply, .. }) = e
-            {
-                reply.send(Err("the state thread is behind".into()));
-            }
-        }
+        self.eval_then(
+            Script(ONCE_SCRIPT, false),
+            vec![self.key(conversation, &format!("once:{flag}"))],
+            vec![self.lifecycle_ttl().to_string()],
+            Box::new(move |r| then(r.map(|v| v.first().is_some_and(|x| x == "1")))),
+        );
     }
 
     fn conversation_open(&self, req: &OpenRequest<'_>) -> Result<Opened, String> {
         let v = self.eval(
             Script(OPEN_SCRIPT, true),
             vec![self.user_key(req.user), self.due_key()],
-            vec![
-                self.prefix.clone(),
-                req.now_ms.to_string(),
-                req.candidate.to_owned(),
-                req.deadline_ms.to_string(),
-                self.lifecycle_ttl().to_string(),
-                if req.extend { "1" } else { "0" }.to_owned(),
-                req.user.to_owned(),
-            ],
+            self.open_args(req),
         )?;
-        if v.len() < 3 {
-            return Err(format!("the open script answered {} fields", v.len()));
-        }
-        Ok(Opened {
-            id: v[0].clone(),
-            opened_ms: v[1].parse().unwrap_or(req.now_ms),
-            new: v[2] == "1",
-            expired: record(&v[3..]),
-        })
+        opened(&v, req.now_ms)
+    }
+
+    fn conversation_open_then(&self, req: &OpenRequest<'_>, then: OpenThen) {
+        let now = req.now_ms;
+        self.eval_then(
+            Script(OPEN_SCRIPT, true),
+            vec![self.user_key(req.user), self.due_key()],
+            self.open_args(req),
+            Box::new(move |r| then(r.and_then(|v| opened(&v, now)))),
+        );
     }
 
     fn conversation_find(&self, user: &str) -> Result<Option<String>, String> {
@@ -595,6 +730,8 @@ impl SharedLedger for RedisLedger {
     }
 
     fn conversation_close(&self, id: &str) -> Result<Option<ClosedRecord>, String> {
+        // What this process added is in Redis before the record is read.
+        self.flush(self.timeout);
         let v = self.eval(
             Script(CLOSE_SCRIPT, true),
             vec![self.due_key()],

@@ -72,7 +72,8 @@ pub(crate) fn redacted_mask(meta: &'static Metadata<'static>) -> u64 {
         .unwrap_or_else(|_| compute())
 }
 
-/// Hashes a pointer (already unique) with one multiplication.
+/// Hashes a pointer (already unique) with one multiplication, and short
+/// strings a word at a time.
 #[derive(Default)]
 struct PtrHasher(u64);
 impl std::hash::Hasher for PtrHasher {
@@ -80,9 +81,20 @@ impl std::hash::Hasher for PtrHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        // Eight bytes at a time (short interned strings), the rest one by one.
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(31);
         }
+        for b in chunks.remainder() {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
     }
     fn write_usize(&mut self, n: usize) {
         self.0 = (n as u64)
@@ -158,11 +170,102 @@ fn spare_string() -> String {
         .unwrap_or_else(|| String::with_capacity(32))
 }
 
+/// Gives a buffer back to this thread's spares.
+fn give_back(s: String) {
+    let _ = SPARE.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if p.len() < SPARE_STRINGS && s.capacity() <= SPARE_BYTES {
+                p.push(s);
+            }
+        }
+    });
+}
+
 /// `value` copied into a spare buffer.
 fn owned(value: &str) -> String {
     let mut s = spare_string();
     s.push_str(value);
     s
+}
+
+// ---- short values seen again and again -----------------------------------------------------
+
+/// Short string values that recur (a role, a step, a model name, a route)
+/// are kept once for the process, so a span that records one again costs a
+/// hash lookup: no copy, no redaction scan, nothing for the export thread to
+/// free. Only values the redaction leaves unchanged are kept (a value with a
+/// phone number or an e-mail in it is never stored), at most
+/// [`INTERN_MAX_LEN`] bytes each, [`INTERN_BUDGET_BYTES`] for the process
+/// (then values are copied as before); each thread looks them up in its own
+/// table of at most [`INTERN_PER_THREAD`], cleared when the redaction lists change.
+pub(crate) const INTERN_MAX_LEN: usize = 48;
+pub(crate) const INTERN_BUDGET_BYTES: usize = 1 << 20;
+pub(crate) const INTERN_PER_THREAD: usize = 2048;
+static INTERN_USED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Interned {
+    version: usize,
+    table: HashMap<&'static str, (), std::hash::BuildHasherDefault<PtrHasher>>,
+}
+
+thread_local! {
+    static INTERNED: RefCell<Interned> = RefCell::new(Interned { version: 0, table: HashMap::default() });
+}
+
+/// `value`, cleaned, as a string kept for the process, when it is short and
+/// clean (see above); `None`: copy it.
+fn interned(value: &str) -> Option<&'static str> {
+    use std::sync::atomic::Ordering;
+    if value.len() > INTERN_MAX_LEN {
+        return None;
+    }
+    let version = redact::lists_version();
+    INTERNED
+        .try_with(|t| {
+            let mut t = t.try_borrow_mut().ok()?;
+            if t.version != version {
+                t.table.clear();
+                t.version = version;
+            }
+            if let Some((k, ())) = t.table.get_key_value(value) {
+                return Some(*k);
+            }
+            if t.table.len() >= INTERN_PER_THREAD
+                || !matches!(redact::text(value), Cow::Borrowed(_))
+            {
+                return None;
+            }
+            let used = INTERN_USED.fetch_add(value.len(), Ordering::Relaxed);
+            if used.saturating_add(value.len()) > INTERN_BUDGET_BYTES {
+                INTERN_USED.fetch_sub(value.len(), Ordering::Relaxed);
+                return None;
+            }
+            let kept: &'static str = Box::leak(value.to_owned().into_boxed_str());
+            t.table.insert(kept, ());
+            Some(kept)
+        })
+        .ok()
+        .flatten()
+}
+
+/// A string value as it may be exported: kept once when short and clean,
+/// else copied, scanned and cut ([`clean`]).
+fn text_value(value: &str) -> Value {
+    match interned(value) {
+        Some(s) => Value::Str(Cow::Borrowed(s)),
+        None => Value::Str(Cow::Owned(clean(owned(value)))),
+    }
+}
+
+/// [`text_value`] of text already formatted into a buffer of this thread.
+fn formatted_value(text: String) -> Value {
+    match interned(&text) {
+        Some(s) => {
+            give_back(text);
+            Value::Str(Cow::Borrowed(s))
+        }
+        None => Value::Str(Cow::Owned(clean(text))),
+    }
 }
 
 // ---- values ----------------------------------------------------------------------------
@@ -353,7 +456,7 @@ impl Visit for SpanFields<'_> {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special(field.name(), &|| value.to_owned()) {
-            self.put(field, || Value::Str(Cow::Owned(clean(owned(value)))));
+            self.put(field, || text_value(value));
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -363,7 +466,7 @@ impl Visit for SpanFields<'_> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
         if !self.special(field.name(), &|| debug_string(value)) {
-            self.put(field, || Value::Str(Cow::Owned(clean(debug_string(value)))));
+            self.put(field, || formatted_value(debug_string(value)));
         }
     }
 }
