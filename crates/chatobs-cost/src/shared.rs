@@ -90,6 +90,13 @@ pub trait SharedLedger: Send + Sync + 'static {
         then(self.add(conversation, op, delta))
     }
 
+    /// Runs `job` off the caller's path, in order with the other work queued
+    /// here (window updates of inbound messages use it). The job may call
+    /// this store's waiting methods. The default runs it on the caller's thread.
+    fn run_off_path(&self, job: Job) {
+        job()
+    }
+
     // ---- once per conversation -------------------------------------------------------------
 
     /// Sets `flag` of `conversation` if no process set it before (atomically),
@@ -178,6 +185,9 @@ pub trait SharedLedger: Send + Sync + 'static {
 
 /// What a store answers for an operation it does not implement.
 pub const UNSUPPORTED: &str = "not supported by this state store";
+
+/// Work run off the caller's path ([`SharedLedger::run_off_path`]).
+pub type Job = Box<dyn FnOnce() + Send>;
 
 /// What runs when an off-path open has its answer.
 pub type OpenThen = Box<dyn FnOnce(Result<Opened, String>) + Send>;

@@ -266,6 +266,8 @@ enum Req {
         conversation: String,
         reply: SyncSender<Result<Parts, String>>,
     },
+    /// Work off a caller's path (an inbound message's window update).
+    Job(chatobs_cost::shared::Job),
     /// One script (lifecycle, once-flags, windows), in order with the additions.
     Eval {
         script: Script,
@@ -689,6 +691,23 @@ impl SharedLedger for RedisLedger {
         })
     }
 
+    fn run_off_path(&self, job: chatobs_cost::shared::Job) {
+        self.shared.inflight.fetch_add(1, Ordering::AcqRel);
+        let shared = self.shared.clone();
+        let job: chatobs_cost::shared::Job = Box::new(move || {
+            job();
+            shared.inflight.fetch_sub(1, Ordering::AcqRel);
+        });
+        if let Err(e) = self.tx.try_send(Req::Job(job)) {
+            // The state thread is behind (or gone): run it here, late rather than lost.
+            if let std::sync::mpsc::TrySendError::Full(Req::Job(job))
+            | std::sync::mpsc::TrySendError::Disconnected(Req::Job(job)) = e
+            {
+                job();
+            }
+        }
+    }
+
     fn claim_once_then(&self, conversation: &str, flag: &str, then: OnceThen) {
         self.eval_then(
             Script(ONCE_SCRIPT, false),
@@ -909,6 +928,7 @@ impl Worker {
                             let res = rt.block_on(self.eval(script, &keys, &args));
                             reply.send(res);
                         }
+                        Some(Req::Job(job)) => job(),
                         Some(Req::Add { .. }) | None => {}
                     }
                 }
@@ -928,6 +948,7 @@ impl Worker {
                     let res = rt.block_on(self.eval(script, &keys, &args));
                     reply.send(res);
                 }
+                Some(Req::Job(job)) => job(),
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::vocab::TemplateCategory;
 use crate::Error;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
 use super::categories::{Category, FreeBy, PricingModel, PricingType};
@@ -148,10 +148,126 @@ fn shared_failed(err: &str) {
 pub struct WhatsAppPricer {
     card: RateCard,
     bounds: StateBounds,
-    store: Mutex<Store>,
-    /// With a shared store: the version and state this process last saw per pair.
-    shared_cache: Mutex<std::collections::HashMap<String, (u64, Option<String>)>>,
+    store: Arc<Mutex<Store>>,
+    /// With a shared store: what this process knows of the pairs' shared state.
+    shared: Arc<SharedWindows>,
 }
+
+/// With a shared store: the version and state this process last saw per
+/// pair, and the inbound messages of this process whose window update is
+/// still on its way to the store (an outbound message of the same pair
+/// waits for them, at most [`INBOUND_WAIT`]).
+#[derive(Default)]
+struct SharedWindows {
+    cache: Mutex<std::collections::HashMap<String, (u64, Option<String>)>>,
+    pending: Mutex<std::collections::HashMap<String, u32>>,
+    settled: std::sync::Condvar,
+    ttl_ms: i64,
+    max_pairs: usize,
+}
+
+impl SharedWindows {
+    fn begin(&self, pair: &str) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let n = p.entry(pair.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    fn end(&self, pair: &str) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = p.get_mut(pair) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                p.remove(pair);
+            }
+        }
+        self.settled.notify_all();
+    }
+
+    /// Waits (at most [`INBOUND_WAIT`]) until this process's inbound updates
+    /// of `pair` are in the store; false when they are not.
+    fn settle(&self, pair: &str) -> bool {
+        let deadline = std::time::Instant::now() + INBOUND_WAIT;
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        while p.contains_key(pair) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            p = self
+                .settled
+                .wait_timeout(p, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Runs `step` on the pair's state held by a shared store, with
+    /// compare-and-set so every process decides on the state the previous
+    /// message left (the same decisions as one process replaying the
+    /// timeline). Returns what `step` returned and the counter's value.
+    fn with_pair<R>(
+        &self,
+        store: &dyn crate::shared::SharedLedger,
+        pair: &str,
+        t: i64,
+        mut step: impl FnMut(&mut PairState) -> (R, Option<String>),
+    ) -> Result<(R, Option<u64>), String> {
+        // The state this process wrote last for the pair: usually still
+        // current (one round trip); a conflict answers with the current one.
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(pair)
+            .cloned();
+        let (mut version, mut text) = match cached {
+            Some(c) => c,
+            None => store.window_load(pair)?,
+        };
+        // Bounded: each conflict means another process wrote in between.
+        for _ in 0..16 {
+            let mut s: PairState = text
+                .as_deref()
+                .and_then(|x| serde_json::from_str(x).ok())
+                .unwrap_or_default();
+            if s.last_activity.saturating_add(self.ttl_ms) < t {
+                s = PairState::default();
+            }
+            if t > s.last_activity {
+                s.last_activity = t;
+            }
+            let (r, count) = step(&mut s);
+            let json = serde_json::to_string(&s).map_err(|e| e.to_string())?;
+            let stored = store.window_store(pair, version, &json, count.as_deref());
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= self.max_pairs.max(1) {
+                cache.clear();
+            }
+            match stored {
+                Ok(crate::shared::WindowStored::Stored { count, version }) => {
+                    cache.insert(pair.to_owned(), (version, Some(json)));
+                    return Ok((r, count));
+                }
+                Ok(crate::shared::WindowStored::Conflict { version: v, state }) => {
+                    cache.insert(pair.to_owned(), (v, state.clone()));
+                    version = v;
+                    text = state;
+                }
+                Err(e) => {
+                    cache.remove(pair);
+                    return Err(e);
+                }
+            }
+        }
+        Err("the window state kept changing under this process (16 conflicts)".into())
+    }
+}
+
+/// The longest an outbound message waits for this process's own inbound
+/// window updates of the same pair to reach the shared store.
+pub const INBOUND_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl std::fmt::Debug for WhatsAppPricer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,8 +284,12 @@ impl WhatsAppPricer {
         WhatsAppPricer {
             card,
             bounds,
-            store: Mutex::new(Store::default()),
-            shared_cache: Mutex::new(std::collections::HashMap::new()),
+            store: Arc::new(Mutex::new(Store::default())),
+            shared: Arc::new(SharedWindows {
+                ttl_ms: bounds.ttl_ms,
+                max_pairs: bounds.max_pairs,
+                ..SharedWindows::default()
+            }),
         }
     }
 
@@ -190,19 +310,32 @@ impl WhatsAppPricer {
     /// Records an inbound message: opens or extends the customer service window.
     pub fn inbound(&self, m: &Inbound<'_>) {
         let t = millis(m.at);
-        let apply = |s: &mut PairState| {
+        let entry_point = m.entry_point;
+        let apply = move |s: &mut PairState| {
             s.last_inbound = Some(s.last_inbound.map_or(t, |x| x.max(t)));
-            if m.entry_point {
+            if entry_point {
                 s.entry_point_inbound = Some(t);
             }
         };
         if let Some(store) = crate::shared::shared() {
+            // Off the request path: the next outbound message of the pair in
+            // this process waits for it (a reply comes later anyway).
             let pair = Self::shared_pair(m.business, m.user);
-            match self.with_shared_pair(&*store, &pair, t, |s| (apply(s), None)) {
-                Ok(_) => return,
-                Err(e) if e == crate::shared::UNSUPPORTED => {}
-                Err(e) => shared_failed(&e),
-            }
+            let (windows, local, bounds) = (self.shared.clone(), self.store.clone(), self.bounds);
+            let (business, user) = (m.business.to_owned(), m.user.to_owned());
+            windows.begin(&pair);
+            let s2 = store.clone();
+            store.run_off_path(Box::new(move || {
+                if let Err(e) = windows.with_pair(&*s2, &pair, t, |s| (apply(s), None)) {
+                    if e != crate::shared::UNSUPPORTED {
+                        shared_failed(&e);
+                    }
+                    let mut st = local.lock().unwrap_or_else(|e| e.into_inner());
+                    apply(st.pair(&business, &user, t, bounds));
+                }
+                windows.end(&pair);
+            }));
+            return;
         }
         let mut st = self.lock();
         apply(st.pair(m.business, m.user, t, self.bounds));
@@ -471,67 +604,6 @@ impl WhatsAppPricer {
         )
     }
 
-    /// Runs `step` on the pair's state held by a shared store, with
-    /// compare-and-set so every process decides on the state the previous
-    /// message left (the same decisions as one process replaying the
-    /// timeline). Returns what `step` returned and the counter's value.
-    fn with_shared_pair<R>(
-        &self,
-        store: &dyn crate::shared::SharedLedger,
-        pair: &str,
-        t: i64,
-        mut step: impl FnMut(&mut PairState) -> (R, Option<String>),
-    ) -> Result<(R, Option<u64>), String> {
-        // The state this process wrote last for the pair: usually still
-        // current (one round trip); a conflict answers with the current one.
-        let cached = self
-            .shared_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(pair)
-            .cloned();
-        let (mut version, mut text) = match cached {
-            Some(c) => c,
-            None => store.window_load(pair)?,
-        };
-        // Bounded: each conflict means another process wrote in between.
-        for _ in 0..16 {
-            let mut s: PairState = text
-                .as_deref()
-                .and_then(|x| serde_json::from_str(x).ok())
-                .unwrap_or_default();
-            if s.last_activity.saturating_add(self.bounds.ttl_ms) < t {
-                s = PairState::default();
-            }
-            if t > s.last_activity {
-                s.last_activity = t;
-            }
-            let (r, count) = step(&mut s);
-            let json = serde_json::to_string(&s).map_err(|e| e.to_string())?;
-            let stored = store.window_store(pair, version, &json, count.as_deref());
-            let mut cache = self.shared_cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= self.bounds.max_pairs.max(1) {
-                cache.clear();
-            }
-            match stored {
-                Ok(crate::shared::WindowStored::Stored { count, version }) => {
-                    cache.insert(pair.to_owned(), (version, Some(json)));
-                    return Ok((r, count));
-                }
-                Ok(crate::shared::WindowStored::Conflict { version: v, state }) => {
-                    cache.insert(pair.to_owned(), (v, state.clone()));
-                    version = v;
-                    text = state;
-                }
-                Err(e) => {
-                    cache.remove(pair);
-                    return Err(e);
-                }
-            }
-        }
-        Err("the window state kept changing under this process (16 conflicts)".into())
-    }
-
     fn outbound_shared(
         &self,
         store: &dyn crate::shared::SharedLedger,
@@ -542,8 +614,11 @@ impl WhatsAppPricer {
         charge: &mut WhatsAppCharge,
     ) -> Result<(), String> {
         let pair = Self::shared_pair(m.business, m.user);
+        if !self.shared.settle(&pair) {
+            shared_failed("an inbound window update of this pair is still on its way to the store");
+        }
         let start = charge.clone();
-        let ((next, decided), n) = self.with_shared_pair(store, &pair, t, |s| {
+        let ((next, decided), n) = self.shared.with_pair(store, &pair, t, |s| {
             // Each attempt decides afresh from the state it read.
             let mut c = start.clone();
             let next = self.decide(s, m, t, model, category, &mut c);
