@@ -187,10 +187,10 @@ impl SharedWindows {
     /// Waits (at most [`INBOUND_WAIT`]) until this process's inbound updates
     /// of `pair` are in the store; false when they are not.
     fn settle(&self, pair: &str) -> bool {
-        let deadline = std::time::Instant::now() + INBOUND_WAIT;
+        let start = std::time::Instant::now();
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         while p.contains_key(pair) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = INBOUND_WAIT.saturating_sub(start.elapsed());
             if left.is_zero() {
                 return false;
             }
