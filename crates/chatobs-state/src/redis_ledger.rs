@@ -698,13 +698,13 @@ impl SharedLedger for RedisLedger {
             job();
             shared.inflight.fetch_sub(1, Ordering::AcqRel);
         });
-        if let Err(e) = self.tx.try_send(Req::Job(job)) {
-            // The state thread is behind (or gone): run it here, late rather than lost.
-            if let std::sync::mpsc::TrySendError::Full(Req::Job(job))
-            | std::sync::mpsc::TrySendError::Disconnected(Req::Job(job)) = e
-            {
-                job();
-            }
+        // The state thread is behind (or gone): run it here, late rather than lost.
+        if let Err(
+            std::sync::mpsc::TrySendError::Full(Req::Job(job))
+            | std::sync::mpsc::TrySendError::Disconnected(Req::Job(job)),
+        ) = self.tx.try_send(Req::Job(job))
+        {
+            job();
         }
     }
 
