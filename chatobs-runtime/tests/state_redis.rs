@@ -435,6 +435,39 @@ fn an_unreachable_redis_is_degraded_on_ready_and_never_blocks_a_priced_event() {
     }
     // Counted in the process all the same.
     assert_eq!(cost::session_totals(&session).llm_calls, 5);
+
+    // Conversations and WhatsApp windows are decided in the process, within
+    // the budget each, counted (and logged once).
+    let user = cost::conversation::whatsapp_user(BUSINESS, "573001112233");
+    for _ in 0..3 {
+        let t = Instant::now();
+        let s = cost::conversation::on_inbound(&user);
+        s.in_scope(|| {
+            cost::record_inbound(&cost::Inbound {
+                business: BUSINESS,
+                user: "573001112233",
+                at: at(),
+                entry_point: false,
+            });
+            let c = cost::price_outbound(&Outbound {
+                business: BUSINESS,
+                user: "573001112233",
+                at: at(),
+                template: Some(TemplateCategory::Utility),
+                entry_point: false,
+            })
+            .unwrap();
+            // Inside the window the user just opened (in this process): free.
+            assert_eq!(c.price, Decimal::ZERO, "{c:?}");
+        });
+        assert!(
+            t.elapsed() < Duration::from_millis(1_500),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+    assert!(cost::conversation::stats().local_fallbacks >= 1);
+    assert!(cost::whatsapp::shared_window_failures() >= 1);
     let l = chatobs_runtime::state::ledger().expect("the ledger init started");
     let t = Instant::now();
     while !l.is_degraded() {
@@ -451,9 +484,10 @@ fn an_unreachable_redis_is_degraded_on_ready_and_never_blocks_a_priced_event() {
             .is_some_and(|d| d.contains("queued for replay")),
         "{j}"
     );
-    // The five additions wait for Redis, to be replayed when it answers.
+    // The additions wait for Redis, to be replayed when it answers: the five
+    // LLM calls and the three turns' message counts (in and out).
     assert!(l.flush(Duration::from_secs(5)));
-    assert_eq!(l.stats().pending, 5, "{:?}", l.stats());
+    assert_eq!(l.stats().pending, 5 + 3 + 3, "{:?}", l.stats());
 }
 
 // ---- the conversation lifecycle and the WhatsApp windows across processes ---------------------
