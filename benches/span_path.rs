@@ -10,6 +10,8 @@
 //! thread converting every span, a discarding exporter, the JSON log
 //! subscriber and the `tracing` bridge, which the same `#[tracing::instrument]`
 //! functions then go through, side by side with tracing-opentelemetry).
+//! fastrace (`#[trace]` under roots of 1024 calls, a reporter that keeps
+//! nothing) runs before chatobs is installed.
 
 use criterion::Criterion;
 use opentelemetry::trace::{
@@ -101,6 +103,50 @@ async fn chat_5_async(x: u64) -> u64 {
     black_box(x).wrapping_mul(3)
 }
 
+/// fastrace's reporter for the benchmark: keeps nothing.
+struct FastDiscard;
+impl fastrace::collector::Reporter for FastDiscard {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+#[inline(never)]
+#[fastrace::trace(name = "agent.sales.flow")]
+fn fastrace_plain(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[inline(never)]
+#[fastrace::trace(name = "agent.sales.flow", properties = { "agent.role": "sales", "conversation.step": "qualify", "template_category": "marketing", "openinference.span.kind": "AGENT", "tag.tags": "checkout,vip" })]
+fn fastrace_5(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+/// Calls per fastrace root.
+const ROOT_BATCH: u64 = 1024;
+
+/// `iters` calls of `f` under fastrace roots of [`ROOT_BATCH`] calls each (a
+/// root per call would time two spans; one root for the whole run grows
+/// without end).
+fn under_fastrace_roots(iters: u64, f: fn(u64) -> u64) -> Duration {
+    let start = std::time::Instant::now();
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(ROOT_BATCH);
+        let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+        {
+            let _parent = root.set_local_parent();
+            for _ in 0..n {
+                black_box(f(black_box(7)));
+            }
+        }
+        drop(root);
+        left -= n;
+    }
+    start.elapsed()
+}
+
 fn sdk_attrs() -> [KeyValue; 5] {
     [
         KeyValue::new("agent.role", "sales"),
@@ -148,6 +194,12 @@ const CASES: &[(&str, &str)] = &[
         "raw opentelemetry_sdk span 5 attrs async",
         "raw_sdk_5_async",
     ),
+    (
+        "fastrace #[trace] under a root, discarding reporter",
+        "fastrace_bare",
+    ),
+    ("fastrace #[trace] 5 properties under a root", "fastrace_5"),
+    ("#[chat_span], full pipeline", "chat_span_bare_pipeline"),
     (
         "#[chat_span] 5 attrs, full pipeline",
         "chat_span_5_pipeline",
@@ -222,11 +274,24 @@ fn benches(c: &mut Criterion) {
         });
         let _ = provider.shutdown();
     }
+    // fastrace, the fastest Rust tracer: `#[trace]` under a root, its global
+    // collector reporting to a reporter that keeps nothing.
+    fastrace::set_reporter(FastDiscard, fastrace::collector::Config::default());
+    g.bench_function("fastrace_bare", |b| {
+        b.iter_custom(|n| under_fastrace_roots(n, fastrace_plain))
+    });
+    g.bench_function("fastrace_5", |b| {
+        b.iter_custom(|n| under_fastrace_roots(n, fastrace_5))
+    });
+    fastrace::flush();
     {
         let mut cfg = chatobs_runtime::Config::default();
         cfg.exporter.kinds = vec![chatobs_runtime::config::ExporterKind::None];
         let guard = chatobs_runtime::init(cfg).expect("init");
         g.bench_function("chat_span_5_pipeline", |b| b.iter(|| chat_5(black_box(7))));
+        g.bench_function("chat_span_bare_pipeline", |b| {
+            b.iter(|| chat_plain(black_box(7)))
+        });
         g.bench_function("chat_span_5_async_pipeline", |b| {
             b.iter(|| block_on(chat_5_async(black_box(7))))
         });
@@ -295,6 +360,14 @@ fn main() {
             String::new()
         };
         println!("{label:<50} {ns:>10.1} {ratio:>12} {tratio:>26}");
+    }
+    for (ours, theirs, target) in [
+        ("chat_span_5_pipeline", "fastrace_5", "<= 1.00"),
+        ("chat_span_bare_pipeline", "fastrace_bare", "<= 2.00"),
+    ] {
+        if let (Some(a), Some(b)) = (median_ns(&dir, ours), median_ns(&dir, theirs)) {
+            println!("{ours:<50} {:>10.2} x {theirs} (target {target})", a / b);
+        }
     }
     for (bridge, otel) in [
         ("tracing_bridge_5", "tracing_otel_5"),
