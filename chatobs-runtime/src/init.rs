@@ -86,8 +86,8 @@ pub fn init_with_exporters(
     #[cfg(feature = "cost")]
     {
         chatobs_cost::conversation::configure(chatobs_cost::conversation::Lifecycle {
-            close_after: Duration::from_secs(config.session.close_after_seconds),
-            sweep_every: Duration::from_secs(config.session.sweep_every_seconds),
+            close_after: std::time::Duration::from_secs(config.session.close_after_seconds),
+            sweep_every: std::time::Duration::from_secs(config.session.sweep_every_seconds),
             max_open: config.session.max_open,
         });
         let sweeper = chatobs_cost::conversation::Sweeper::start().map_err(|e| {
