@@ -240,21 +240,7 @@ fn child_process() {
 }
 
 fn spawn(role: &str, url: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("CHATOBS_STATE_CHILD", role)
-        .env("CHATOBS_STATE_CHILD_URL", url)
-        .env_remove("CHATOBS_SESSION_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    spawn_with(role, url, "")
 }
 
 /// Each child's output, after it exited successfully.

@@ -510,37 +510,7 @@ fn emit_closed(r: &ClosedRecord, why: &'static str) -> Totals {
     };
     let duration_ms = u64::try_from(r.last_ms.saturating_sub(r.opened_ms)).unwrap_or(0);
     let outcome = r.outcome.clone().unwrap_or_else(|| "none".into());
-    let mut attrs: Vec<KeyValue> = t.attributes();
-    attrs.extend([
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_INBOUND),
-            Value::from(t.messages_inbound),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_OUTBOUND),
-            Value::from(t.messages_outbound),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_TURNS),
-            Value::from(t.turns),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_LLM_CALLS),
-            Value::from(t.llm_calls),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_DURATION_MS),
-            Value::from(duration_ms),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_CLOSE_REASON),
-            Value::from(why),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_OUTCOME),
-            Value::from(outcome.clone()),
-        ),
-    ]);
+    let attrs = closed_attributes(&t, duration_ms, why, &outcome);
     {
         let mut span = chatobs_core::SpanBuilder::new(vocab::CONVERSATION_CLOSED)
             .session(session.clone())
@@ -578,6 +548,48 @@ fn emit_closed(r: &ClosedRecord, why: &'static str) -> Totals {
         });
     }
     t
+}
+
+/// The attributes of `conversation.closed`: the totals, the message and
+/// turn counts, the duration, the reason and the outcome.
+pub(crate) fn closed_attributes(
+    t: &Totals,
+    duration_ms: u64,
+    why: &'static str,
+    outcome: &str,
+) -> Vec<KeyValue> {
+    let mut attrs: Vec<KeyValue> = t.attributes();
+    attrs.extend([
+        (
+            Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_INBOUND),
+            Value::from(t.messages_inbound),
+        ),
+        (
+            Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_OUTBOUND),
+            Value::from(t.messages_outbound),
+        ),
+        (
+            Cow::Borrowed(vocab::CHAT_SESSION_TURNS),
+            Value::from(t.turns),
+        ),
+        (
+            Cow::Borrowed(vocab::CHAT_SESSION_LLM_CALLS),
+            Value::from(t.llm_calls),
+        ),
+        (
+            Cow::Borrowed(vocab::CHAT_SESSION_DURATION_MS),
+            Value::from(duration_ms),
+        ),
+        (
+            Cow::Borrowed(vocab::CHAT_SESSION_CLOSE_REASON),
+            Value::from(why),
+        ),
+        (
+            Cow::Borrowed(vocab::CHAT_SESSION_OUTCOME),
+            Value::from(outcome.to_owned()),
+        ),
+    ]);
+    attrs
 }
 
 /// Runs [`sweep`] every `sweep_every` on a thread of its own until dropped.

@@ -863,25 +863,12 @@ pub fn close_session(session: &ChatSession) -> Totals {
     let duration = std::time::SystemTime::now()
         .duration_since(start)
         .unwrap_or_default();
-    let mut attrs: Vec<KeyValue> = t.attributes();
-    attrs.extend([
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_INBOUND),
-            Value::from(t.messages_inbound),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_OUTBOUND),
-            Value::from(t.messages_outbound),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_LLM_CALLS),
-            Value::from(t.llm_calls),
-        ),
-        (
-            Cow::Borrowed(vocab::CHAT_SESSION_DURATION_MS),
-            Value::from(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)),
-        ),
-    ]);
+    let attrs = conversation::closed_attributes(
+        &t,
+        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        conversation::reason::CLOSED_BY_CODE,
+        "none",
+    );
     let current_is_session = ChatSession::current().is_some_and(|c| c == *session);
     if !(current_is_session && current::add_event(vocab::CONVERSATION_CLOSED, attrs.clone())) {
         let mut span = chatobs_core::SpanBuilder::new(vocab::CONVERSATION_CLOSED)

@@ -867,12 +867,8 @@ impl Worker {
             if !self.pending.is_empty() {
                 rt.block_on(self.replay());
             }
-            match req {
-                None => {}
-                Some(Req::Stop) => return,
-                Some(Req::Flush { reply }) => {
-                    let _ = reply.try_send(());
-                }
+            let req = match req {
+                None => continue,
                 Some(Req::Add {
                     conversation,
                     op,
@@ -908,49 +904,57 @@ impl Worker {
                         rt.block_on(self.add_batch(batch));
                     }
                     match after {
-                        Some(Req::Stop) => return,
-                        Some(Req::Flush { reply }) => {
-                            let _ = reply.try_send(());
-                        }
-                        Some(Req::Get {
-                            conversation,
-                            reply,
-                        }) => {
-                            let res = rt.block_on(self.get(&conversation));
-                            let _ = reply.try_send(res);
-                        }
-                        Some(Req::Eval {
-                            script,
-                            keys,
-                            args,
-                            reply,
-                        }) => {
-                            let res = rt.block_on(self.eval(script, &keys, &args));
-                            reply.send(res);
-                        }
-                        Some(Req::Job(job)) => job(),
-                        Some(Req::Add { .. }) | None => {}
+                        Some(other) => other,
+                        None => continue,
                     }
                 }
-                Some(Req::Get {
-                    conversation,
-                    reply,
-                }) => {
-                    let res = rt.block_on(self.get(&conversation));
-                    let _ = reply.try_send(res);
-                }
-                Some(Req::Eval {
-                    script,
-                    keys,
-                    args,
-                    reply,
-                }) => {
-                    let res = rt.block_on(self.eval(script, &keys, &args));
-                    reply.send(res);
-                }
-                Some(Req::Job(job)) => job(),
+                Some(other) => other,
+            };
+            if !self.serve(&rt, req) {
+                return;
             }
         }
+    }
+
+    /// Serves one request that is not an addition; false on `Stop`.
+    fn serve(&mut self, rt: &tokio::runtime::Runtime, req: Req) -> bool {
+        match req {
+            Req::Stop => return false,
+            Req::Flush { reply } => {
+                let _ = reply.try_send(());
+            }
+            Req::Get {
+                conversation,
+                reply,
+            } => {
+                let res = rt.block_on(self.get(&conversation));
+                let _ = reply.try_send(res);
+            }
+            Req::Eval {
+                script,
+                keys,
+                args,
+                reply,
+            } => {
+                let res = rt.block_on(self.eval(script, &keys, &args));
+                reply.send(res);
+            }
+            Req::Job(job) => job(),
+            // Additions are batched by `run`; one reaching here keeps the order.
+            Req::Add {
+                conversation,
+                op,
+                delta,
+                reply,
+            } => {
+                if self.pending.is_empty() {
+                    rt.block_on(self.add_batch(vec![(conversation, op, delta, reply)]));
+                } else {
+                    self.queue(conversation, op, delta, reply);
+                }
+            }
+        }
+        true
     }
 
     /// One script; an unreachable Redis makes the ledger degraded.
