@@ -154,24 +154,24 @@ impl Drop for Redis {
 
 // ---- the three processes ----------------------------------------------------------------------
 
-fn config(url: &str) -> Config {
+/// A child's configuration: spans in memory, no log lines, state in Redis
+/// at `url`, plus `extra` sections.
+fn config_with(url: &str, timeout_ms: u64, extra: &str) -> Config {
     Config::from_toml_str(
         &format!(
-            r#"
-[exporter]
-kinds = ["memory"]
-[logs]
-format = "off"
-[state]
-url = "{url}"
-timeout_ms = 200
-[alerts.rules.conversation_budget]
-above = "{BUDGET}"
-"#
+            "[exporter]\nkinds = [\"memory\"]\n[logs]\nformat = \"off\"\n[state]\nurl = \"{url}\"\ntimeout_ms = {timeout_ms}\n{extra}"
         ),
         None,
     )
     .unwrap()
+}
+
+fn config(url: &str) -> Config {
+    config_with(
+        url,
+        200,
+        &format!("[alerts.rules.conversation_budget]\nabove = \"{BUDGET}\"\n"),
+    )
 }
 
 /// What one child does: its share of every conversation's turns, from 4
@@ -541,24 +541,11 @@ fn lc_llm() -> LlmCall {
 }
 
 fn lc_config(url: &str) -> Config {
-    Config::from_toml_str(
-        &format!(
-            r#"
-[exporter]
-kinds = ["memory"]
-[logs]
-format = "off"
-[state]
-url = "{url}"
-timeout_ms = 2000
-[session]
-close_after_seconds = 2
-sweep_every_seconds = 3600
-"#
-        ),
-        None,
+    config_with(
+        url,
+        2000,
+        "[session]\nclose_after_seconds = 2\nsweep_every_seconds = 3600\n",
     )
-    .unwrap()
 }
 
 /// The decision line both the gateways and the single-process replay print.
