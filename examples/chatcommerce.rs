@@ -35,6 +35,27 @@
 //! Spans go to `target/chatobs/spans.jsonl` (the embedded default), or to
 //! OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; a copy is kept in memory to
 //! draw the waterfalls. JSON logs go to `target/chatobs/chatcommerce.log.jsonl`.
+//!
+//! Each user message is one trace (`whatsapp.turn`, from the message's
+//! arrival to the last reply sent). Content capture is on here (off by
+//! default in the library): the turn shows the user's message and the last
+//! reply, the LLM spans their prompt and completion, all redacted. Every
+//! reply is judged by readability and, through a simulated OpenAI-compatible
+//! judge, QA correctness, hallucination and toxicity.
+//!
+//! To see it in Arize Phoenix (`pip install arize-phoenix`, `phoenix serve`):
+//!
+//! ```text
+//! CHATOBS_OTLP_PRESET=phoenix OTEL_RESOURCE_ATTRIBUTES=openinference.project.name=chatcommerce \
+//!     cargo run --release --example chatcommerce
+//! ```
+//!
+//! Phoenix then shows the project `chatcommerce`, one session per
+//! conversation with its first input and last output, chatobs' cost on every
+//! LLM span, trace and session (chatobs registers its prices in Phoenix; the
+//! 600k-token catalog calls are above Gemini 1.5 Pro's 128k tier, which
+//! Phoenix prices at the base rate, and WhatsApp fees are only in chatobs'
+//! totals), and the evaluations and the 👍 as span annotations.
 
 #[path = "support/chatcommerce_bot.rs"]
 mod bot;
@@ -112,6 +133,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("CHATOBS_LOG_OUTPUT").is_none() {
         cfg.logs.output = "target/chatobs/chatcommerce.log.jsonl".into();
     }
+    // Content capture is off in the library and on in the demo (the messages
+    // are made up): message text, prompts and completions as input.value /
+    // output.value, redacted and cut. CHATOBS_CAPTURE_CONTENT=false turns it off.
+    if std::env::var_os("CHATOBS_CAPTURE_CONTENT").is_none() {
+        cfg.redaction.capture_content = true;
+    }
+    let evals_cfg = cfg.evals.clone();
     let exporters = cfg.resolved_exporters();
     // A copy in memory to draw the waterfalls (whatever else is configured).
     cfg.exporter.kinds = exporters.clone();
@@ -119,7 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spans_file = cfg.exporter.file_path.clone();
     let guard = chatobs_runtime::init(cfg)?;
 
-    let bot = bot::Bot::start().await;
+    let bot = bot::Bot::start_with(evals_cfg).await;
     let http = reqwest::Client::new();
     println!(
         "chatcommerce: gateway http://{}  agents http://{}  gemini (simulated) http://{}  graph API (simulated) http://{}\n",
@@ -188,6 +216,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         conversation_of.insert(c.wa_id, s);
     }
     let evals = bot.evals.lock().map_err(|_| "lock")?.clone();
+    let turns = bot.turns.lock().map_err(|_| "lock")?.clone();
     let feedback = bot.feedback.counts();
     let audit = write_audit_trail(&convs, &conversation_of, &feedback, &spans_file);
     let http_series = chatobs_runtime::integrations::http_metrics::snapshot();
@@ -198,9 +227,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .unwrap_or_default();
     bot.stop().await;
+    // Everything exported (with the Phoenix preset, the first LLM spans wait
+    // about 6 s for Phoenix to load chatobs' prices).
+    if !guard.flush(Duration::from_secs(30)) {
+        eprintln!("warning: not every span was exported within 30 s");
+    }
     let spans = guard.memory_spans();
     let snap = guard.snapshot();
     let last_export_error = guard.stats().last_error();
+    let phoenix = chatobs_runtime::evals::phoenix::installed().map(|p| {
+        p.wait_idle(Duration::from_secs(5));
+        let s = p.stats();
+        use std::sync::atomic::Ordering::Relaxed;
+        format!(
+            "phoenix: {} span annotations sent ({} failed, {} dropped)",
+            s.sent.load(Relaxed),
+            s.failed.load(Relaxed),
+            s.dropped.load(Relaxed)
+        )
+    });
     drop(guard);
 
     for c in &convs {
@@ -231,18 +276,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("   alert: {a}");
             }
         }
-        for e in evals.iter().filter(|e| e.session == id) {
-            println!(
-                "   eval {}: {} (score {})",
-                e.evaluator,
-                e.label,
-                e.score.map_or("-".into(), |s| format!("{s:.1}"))
-            );
+        // Each result names the turn it judged (its trace, in Phoenix too).
+        let of_session: Vec<chatobs_runtime::TraceId> = turns
+            .iter()
+            .filter(|(s, _)| s == id)
+            .map(|(_, t)| *t)
+            .collect();
+        for (n, trace) in of_session.iter().enumerate() {
+            let mut of_turn: Vec<&bot::EvalSeen> =
+                evals.iter().filter(|e| e.trace == *trace).collect();
+            of_turn.sort_by(|a, b| a.evaluator.cmp(&b.evaluator));
+            let results: Vec<String> = of_turn
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {} ({})",
+                        e.evaluator,
+                        e.label,
+                        e.score.map_or("-".into(), |s| format!("{s:.1}"))
+                    )
+                })
+                .collect();
+            if !results.is_empty() {
+                println!(
+                    "   eval turn {} (trace {}): {}",
+                    n + 1,
+                    &trace.to_hex()[..8],
+                    results.join(", ")
+                );
+            }
         }
         println!();
     }
     for (label, role, n) in feedback {
         println!("feedback: {n} x {label} from {role}");
+    }
+    if let Some(p) = phoenix {
+        println!("{p}");
     }
     println!("{audit}");
     println!("HTTP server requests (route template, never the raw path):");
@@ -284,10 +354,12 @@ fn alerts_for(fired: &[chatobs_runtime::alerts::Alert], session: &str) -> Vec<St
         .iter()
         .filter(|a| a.session_id.as_deref() == Some(session))
         .map(|a| {
-            let on = match (&a.role, &a.span_id) {
-                (Some(role), _) => format!("role {role}"),
-                (None, Some(span)) => format!("span {span}"),
-                (None, None) => "the conversation".to_owned(),
+            let on = match (&a.role, &a.span_name, &a.span_id) {
+                (Some(role), _, _) => format!("role {role}"),
+                (None, Some(name), Some(id)) => format!("span {name} ({id})"),
+                (None, Some(name), None) => format!("span {name}"),
+                (None, None, Some(id)) => format!("span {id}"),
+                (None, None, None) => "the conversation".to_owned(),
             };
             format!(
                 "{} ({}): ${} > ${} (exceeded by ${}) on {on}",

@@ -72,13 +72,37 @@ pub fn init_with_exporters(
     }
 
     let kinds = config.resolved_exporters();
+    #[cfg(feature = "evals")]
+    let phoenix = phoenix_config(&config, &kinds);
     let (mut factories, memory) =
         pipeline::local_exporters(&kinds, &config.exporter, &config.service.name)?;
     if kinds.contains(&ExporterKind::Otlp) {
-        factories.push(otlp_factory(&config)?);
+        let otlp = otlp_factory(&config)?;
+        // Spans to Phoenix: chatobs' prices registered there first.
+        #[cfg(all(feature = "evals", feature = "otlp"))]
+        let otlp = match &phoenix {
+            Some(p) if p.register_prices && exports_to_phoenix(&config, p) => {
+                phoenix_prices(otlp, p.clone())
+            }
+            _ => otlp,
+        };
+        factories.push(otlp);
     }
     factories.extend(extra.into_iter().map(pipeline::ready));
     let mut guard = pipeline::start(&config.exporter, &config.sampling, factories, memory)?;
+
+    // Evaluations and feedback as Phoenix span annotations whenever Phoenix
+    // is configured: pipelines and recorders built from now on send there.
+    #[cfg(feature = "evals")]
+    if let Some(p) = &phoenix {
+        chatobs_evals::phoenix::install(Some(chatobs_evals::PhoenixAnnotations::start(p)?));
+        let wait = std::time::Duration::from_millis(p.timeout_ms);
+        guard.on_shutdown(move |_| {
+            if let Some(p) = chatobs_evals::phoenix::install(None) {
+                p.shutdown(wait);
+            }
+        });
+    }
 
     // The conversation lifecycle: conversations close after `[session]
     // close_after_seconds` (a sweeper thread), and, with the state in this
@@ -179,6 +203,59 @@ fn otlp_factory(_: &Config) -> Result<ExporterFactory, Error> {
     Err(Error::Exporter {
         exporter: "otlp",
         reason: "chatobs-runtime was built without the `otlp` feature".into(),
+    })
+}
+
+/// Phoenix, when configured: `[evals.phoenix] enabled` (or
+/// `CHATOBS_PHOENIX_ENDPOINT`), or spans exported with `[otlp] preset =
+/// "phoenix"` (then at the preset's endpoint, with `[evals.phoenix]`'s other settings).
+#[cfg(feature = "evals")]
+fn phoenix_config(
+    config: &Config,
+    #[allow(unused_variables)] kinds: &[ExporterKind],
+) -> Option<chatobs_evals::PhoenixConfig> {
+    if config.evals.phoenix.enabled {
+        return Some(config.evals.phoenix.clone());
+    }
+    #[cfg(feature = "otlp")]
+    if kinds.contains(&ExporterKind::Otlp)
+        && config.otlp.preset == Some(chatobs_otlp::presets::Preset::Phoenix)
+    {
+        let base = config.otlp.endpoint.trim().trim_end_matches('/');
+        return Some(chatobs_evals::PhoenixConfig {
+            enabled: true,
+            endpoint: base.trim_end_matches("/v1/traces").to_owned(),
+            ..config.evals.phoenix.clone()
+        });
+    }
+    None
+}
+
+/// Whether the OTLP spans go to the Phoenix of `p` (the preset, or an
+/// endpoint under Phoenix's base URL).
+#[cfg(all(feature = "evals", feature = "otlp"))]
+fn exports_to_phoenix(config: &Config, p: &chatobs_evals::PhoenixConfig) -> bool {
+    config.otlp.preset == Some(chatobs_otlp::presets::Preset::Phoenix)
+        || config
+            .otlp
+            .endpoint
+            .trim()
+            .trim_end_matches('/')
+            .starts_with(p.endpoint.trim_end_matches('/'))
+}
+
+/// The OTLP exporter, registering chatobs' prices in Phoenix before the
+/// spans that need them (see `chatobs_evals::phoenix_prices`).
+#[cfg(all(feature = "evals", feature = "otlp"))]
+fn phoenix_prices(otlp: ExporterFactory, p: chatobs_evals::PhoenixConfig) -> ExporterFactory {
+    Box::new(move || {
+        let inner = otlp()?;
+        let prices = chatobs_evals::phoenix_prices::PhoenixPrices::new(&p)?;
+        Ok(
+            Box::new(chatobs_evals::phoenix_prices::WithPhoenixPrices::new(
+                inner, prices,
+            )) as Box<dyn SpanExporter>,
+        )
     })
 }
 

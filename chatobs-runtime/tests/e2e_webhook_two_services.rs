@@ -64,6 +64,13 @@ async fn webhook_to_reply_across_two_services() {
         .unwrap_or_default();
     b.stop().await;
     let spans = guard.memory_spans();
+    // Two user messages, two turns: status callbacks and the agents' SERVER
+    // spans (a remote parent) are not turns.
+    let after = chatobs_runtime::metrics::render();
+    assert!(
+        after.contains("chatobs_turns_total{outcome=\"ok\"} 2\n"),
+        "{after}"
+    );
     // The user's stable key; the conversation has an id of its own.
     let user = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, wa_id);
 
@@ -118,7 +125,8 @@ async fn webhook_to_reply_across_two_services() {
             s.name
         );
     }
-    // Parent links intact: one root (the webhook's SERVER span), every other parent present.
+    // Parent links intact: one root (the turn, from the message's arrival to
+    // the last reply sent), every other parent present.
     let ids: HashSet<u64> = trace.iter().map(|s| s.span_id.0).collect();
     let roots: Vec<&&FinishedSpan> = trace
         .iter()
@@ -130,8 +138,44 @@ async fn webhook_to_reply_across_two_services() {
         "roots: {:?}",
         roots.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
-    assert_eq!(roots[0].name, "POST /webhook/whatsapp");
-    assert_eq!(roots[0].kind, OtelKind::Server);
+    let turn = roots[0];
+    assert_eq!(turn.name, vocab::WHATSAPP_TURN_SPAN);
+    assert_eq!(turn.kind, OtelKind::Consumer);
+    assert_eq!(
+        turn.attr(vocab::CHAT_TURN).and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    assert_eq!(turn.attr_str(vocab::OPENINFERENCE_SPAN_KIND), Some("CHAIN"));
+    assert_eq!(turn.attr_str(vocab::CHAT_SERVICE_NAME), Some("gateway"));
+    // Content capture is off by default: no message text on any span.
+    for s in &trace {
+        assert!(
+            s.attr(vocab::INPUT_VALUE).is_none(),
+            "{} has input.value",
+            s.name
+        );
+        assert!(
+            s.attr(vocab::OUTPUT_VALUE).is_none(),
+            "{} has output.value",
+            s.name
+        );
+    }
+    // The HTTP acknowledgement is a child of the turn, and ends long before it.
+    let ack = trace
+        .iter()
+        .find(|s| s.name == "POST /webhook/whatsapp")
+        .unwrap();
+    assert_eq!(ack.parent_span_id, turn.span_id);
+    assert_eq!(ack.kind, OtelKind::Server);
+    assert!(ack.attr(vocab::CHAT_TURN).is_none());
+    let last_send = trace
+        .iter()
+        .filter(|s| s.name == "whatsapp.send")
+        .map(|s| s.end)
+        .max()
+        .unwrap();
+    assert!(turn.start <= ack.start && ack.end <= last_send && last_send <= turn.end);
+    let roots = [ack];
     assert_eq!(roots[0].attr_str(vocab::CHAT_SERVICE_NAME), Some("gateway"));
     assert_eq!(
         roots[0].attr_str(vocab::HTTP_ROUTE),

@@ -186,13 +186,28 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
         unsupported.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_ORIGINAL_TYPE),
         Some("hologram")
     );
+    // The message's turn (its root; the acknowledgement is its child).
     let t1 = spans
         .iter()
-        .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some(hashed("wamid.T1").as_str()))
+        .find(|s| {
+            s.name == vocab::WHATSAPP_TURN_SPAN
+                && s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some(hashed("wamid.T1").as_str())
+        })
         .unwrap();
     assert!(
         !t1.parent_remote && t1.parent_span_id.0 == 0,
         "malformed traceparent must start a new trace"
+    );
+    let ack = spans
+        .iter()
+        .find(|s| {
+            s.name == "POST /webhook/whatsapp"
+                && s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some(hashed("wamid.T1").as_str())
+        })
+        .unwrap();
+    assert_eq!(
+        (ack.trace_id, ack.parent_span_id),
+        (t1.trace_id, t1.span_id)
     );
     let expected = chatobs_runtime::ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, "573009998877");
     assert_eq!(t1.attr_str(vocab::USER_ID), Some(expected.id()));

@@ -17,7 +17,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chatobs_runtime::cost::{self, OffsetDateTime, Outbound};
 use chatobs_runtime::evals::{
-    EvalInput, EvalPipeline, EvalsConfig, FeedbackConfig, FeedbackRecorder, Readability,
+    judge, EvalInput, EvalPipeline, EvalsConfig, FeedbackRecorder, JudgeClient, Readability,
 };
 use chatobs_runtime::integrations::axum::{
     health_router, instrument, ServerOptions, WebhookConfig, WhatsAppWebhook,
@@ -89,6 +89,8 @@ pub struct AgentReply {
 #[derive(Clone, Debug)]
 pub struct EvalSeen {
     pub session: String,
+    /// The trace of the turn it judged (see [`Bot::turns`]).
+    pub trace: chatobs_runtime::TraceId,
     pub evaluator: String,
     pub label: String,
     pub score: Option<f64>,
@@ -103,6 +105,7 @@ pub struct SentMessage {
 }
 
 struct Gateway {
+    turns: Arc<Mutex<Vec<(String, chatobs_runtime::TraceId)>>>,
     http: reqwest::Client,
     agents: SocketAddr,
     graph: SocketAddr,
@@ -123,6 +126,10 @@ pub struct Bot {
     pub agents: SocketAddr,
     pub gemini: SocketAddr,
     pub graph: SocketAddr,
+    /// The simulated LLM judge (OpenAI-compatible) the evaluations call.
+    pub judge: SocketAddr,
+    /// Each turn handled: (conversation id, its trace), in order.
+    pub turns: Arc<Mutex<Vec<(String, chatobs_runtime::TraceId)>>>,
     /// Inbound messages fully processed by the gateway.
     pub processed: Arc<AtomicUsize>,
     /// Status callbacks the gateway handled.
@@ -155,8 +162,16 @@ async fn serve(
 }
 
 impl Bot {
-    /// Starts the four servers on 127.0.0.1 (ephemeral ports).
+    /// Starts the servers on 127.0.0.1 (ephemeral ports), with the default
+    /// evaluation settings.
     pub async fn start() -> Bot {
+        Bot::start_with(EvalsConfig::default()).await
+    }
+
+    /// Starts the servers on 127.0.0.1 (ephemeral ports). The evaluations
+    /// follow `evals` (the application's `[evals]`); the LLM judge is the
+    /// simulated one unless `[evals.judge] base_url` names a real one.
+    pub async fn start_with(mut evals: EvalsConfig) -> Bot {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         let http = reqwest::Client::builder()
@@ -211,11 +226,30 @@ impl Bot {
         .await;
         tasks.push(h);
 
+        // The LLM judge: QA correctness, hallucination and toxicity, next to readability.
+        let (judge, h) = serve(
+            Router::new().route("/v1/chat/completions", post(judge_sim)),
+            stop_rx.clone(),
+        )
+        .await;
+        tasks.push(h);
+        if evals.judge.base_url.is_empty() {
+            evals.judge.base_url = format!("http://{judge}/v1");
+            evals.judge.model = "gpt-4o-mini".into();
+        }
+        let client = Arc::new(JudgeClient::new(evals.judge.clone()).expect("judge client"));
         let evals_seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = evals_seen.clone();
+        // Results go to Phoenix as span annotations by themselves when
+        // Phoenix is configured (`chatobs_runtime::init` installs it).
         let eval_pipeline = Arc::new(
-            EvalPipeline::builder(EvalsConfig::default())
-                .evaluator(Arc::new(Readability::default()))
+            EvalPipeline::builder(evals.clone())
+                .evaluator(Arc::new(Readability {
+                    language: evals.readability.lang(),
+                }))
+                .evaluator(Arc::new(judge::qa_correctness(client.clone())))
+                .evaluator(Arc::new(judge::hallucination(client.clone())))
+                .evaluator(Arc::new(judge::toxicity(client)))
                 .on_result(move |r| {
                     if let Ok(res) = &r.result {
                         seen2.lock().unwrap().push(EvalSeen {
@@ -225,6 +259,7 @@ impl Bot {
                                 .as_ref()
                                 .map(|s| s.id().to_owned())
                                 .unwrap_or_default(),
+                            trace: r.target.trace_id,
                             evaluator: r.evaluator.clone(),
                             label: res.label.clone(),
                             score: res.score,
@@ -234,11 +269,13 @@ impl Bot {
                 .start()
                 .expect("evaluation pipeline"),
         );
-        let feedback = Arc::new(FeedbackRecorder::new(&FeedbackConfig::default()));
+        let feedback = Arc::new(FeedbackRecorder::new(&evals.feedback));
+        let turns = Arc::new(Mutex::new(Vec::new()));
         let processed = Arc::new(AtomicUsize::new(0));
         let statuses = Arc::new(AtomicUsize::new(0));
         let outbound = Arc::new(OutboundRegistry::default());
         let gw = Arc::new(Gateway {
+            turns: turns.clone(),
             http,
             agents,
             graph,
@@ -286,6 +323,8 @@ impl Bot {
             agents,
             gemini,
             graph,
+            judge,
+            turns,
             processed,
             statuses,
             sent,
@@ -385,6 +424,15 @@ async fn handle_message(gw: &Gateway, msg: &InboundMessage) -> Result<(), BotErr
         tracing::info!(kind = msg.content.type_name(), "no text to answer");
         return Ok(());
     };
+    if let (Some(s), ctx) = (
+        chatobs_runtime::ChatSession::current(),
+        chatobs_runtime::Context::current(),
+    ) {
+        gw.turns
+            .lock()
+            .map_err(|_| err("lock"))?
+            .push((s.id().to_owned(), ctx.trace_id));
+    }
     let intent = predict(text);
     decide(gw, msg, text, intent).await
 }
@@ -415,8 +463,9 @@ async fn decide(
     )
     .await?;
     send_whatsapp(gw, &msg.wa_id, &reply.reply, None).await?;
+    // Every evaluator on the reply (judging this span, inside the turn).
     gw.evals
-        .submit("readability", EvalInput::new(text, reply.reply.clone()));
+        .submit_all(EvalInput::new(text, reply.reply.clone()).context(CATALOG_FACTS));
     if let Some((name, category)) = &reply.template {
         send_whatsapp(gw, &msg.wa_id, name, Some(*category)).await?;
     }
@@ -553,6 +602,31 @@ async fn gemini(
 }
 
 // ---- simulators ---------------------------------------------------------------------------------
+
+/// What the store knows (the context the judge checks answers against).
+const CATALOG_FACTS: &str = "Tenis talla 42 en negro y blanco, disponibles hoy. Catálogo mayorista con descuento por volumen. Devoluciones: reembolso completo por productos dañados.";
+
+/// An OpenAI-compatible LLM judge: answers each evaluator's prompt with the
+/// first of its allowed labels that holds for these replies (correct,
+/// factual, non-toxic), in the `EXPLANATION:` / `LABEL:` format the
+/// templates ask for, with usage (the judge's tokens are priced).
+async fn judge_sim(Json(req): Json<serde_json::Value>) -> Json<serde_json::Value> {
+    let prompt = req.to_string();
+    let (label, why) = if prompt.contains("toxic, non-toxic") {
+        ("non-toxic", "The reply is polite.")
+    } else if prompt.contains("hallucinated, factual") {
+        ("factual", "The reply only states what the context says.")
+    } else {
+        ("correct", "The reply answers the customer's question.")
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    Json(
+        json!({"id": "chatcmpl-judge", "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": format!("EXPLANATION: {why}\nLABEL: {label}")}}],
+        "usage": {"prompt_tokens": 240 + prompt.len() as u64 / 8, "completion_tokens": 18}}),
+    )
+}
 
 async fn gemini_sim(
     Path(call): Path<String>,

@@ -186,6 +186,8 @@ struct Lists {
     headers: Vec<String>,
     fields: Vec<String>,
     scan: bool,
+    /// Content capture: the longest value, when on.
+    capture: Option<usize>,
 }
 
 /// The configured lists. Each [`configure`] call that changes them publishes
@@ -219,6 +221,7 @@ static NO_LISTS: Lists = Lists {
     headers: Vec::new(),
     fields: Vec::new(),
     scan: true,
+    capture: None,
 };
 
 /// Changes whenever [`configure`] changes the lists.
@@ -237,6 +240,7 @@ pub fn configure(cfg: &crate::config::RedactionConfig) {
         headers: cfg.headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
         fields: cfg.fields.iter().map(|h| h.to_ascii_lowercase()).collect(),
         scan: cfg.scan_free_text,
+        capture: cfg.capture_content.then_some(cfg.capture_max_bytes.max(16)),
     };
     // SAFETY: only pointers from `Box::leak` are stored, and never freed.
     if unsafe { LISTS.load(Ordering::Acquire).as_ref() } == Some(&l) {
@@ -294,6 +298,35 @@ pub fn text(s: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(s)
     }
+}
+
+/// Whether content capture is on (`redaction.capture_content`): message
+/// text, prompts and completions may be exported, through [`content`].
+#[inline]
+pub fn capturing_content() -> bool {
+    with_lists(|l| l.capture.is_some())
+}
+
+/// Message text, a prompt or a completion as it may be exported: `None`
+/// unless `redaction.capture_content = true`; otherwise redacted (phone
+/// numbers, e-mail addresses and secrets are replaced whatever
+/// `scan_free_text` says, and wamids by their keyed hash where the caller
+/// knows them) and cut to `redaction.capture_max_bytes`.
+///
+/// ```
+/// use chatobs_core::{config::RedactionConfig, redact};
+/// assert_eq!(redact::content("hola"), None); // off by default
+/// redact::configure(&RedactionConfig { capture_content: true, ..Default::default() });
+/// assert_eq!(
+///     redact::content("Soy Ana, mi número es +57 300 123 4567").as_deref(),
+///     Some("Soy Ana, mi número es [REDACTED]")
+/// );
+/// # redact::configure(&RedactionConfig::default());
+/// ```
+pub fn content(s: &str) -> Option<String> {
+    let max = with_lists(|l| l.capture)?;
+    let red = redact_free_text(s);
+    Some(truncate(&red, max))
 }
 
 /// A URL as it may be exported: user info removed and the values of query

@@ -560,6 +560,8 @@ pub(crate) fn closed_attributes(
 ) -> Vec<KeyValue> {
     let mut attrs: Vec<KeyValue> = t.attributes();
     attrs.extend([
+        // A root, but not a user turn (the turn metrics skip it).
+        (Cow::Borrowed(vocab::CHAT_TURN), Value::Bool(false)),
         (
             Cow::Borrowed(vocab::CHAT_SESSION_MESSAGES_INBOUND),
             Value::from(t.messages_inbound),

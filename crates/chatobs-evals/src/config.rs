@@ -137,6 +137,10 @@ pub struct PhoenixConfig {
     pub flush_interval_ms: u64,
     /// One request's time limit.
     pub timeout_ms: u64,
+    /// When spans are exported to this Phoenix, register chatobs' price of
+    /// each LLM model there first, so Phoenix's cost equals chatobs' (see
+    /// [`crate::phoenix_prices`]).
+    pub register_prices: bool,
 }
 
 impl Default for PhoenixConfig {
@@ -149,6 +153,7 @@ impl Default for PhoenixConfig {
             batch_size: 100,
             flush_interval_ms: 1000,
             timeout_ms: 5000,
+            register_prices: true,
         }
     }
 }

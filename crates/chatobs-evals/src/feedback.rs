@@ -243,7 +243,9 @@ impl std::fmt::Debug for FeedbackRecorder {
 }
 
 impl FeedbackRecorder {
-    /// A recorder with the wamid map bounds of `cfg`.
+    /// A recorder with the wamid map bounds of `cfg`; it sends each
+    /// feedback to the installed Phoenix exporter, if any
+    /// ([`crate::phoenix::installed`]).
     pub fn new(cfg: &FeedbackConfig) -> FeedbackRecorder {
         FeedbackRecorder {
             wamids: Mutex::new(WamidMap {
@@ -254,7 +256,9 @@ impl FeedbackRecorder {
             }),
             counts: Mutex::new(BTreeMap::new()),
             user_thumbs: Mutex::new((HashMap::new(), VecDeque::new())),
-            phoenix: None,
+            // The installed Phoenix exporter (`chatobs_runtime::init` installs
+            // one whenever Phoenix is configured).
+            phoenix: super::phoenix::installed(),
         }
     }
 

@@ -83,6 +83,7 @@ pub mod config;
 pub mod feedback;
 pub mod judge;
 pub mod phoenix;
+pub mod phoenix_prices;
 pub mod pipeline;
 pub mod readability;
 

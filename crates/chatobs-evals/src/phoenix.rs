@@ -99,6 +99,23 @@ impl Annotation {
     }
 }
 
+static INSTALLED: Mutex<Option<PhoenixAnnotations>> = Mutex::new(None);
+
+/// Makes `p` the process's Phoenix annotation exporter: evaluation
+/// pipelines and feedback recorders built afterwards send to it unless told
+/// otherwise. `chatobs_runtime::init` installs one whenever Phoenix is
+/// configured (`[evals.phoenix] enabled`, `CHATOBS_PHOENIX_ENDPOINT`, or
+/// `[otlp] preset = "phoenix"`), and removes it when its guard drops.
+/// Returns the one it replaces.
+pub fn install(p: Option<PhoenixAnnotations>) -> Option<PhoenixAnnotations> {
+    std::mem::replace(&mut *INSTALLED.lock().unwrap_or_else(|e| e.into_inner()), p)
+}
+
+/// The installed Phoenix annotation exporter, if any (see [`install`]).
+pub fn installed() -> Option<PhoenixAnnotations> {
+    INSTALLED.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Counters of the Phoenix export.
 #[derive(Debug, Default)]
 pub struct PhoenixStats {

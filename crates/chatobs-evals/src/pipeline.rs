@@ -137,6 +137,8 @@ pub struct EvalPipelineBuilder {
     cfg: EvalsConfig,
     evaluators: Vec<Arc<dyn Evaluator>>,
     hooks: Vec<ResultHook>,
+    /// Phoenix chosen by the caller (`Some(None)`: none).
+    phoenix: Option<Option<super::PhoenixAnnotations>>,
 }
 
 impl EvalPipelineBuilder {
@@ -150,18 +152,33 @@ impl EvalPipelineBuilder {
         self.hooks.push(Arc::new(hook));
         self
     }
-    /// Sends every result to Phoenix as a span annotation.
-    pub fn phoenix(self, p: super::PhoenixAnnotations) -> Self {
-        self.on_result(move |r| {
-            if let Some(a) = super::Annotation::from_record(r) {
-                p.send(a);
-            }
-        })
+    /// Sends every result to Phoenix as a span annotation (by default the
+    /// installed exporter, [`crate::phoenix::installed`], when there is one).
+    pub fn phoenix(mut self, p: super::PhoenixAnnotations) -> Self {
+        self.phoenix = Some(Some(p));
+        self
+    }
+
+    /// Sends no result to Phoenix, even when one is installed.
+    pub fn without_phoenix(mut self) -> Self {
+        self.phoenix = Some(None);
+        self
     }
 
     /// Starts the worker thread.
-    pub fn start(self) -> Result<EvalPipeline, crate::Error> {
+    pub fn start(mut self) -> Result<EvalPipeline, crate::Error> {
         self.cfg.validate()?;
+        if let Some(p) = self
+            .phoenix
+            .take()
+            .unwrap_or_else(super::phoenix::installed)
+        {
+            self.hooks.push(Arc::new(move |r: &EvalRecord| {
+                if let Some(a) = super::Annotation::from_record(r) {
+                    p.send(a);
+                }
+            }));
+        }
         let mut evaluators = HashMap::new();
         for e in self.evaluators {
             let name = e.name().to_owned();
@@ -310,12 +327,14 @@ impl EvalPipeline {
             cfg,
             evaluators: Vec::new(),
             hooks: Vec::new(),
+            phoenix: None,
         }
     }
 
     /// The pipeline `cfg` describes: readability always; QA correctness,
     /// hallucination and toxicity when `evals.judge.base_url` and `model` are
-    /// set; results to Phoenix when `evals.phoenix.enabled`.
+    /// set; results to Phoenix when `evals.phoenix.enabled` (the installed
+    /// exporter when there is one) or when one is installed.
     pub fn from_config(cfg: &EvalsConfig) -> Result<EvalPipeline, crate::Error> {
         let mut b = EvalPipeline::builder(cfg.clone()).evaluator(Arc::new(super::Readability {
             language: cfg.readability.lang(),
@@ -330,7 +349,7 @@ impl EvalPipeline {
                 .evaluator(Arc::new(super::judge::hallucination(client.clone())))
                 .evaluator(Arc::new(super::judge::toxicity(client)));
         }
-        if cfg.phoenix.enabled {
+        if cfg.phoenix.enabled && super::phoenix::installed().is_none() {
             b = b.phoenix(super::PhoenixAnnotations::start(&cfg.phoenix)?);
         }
         b.start()

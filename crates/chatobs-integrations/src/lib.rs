@@ -10,6 +10,7 @@
 //! | [`propagation`] | | message-queue string maps, bot handoff spans, [`propagation::EventMetadata`] |
 //! | [`http_metrics`] | | requests by method, route template and status; duration histogram |
 //! | [`health`] | | readiness checks (config, exporter queue, export failures) |
+//! | [`turn`] | | a user turn as one trace; its last reply as `output.value` (content capture) |
 //!
 //! Both features are on by default.
 //!
@@ -54,11 +55,14 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod genai;
+#[cfg(feature = "reqwest")]
+mod genai_content;
 pub mod health;
 pub mod http_metrics;
 pub mod propagation;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+pub mod turn;
 pub mod whatsapp;
 
 // The crates this one builds on, under the names the modules use.

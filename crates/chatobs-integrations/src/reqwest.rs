@@ -232,6 +232,12 @@ where
         }
     }
     span.set_attribute(vocab::HTTP_RESPONSE_BODY_SIZE, body.len() as u64);
+    if status.is_success() && !g.stream {
+        let finish = parsed.finish_reasons.first().map(String::as_str);
+        for (k, v) in crate::genai_content::completion_attributes(g.api, &body, finish) {
+            span.set_attribute(k, v);
+        }
+    }
     if parsed.usage.is_some() {
         crate::cost::priced::note_priced_under(parent);
     }
@@ -497,14 +503,27 @@ pub async fn send_streaming(
 fn start(mut req: reqwest::Request) -> (ChatSpan, Option<GenAiRequest>, reqwest::Request) {
     let method = req.method().as_str().to_owned();
     let url = req.url().clone();
-    let genai = if chatobs_core::is_installed() {
-        genai::recognize(
-            &method,
-            url.as_str(),
-            req.body().and_then(reqwest::Body::as_bytes),
-        )
+    let installed = chatobs_core::is_installed();
+    let body = req.body().and_then(reqwest::Body::as_bytes);
+    let genai = if installed {
+        genai::recognize(&method, url.as_str(), body)
     } else {
         None
+    };
+    // Content capture (off by default): the prompt, or the WhatsApp reply sent.
+    let content: Vec<crate::model::KeyValue> = match (&genai, body) {
+        (Some(g), Some(b)) => crate::genai_content::prompt_attributes(g.api, b),
+        (None, Some(b)) if installed && is_graph_messages(&method, url.path()) => {
+            crate::turn::note_graph_send(b)
+                .map(|t| {
+                    vec![
+                        (vocab::INPUT_VALUE.into(), t.into()),
+                        (vocab::INPUT_MIME_TYPE.into(), "text/plain".into()),
+                    ]
+                })
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
     };
     let name = match &genai {
         Some(g) => g.span_name(),
@@ -540,7 +559,7 @@ fn start(mut req: reqwest::Request) -> (ChatSpan, Option<GenAiRequest>, reqwest:
     if let Some(s) = super::current_service() {
         b = b.attribute(vocab::CHAT_SERVICE_NAME, s);
     }
-    let span = b.start();
+    let span = b.attributes(content).start();
     let ctx = if span.is_recording() {
         span.context()
     } else {

@@ -182,8 +182,8 @@ impl Metrics {
             span_duration: h(v::PROM_SPAN_DURATION, "Duration of chat spans, seconds, by role and step.", &[v::PL_ROLE, v::PL_STEP], &d.span_duration_buckets),
             spans: c(v::PROM_SPANS, "Chat spans ended, by role.", &[v::PL_ROLE], 1),
             span_errors: c(v::PROM_SPAN_ERRORS, "Chat spans ended in error, by role.", &[v::PL_ROLE], 1),
-            turns: c(v::PROM_TURNS, "Conversation turns (local root spans of a conversation), by outcome.", &[v::PL_OUTCOME], 1),
-            turn_duration: h(v::PROM_TURN_DURATION, "Duration of conversation turns, seconds.", &[], &TURN_BUCKETS),
+            turns: c(v::PROM_TURNS, "Conversation turns (a user message to the last reply sent: roots marked chat.turn, or local roots of a conversation), by outcome.", &[v::PL_OUTCOME], 1),
+            turn_duration: h(v::PROM_TURN_DURATION, "Duration of conversation turns (a user message to the last reply sent), seconds.", &[], &TURN_BUCKETS),
             eval_score: h(v::PROM_EVAL_SCORE, "Evaluation scores, by evaluator.", &[v::PL_EVALUATOR], &SCORE_BUCKETS),
             eval_failures: c(v::PROM_EVAL_FAILURES, "Evaluations that failed, by evaluator.", &[v::PL_EVALUATOR], 1),
             over_budget: c(v::PROM_CONVERSATIONS_OVER_BUDGET, "Conversations that crossed a per-conversation budget rule.", &[v::PL_RULE], 1),
@@ -593,8 +593,19 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
         if let (Some(from), Some(to)) = (s.attr_str(v::HANDOFF_FROM), s.attr_str(v::HANDOFF_TO)) {
             conversation::handoff(from, to);
         }
-        let turn = s.session_id().is_some()
-            && (s.parent_span_id == chatobs_core::SpanId::INVALID || s.parent_remote);
+        // A turn: the root the webhook marks `chat.turn = true` (from the
+        // message's arrival to the last reply sent); a root it marks `false`
+        // (a status callback, a reaction, a closing) is none. Other roots
+        // count when they carry a conversation. A span whose parent is in
+        // another service is part of that service's turn, never one of its own.
+        let turn = match s.attr(v::CHAT_TURN) {
+            Some(chatobs_core::model::Value::Bool(b)) => *b,
+            _ => {
+                s.session_id().is_some()
+                    && s.parent_span_id == chatobs_core::SpanId::INVALID
+                    && !s.parent_remote
+            }
+        };
         if turn {
             let outcome = if error { "error" } else { "ok" };
             if let Some(c) = m.turns.scalar(&[outcome]) {

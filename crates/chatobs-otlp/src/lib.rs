@@ -61,7 +61,10 @@
 //!
 //! `[otlp] preset` (or `CHATOBS_OTLP_PRESET`) picks a hosted backend's
 //! endpoint, protocol and authentication header from its own environment
-//! variables: see [`presets`].
+//! variables: see [`presets`]. Under the Langfuse and Logfire presets the
+//! export also carries the few attributes those backends name their own way
+//! (`langfuse.release`, `langfuse.observation.cost_details`,
+//! `deployment.environment.name`): see [`backends`].
 //!
 //! ## Where metrics go
 //!
@@ -83,6 +86,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod backends;
 pub mod config;
 mod endpoint;
 pub mod logs;

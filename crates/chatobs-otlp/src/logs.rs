@@ -120,7 +120,7 @@ impl OtlpLogSink {
                 .build(),
         });
         let mut inner = built.map_err(|e| err(format!("{}: {e}", plan.url)))?;
-        inner.set_resource(&crate::traces::resource(&cfg.service));
+        inner.set_resource(&crate::traces::resource_for(cfg));
         let scope = InstrumentationScope::builder(vocab::SCOPE_NAME)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();

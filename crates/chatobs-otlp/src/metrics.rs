@@ -274,7 +274,7 @@ pub fn configure(
             .with_interval(Duration::from_millis(metrics.otlp_interval_ms))
             .build();
         let provider = SdkMeterProvider::builder()
-            .with_resource(crate::traces::resource(&cfg.service))
+            .with_resource(crate::traces::resource_for(cfg))
             .with_reader(reader)
             .build();
         let meter = provider.meter(v::SCOPE_NAME);

@@ -8,6 +8,7 @@
 //! is shut down without blocking, so building, using or dropping the
 //! exporter inside a bot's own tokio runtime never panics.
 
+use crate::backends::SpanExtras;
 use crate::config::{OtlpProtocol, OtlpTarget, Signal};
 use crate::rt::ExportRuntime;
 use crate::transport::{self, Probe};
@@ -35,6 +36,7 @@ pub struct OtlpExporter {
     url: String,
     protocol: OtlpProtocol,
     probe: Arc<Probe>,
+    extras: SpanExtras,
 }
 
 impl std::fmt::Debug for OtlpExporter {
@@ -48,6 +50,16 @@ impl std::fmt::Debug for OtlpExporter {
 
 /// The resource every exported span carries.
 pub fn resource(service: &ServiceConfig) -> Resource {
+    resource_with(service, None)
+}
+
+/// The resource of `target`: [`resource`] plus what its preset adds
+/// ([`crate::backends`]: `deployment.environment.name` for Logfire).
+pub fn resource_for(target: &OtlpTarget) -> Resource {
+    resource_with(&target.service, target.otlp.preset)
+}
+
+fn resource_with(service: &ServiceConfig, preset: Option<crate::Preset>) -> Resource {
     Resource::builder_empty()
         .with_attributes([
             OKeyValue::new(vocab::SERVICE_NAME, service.name.clone()),
@@ -57,6 +69,7 @@ pub fn resource(service: &ServiceConfig) -> Resource {
             OKeyValue::new("telemetry.sdk.language", "rust"),
             OKeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
         ])
+        .with_attributes(crate::backends::resource_attributes(preset, service))
         .with_attributes(
             service
                 .attributes
@@ -110,7 +123,7 @@ impl OtlpExporter {
                 .build(),
         });
         let mut inner = built.map_err(|e| err(format!("{}: {e}", plan.url)))?;
-        inner.set_resource(&resource(&cfg.service));
+        inner.set_resource(&resource_for(cfg));
         let scope = InstrumentationScope::builder(vocab::SCOPE_NAME)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
@@ -122,6 +135,7 @@ impl OtlpExporter {
             url: plan.url,
             protocol: plan.protocol,
             probe,
+            extras: SpanExtras::for_target(cfg),
         })
     }
 }
@@ -211,7 +225,16 @@ impl SpanExporter for OtlpExporter {
         "otlp"
     }
     fn export(&mut self, batch: &[FinishedSpan]) -> Result<(), String> {
-        let data: Vec<SpanData> = batch.iter().map(|s| to_span_data(s, &self.scope)).collect();
+        let data: Vec<SpanData> = batch
+            .iter()
+            .map(|s| {
+                let mut d = to_span_data(s, &self.scope);
+                let mut add = Vec::new();
+                self.extras.apply(s, &mut d.attributes, &mut add);
+                d.attributes.extend(add);
+                d
+            })
+            .collect();
         let timeout = self.timeout;
         self.probe.reset();
         let fut = self.inner.export(data);

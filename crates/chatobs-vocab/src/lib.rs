@@ -50,6 +50,33 @@ pub const LOGFIRE_TAGS: &str = "logfire.tags";
 pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
 /// Prefix of captured arguments: `chat.arg.<name>`.
 pub const CHAT_ARG_PREFIX: &str = "chat.arg.";
+
+// ---- content (opt-in: `[redaction] capture_content`) ----------------------------------------
+/// OpenInference: the span's input (the user's message on a turn, the prompt on an LLM span).
+pub const INPUT_VALUE: &str = "input.value";
+/// OpenInference: `text/plain` or `application/json`.
+pub const INPUT_MIME_TYPE: &str = "input.mime_type";
+/// OpenInference: the span's output (the last reply sent on a turn, the completion on an LLM span).
+pub const OUTPUT_VALUE: &str = "output.value";
+/// OpenInference: `text/plain` or `application/json`.
+pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
+/// OpenInference: prefix of the prompt's messages (`llm.input_messages.<i>.message.role` / `.content`).
+pub const LLM_INPUT_MESSAGES: &str = "llm.input_messages";
+/// OpenInference: prefix of the completion's messages.
+pub const LLM_OUTPUT_MESSAGES: &str = "llm.output_messages";
+/// OpenTelemetry GenAI: the prompt's messages, as a JSON string.
+pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+/// OpenTelemetry GenAI: the completion's messages, as a JSON string.
+pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+/// Marks the root of a user turn (`true`: from the message's arrival to the
+/// last reply sent), or a root that is not one (`false`: a status callback,
+/// a reaction, a conversation closing). Roots without it count as turns when
+/// they carry a conversation. A span marked `false` keeps `chat.session_id`
+/// and `user.id` but not `session.id` / `gen_ai.conversation.id`, so the
+/// session views of Phoenix and Langfuse list the user's turns only.
+pub const CHAT_TURN: &str = "chat.turn";
+/// Span name of a user turn (the WhatsApp webhook's root span of an inbound message).
+pub const WHATSAPP_TURN_SPAN: &str = "whatsapp.turn";
 /// Set when a span's future was dropped before it completed.
 pub const CHAT_CANCELLED: &str = "chat.cancelled";
 /// Source location of the instrumented function.
@@ -123,6 +150,16 @@ pub const LLM_COST_COMPLETION: &str = "llm.cost.completion";
 pub const LLM_COST_TOTAL: &str = "llm.cost.total";
 /// Logfire's cost attribute.
 pub const OPERATION_COST: &str = "operation.cost";
+/// Langfuse's ingested cost of a generation: a JSON object string
+/// `{"input":..,"output":..,"total":..}` in USD, the exact decimal figures of
+/// `llm.cost.*` (written by the OTLP exporter under the Langfuse presets).
+pub const LANGFUSE_OBSERVATION_COST_DETAILS: &str = "langfuse.observation.cost_details";
+/// Langfuse's trace release (the OTLP exporter writes `service.version` on
+/// every span under the Langfuse presets).
+pub const LANGFUSE_RELEASE: &str = "langfuse.release";
+/// The deployment environment under its current OpenTelemetry name (the
+/// OTLP exporter adds it to the resource under the Logfire preset).
+pub const DEPLOYMENT_ENVIRONMENT_NAME: &str = "deployment.environment.name";
 
 // ---- WhatsApp -------------------------------------------------------------------
 /// Channel fee of the message in USD.

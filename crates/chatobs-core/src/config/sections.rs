@@ -526,6 +526,15 @@ pub struct RedactionConfig {
     /// opt-in, as the HTTP semantic conventions say). Headers of `headers`
     /// that are present are always recorded, as `[REDACTED]`.
     pub record_request_headers: Vec<String>,
+    /// Opt-in content capture (off by default): inbound and outbound message
+    /// text, LLM prompts and completions exported as `input.value` /
+    /// `output.value`, `llm.input_messages` / `llm.output_messages` and
+    /// `gen_ai.input.messages` / `gen_ai.output.messages`. Always redacted
+    /// (phone numbers, e-mail addresses, secrets, whatever `scan_free_text`
+    /// says) and cut to `capture_max_bytes`. `CHATOBS_CAPTURE_CONTENT`.
+    pub capture_content: bool,
+    /// Longest captured value, in bytes (cut on a character boundary, marked `…`).
+    pub capture_max_bytes: usize,
 }
 
 impl Default for RedactionConfig {
@@ -577,12 +586,42 @@ impl Default for RedactionConfig {
                 "x-request-id",
                 "x-forwarded-proto",
             ]),
+            capture_content: false,
+            capture_max_bytes: 4096,
         }
     }
 }
 
 impl Section for RedactionConfig {
     const KEY: &'static str = "redaction";
+
+    fn apply_env(&mut self, env: Env<'_>, errs: &mut Errors) {
+        if let Some(v) = env_value(env, "CHATOBS_CAPTURE_CONTENT") {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "on" => self.capture_content = true,
+                "false" | "0" | "off" => self.capture_content = false,
+                other => errs.push_env(
+                    "CHATOBS_CAPTURE_CONTENT",
+                    format!(
+                        "{:?}: expected true or false",
+                        crate::redact::truncate_for_error(other)
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn validate(&self, errs: &mut Errors) {
+        if !(16..=1 << 20).contains(&self.capture_max_bytes) {
+            errs.push(
+                "redaction.capture_max_bytes",
+                format!(
+                    "{} is out of range: a captured value is cut to 16..=1048576 bytes",
+                    self.capture_max_bytes
+                ),
+            );
+        }
+    }
 }
 
 // ---- [session] -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ pub struct SpanBuilder {
     session: Option<ChatSession>,
     attrs: Vec<KeyValue>,
     links: Vec<Link>,
+    start: Option<SystemTime>,
     spare: Spare,
 }
 
@@ -63,6 +64,7 @@ impl SpanBuilder {
             session: None,
             attrs,
             links: Vec::new(),
+            start: None,
             spare: Spare(spare),
         }
     }
@@ -126,6 +128,12 @@ impl SpanBuilder {
         });
         self
     }
+    /// When the span began, if before [`start`](Self::start) is called (a
+    /// turn that began when its request arrived). Default: now.
+    pub fn start_time(mut self, at: SystemTime) -> Self {
+        self.start = Some(at);
+        self
+    }
     /// Starts the span.
     pub fn start(self) -> ChatSpan {
         let Some(sink) = current_sink() else {
@@ -157,7 +165,7 @@ impl SpanBuilder {
                     span_id: span.span_id,
                     parent_span_id: parent.span_id,
                     parent_remote: parent.flags & FLAG_REMOTE != 0,
-                    start: SystemTime::now(),
+                    start: self.start.unwrap_or_else(SystemTime::now),
                     end: SystemTime::UNIX_EPOCH,
                     role: self.role,
                     chat_kind: self.chat_kind,

@@ -155,8 +155,19 @@ impl Record {
                 Cow::Borrowed(vocab::CHAT_SESSION_ID),
                 Value::Str(id.clone()),
             ));
-            attributes.push((Cow::Borrowed(vocab::SESSION_ID), Value::Str(id.clone())));
-            attributes.push((Cow::Borrowed(vocab::GEN_AI_CONVERSATION_ID), Value::Str(id)));
+            // A root marked as no user turn (a status callback, a reaction, a
+            // conversation closing) keeps `chat.session_id` and `user.id` but
+            // not the aliases session views group by (Phoenix, Langfuse): a
+            // backend's session lists the user's turns, and Phoenix's first
+            // input and last output are those of its first and last trace.
+            let side = self
+                .attrs
+                .iter()
+                .any(|(k, v)| k == vocab::CHAT_TURN && matches!(v, Value::Bool(false)));
+            if !side {
+                attributes.push((Cow::Borrowed(vocab::SESSION_ID), Value::Str(id.clone())));
+                attributes.push((Cow::Borrowed(vocab::GEN_AI_CONVERSATION_ID), Value::Str(id)));
+            }
             if let Some(u) = s.user_id() {
                 attributes.push((
                     Cow::Borrowed(vocab::USER_ID),

@@ -191,6 +191,21 @@ impl ReqInfo {
         session: Option<crate::ChatSession>,
         extra: Vec<(Cow<'static, str>, Value)>,
     ) -> ChatSpan {
+        self.builder(last, session, extra).start()
+    }
+
+    /// The request's remote parent (a `traceparent` the caller sent), if any.
+    pub(super) fn remote_parent(&self) -> Option<&Context> {
+        (self.parent.has_span() || self.parent.session.is_some()).then_some(&self.parent)
+    }
+
+    /// [`span`](Self::span), not started yet (the webhook adds a parent or links).
+    pub(super) fn builder(
+        &mut self,
+        last: bool,
+        session: Option<crate::ChatSession>,
+        extra: Vec<(Cow<'static, str>, Value)>,
+    ) -> SpanBuilder {
         let mut b = SpanBuilder::new(span_name(self.method, &self.route)).kind(OtelKind::Server);
         if self.parent.has_span() || self.parent.session.is_some() {
             b = b.parent(self.parent.clone());
@@ -203,7 +218,7 @@ impl ReqInfo {
         } else {
             b = b.attributes(self.attrs.iter().cloned());
         }
-        b.attributes(extra).start()
+        b.attributes(extra)
     }
 }
 

@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// The route of the webhook.
 pub const WEBHOOK_PATH: &str = "/webhook/whatsapp";
@@ -277,6 +277,7 @@ async fn receive(State(st): State<Arc<Inner>>, req: Request) -> Response {
 
 async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     let t0 = Instant::now();
+    let received = SystemTime::now();
     let route = st.cfg.path.as_str();
     let (parts, body) = req.into_parts();
     let installed = chatobs_core::is_installed();
@@ -375,19 +376,36 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     }
     for (i, mut msg) in batch.messages.into_iter().enumerate() {
         msg.open_conversation();
-        let ctx = if let Some(info) = &mut info {
+        let (ctx, turn) = if let Some(info) = &mut info {
             let mut extra = message_attrs(&msg);
             extra.push((vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()));
             let last = i + 1 == n_msg && n_st == 0;
-            let mut span = info.span(last, Some(msg.session().clone()), extra);
+            let turn = is_turn(&msg).then(|| turn_span(info, received, &msg));
+            let mut b = info.builder(last, Some(msg.session().clone()), extra);
+            match &turn {
+                // The acknowledgement is a child of the turn.
+                Some(t) => b = b.parent(t.context()),
+                // A reaction is not a turn: linked to the message it reacts to.
+                None => {
+                    b = b.attribute(vocab::CHAT_TURN, false);
+                    if let Some(c) = reacted_to(&st, &msg) {
+                        b = b.link(c.trace_id, c.span_id, Vec::new());
+                    }
+                }
+            }
+            let mut span = b.start();
             set_status(&mut span, 200, None);
             span.in_scope(|| accept_message(&st, &msg));
-            span.context()
+            let ctx = match &turn {
+                Some(t) => t.context(),
+                None => span.context(),
+            };
+            (ctx, turn)
         } else {
             msg.session().in_scope(|| accept_message(&st, &msg));
-            Context::for_session(msg.session().clone())
+            (Context::for_session(msg.session().clone()), None)
         };
-        jobs.push((ctx, Job::Message(msg)));
+        jobs.push((ctx, Job::Message(msg, turn)));
     }
     for (i, mut status) in batch.statuses.into_iter().enumerate() {
         status.join_conversation();
@@ -395,6 +413,8 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
             let mut extra: Vec<(Cow<'static, str>, Value)> = vec![
                 (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
                 (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
+                // A root in the conversation, but not a user turn.
+                (vocab::CHAT_TURN.into(), Value::Bool(false)),
                 (
                     vocab::MESSAGING_WHATSAPP_STATUS.into(),
                     Value::from(status.status.clone()),
@@ -438,8 +458,68 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
 }
 
 enum Job {
-    Message(InboundMessage),
+    /// A user message, with its turn (ended when the handler returns).
+    Message(InboundMessage, Option<crate::span::ChatSpan>),
     Status(StatusUpdate),
+}
+
+/// Every user message is a turn but a reaction (feedback on an earlier reply).
+fn is_turn(msg: &InboundMessage) -> bool {
+    !matches!(msg.content, whatsapp::Content::Reaction { .. })
+}
+
+/// The span that sent the message a reaction reacts to, when known.
+fn reacted_to(st: &Inner, msg: &InboundMessage) -> Option<Context> {
+    let whatsapp::Content::Reaction { message_id, .. } = &msg.content else {
+        return None;
+    };
+    st.outbound.context_of(message_id).filter(Context::has_span)
+}
+
+/// The root of a user turn: from the request's arrival (`received`) until
+/// the message handler returns (see [`crate::turn`]).
+fn turn_span(
+    info: &super::server::ReqInfo,
+    received: SystemTime,
+    msg: &InboundMessage,
+) -> crate::span::ChatSpan {
+    let mut b = SpanBuilder::new(vocab::WHATSAPP_TURN_SPAN)
+        .kind(crate::model::OtelKind::Consumer)
+        .span_kind(vocab::SpanKind::Chain)
+        .role(crate::Role::GATEWAY)
+        .session(msg.session().clone())
+        .start_time(received)
+        .attribute(vocab::CHAT_TURN, true)
+        .attribute(vocab::MESSAGING_SYSTEM, "whatsapp")
+        .attribute(vocab::MESSAGING_OPERATION_TYPE, "process")
+        .attribute(
+            vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE,
+            msg.content.type_name(),
+        );
+    if let Some(p) = info.remote_parent() {
+        b = b.parent(p.clone());
+    }
+    if let Some(id) = msg.exported_id() {
+        b = b.attribute(vocab::MESSAGING_MESSAGE_ID, id);
+    }
+    if let Some(svc) = crate::current_service() {
+        b = b.attribute(vocab::CHAT_SERVICE_NAME, svc);
+    }
+    // Content capture (off by default): the user's words, redacted and cut.
+    if let Some(text) = msg
+        .content
+        .text()
+        .and_then(|t| crate::redact::content(&whatsapp::redacted(t, str::to_owned)))
+    {
+        b = b
+            .attribute(vocab::INPUT_VALUE, text)
+            .attribute(vocab::INPUT_MIME_TYPE, "text/plain");
+    }
+    let span = b.start();
+    if span.is_recording() {
+        crate::turn::begin(span.context().trace_id);
+    }
+    span
 }
 
 fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
@@ -611,9 +691,13 @@ async fn process(st: Arc<Inner>, jobs: Vec<(Context, Job)>) {
         // One task per job so a panicking handler loses only its message; in order.
         let st2 = st.clone();
         let svc = crate::current_service();
+        let (job, turn) = match job {
+            Job::Message(m, turn) => (Job::Message(m, None), turn),
+            j => (j, None),
+        };
         let fut = async move {
             match job {
-                Job::Message(m) => {
+                Job::Message(m, _) => {
                     if let Some(h) = &st2.on_message {
                         h(m).await;
                     }
@@ -621,11 +705,25 @@ async fn process(st: Arc<Inner>, jobs: Vec<(Context, Job)>) {
                 Job::Status(s) => status_job(&st2, s).await,
             }
         };
+        let trace = ctx.trace_id;
         let h = tokio::spawn(crate::with_service(svc, ctx.wrap(fut)));
-        if let Err(e) = h.await {
-            if e.is_panic() {
+        let panicked = match h.await {
+            Err(e) if e.is_panic() => {
                 tracing::error!(target: "chatobs::webhook", "webhook handler panicked");
+                true
             }
+            _ => false,
+        };
+        if let Some(mut t) = turn {
+            if let Some(out) = crate::turn::finish(trace) {
+                t.set_attribute(vocab::OUTPUT_VALUE, out);
+                t.set_attribute(vocab::OUTPUT_MIME_TYPE, "text/plain");
+            }
+            if panicked {
+                t.set_attribute(vocab::ERROR_TYPE, "panic");
+                t.set_error(&"the message handler panicked");
+            }
+            // Ends the turn: the last reply has been sent.
         }
     }
 }
@@ -633,6 +731,8 @@ async fn process(st: Arc<Inner>, jobs: Vec<(Context, Job)>) {
 async fn status_job(st: &Inner, s: StatusUpdate) {
     let mut b = SpanBuilder::new(vocab::WHATSAPP_STATUS_SPAN)
         .role(crate::Role::GATEWAY)
+        // In the conversation (chat.session_id), not a turn of its session view.
+        .attribute(vocab::CHAT_TURN, false)
         .attribute(vocab::MESSAGING_WHATSAPP_STATUS, s.status.clone());
     if let Some(id) = s.exported_id() {
         // The same hash as the message's: the callback joins the send.
