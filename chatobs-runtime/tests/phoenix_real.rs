@@ -54,7 +54,22 @@ impl Phoenix {
     async fn start() -> Phoenix {
         let dir = tempfile::tempdir().unwrap();
         let (port, grpc) = (free_port(), free_port());
-        let bin = std::env::var("PHOENIX_BIN").unwrap_or_else(|_| "phoenix".into());
+        // PHOENIX_BIN (scripts/test sets it), else where scripts/test installs
+        // Phoenix, else `phoenix` on the PATH.
+        let bin = std::env::var("PHOENIX_BIN").unwrap_or_else(|_| {
+            let peers = std::env::var("CHATOBS_PEERS_DIR").unwrap_or_else(|_| {
+                format!(
+                    "{}/.cache/chatobs-peers",
+                    std::env::var("HOME").unwrap_or_default()
+                )
+            });
+            let venv = format!("{peers}/phoenix-20.26.1/bin/phoenix");
+            if std::path::Path::new(&venv).exists() {
+                venv
+            } else {
+                "phoenix".into()
+            }
+        });
         let log = std::fs::File::create(dir.path().join("phoenix.log")).unwrap();
         let child = Command::new(&bin)
             .arg("serve")
@@ -256,6 +271,39 @@ async fn a_phoenix_user_sees_turns_sessions_content_cost_and_annotations() {
             trace["costSummary"]["total"]["cost"].as_f64().unwrap(),
             llm,
         );
+    }
+
+    // ---- the reaction: linked to the reply it reacts to, in the conversation,
+    // not a turn of its session view ----
+    let send_span = sent_by.span_id;
+    let reaction_span = spans
+        .iter()
+        .find(|s| s.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE) == Some("reaction"))
+        .expect("the reaction's span");
+    assert!(reaction_span.links.iter().any(|l| l.span_id == send_span));
+    assert_eq!(
+        reaction_span
+            .attr(vocab::CHAT_TURN)
+            .and_then(|v| v.as_bool()),
+        Some(false)
+    );
+    assert_eq!(reaction_span.session_id(), Some(conversation.id()));
+    assert!(reaction_span.attr(vocab::SESSION_ID).is_none());
+    // Each status callback: linked to the send it reports on, same rules.
+    let statuses: Vec<&FinishedSpan> = spans
+        .iter()
+        .filter(|s| s.name == vocab::WHATSAPP_STATUS_SPAN)
+        .collect();
+    assert_eq!(statuses.len(), 6);
+    for st in &statuses {
+        assert_eq!(st.links.len(), 1);
+        let linked = spans
+            .iter()
+            .find(|s| s.span_id == st.links[0].span_id)
+            .unwrap();
+        assert_eq!(linked.name, "whatsapp.send");
+        assert_eq!(st.session_id(), Some(conversation.id()));
+        assert!(st.attr(vocab::SESSION_ID).is_none());
     }
 
     // ---- every LLM span: Phoenix's cost equals chatobs' (untiered calls) ----

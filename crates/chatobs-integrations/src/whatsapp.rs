@@ -1011,14 +1011,16 @@ pub fn parse_value(v: &Json) -> Result<WebhookBatch, PayloadError> {
 
 /// Messages the bot sent, by wamid: the price estimate made at send time and
 /// the context of the span that sent it, so a later status callback can be
-/// reconciled with Meta's `pricing` and linked to the send. Bounded: the
+/// reconciled with Meta's `pricing` (once: [`OutboundRegistry::take`]) and
+/// every status callback and reaction linked to the send. Bounded: the
 /// oldest entries are dropped first.
 pub struct OutboundRegistry {
     inner: std::sync::Mutex<OutboundInner>,
 }
 
 struct OutboundInner {
-    map: std::collections::HashMap<String, (crate::cost::WhatsAppCharge, crate::Context)>,
+    /// The estimate until it is reconciled, and the sending context.
+    map: std::collections::HashMap<String, (Option<crate::cost::WhatsAppCharge>, crate::Context)>,
     order: std::collections::VecDeque<String>,
     capacity: usize,
 }
@@ -1065,7 +1067,10 @@ impl OutboundRegistry {
                 None => break,
             }
         }
-        if g.map.insert(wamid.to_owned(), (estimate, ctx)).is_none() {
+        if g.map
+            .insert(wamid.to_owned(), (Some(estimate), ctx))
+            .is_none()
+        {
             g.order.push_back(wamid.to_owned());
         }
     }
@@ -1076,14 +1081,12 @@ impl OutboundRegistry {
         g.map.get(wamid).map(|(_, c)| c.clone())
     }
 
-    /// Takes the estimate of `wamid` (reconcile once).
+    /// Takes the estimate of `wamid` (reconcile once); its context stays
+    /// for the later status callbacks and reactions.
     pub fn take(&self, wamid: &str) -> Option<(crate::cost::WhatsAppCharge, crate::Context)> {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let v = g.map.remove(wamid);
-        if v.is_some() {
-            g.order.retain(|w| w != wamid);
-        }
-        v
+        let (estimate, ctx) = g.map.get_mut(wamid)?;
+        Some((estimate.take()?, ctx.clone()))
     }
 
     /// Messages remembered.
@@ -1104,6 +1107,31 @@ impl OutboundRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_estimate_is_reconciled_once_and_the_send_stays_linkable() {
+        let charge = crate::cost::price_outbound(&crate::cost::Outbound {
+            business: "106540352242922",
+            user: "573001234567",
+            at: crate::cost::OffsetDateTime::now_utc(),
+            template: Some(crate::vocab::TemplateCategory::Marketing),
+            entry_point: false,
+        })
+        .unwrap();
+        let r = OutboundRegistry::new(2);
+        let ctx = crate::Context::current();
+        r.register("wamid.A", charge.clone(), ctx.clone());
+        assert_eq!(r.take("wamid.A").map(|(c, _)| c), Some(charge.clone()));
+        assert!(r.take("wamid.A").is_none(), "reconciled once");
+        assert!(
+            r.context_of("wamid.A").is_some(),
+            "later callbacks still link"
+        );
+        r.register("wamid.B", charge.clone(), ctx.clone());
+        r.register("wamid.C", charge, ctx);
+        assert!(r.context_of("wamid.A").is_none(), "oldest dropped first");
+        assert_eq!(r.len(), 2);
+    }
 
     #[test]
     fn parses_every_kind_and_keeps_going() {

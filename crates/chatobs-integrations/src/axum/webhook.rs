@@ -473,7 +473,12 @@ fn reacted_to(st: &Inner, msg: &InboundMessage) -> Option<Context> {
     let whatsapp::Content::Reaction { message_id, .. } = &msg.content else {
         return None;
     };
-    st.outbound.context_of(message_id).filter(Context::has_span)
+    // The outbound registry forgets a message once Meta priced it (its
+    // first status callback); the feedback recorder keeps it for a week.
+    let ctx = st.outbound.context_of(message_id);
+    #[cfg(feature = "evals")]
+    let ctx = ctx.or_else(|| st.feedback.as_ref()?.span_of(message_id));
+    ctx.filter(Context::has_span)
 }
 
 /// The root of a user turn: from the request's arrival (`received`) until
@@ -738,11 +743,13 @@ async fn status_job(st: &Inner, s: StatusUpdate) {
         // The same hash as the message's: the callback joins the send.
         b = b.attribute(vocab::MESSAGING_MESSAGE_ID, id);
     }
-    let sent: Option<(Option<crate::cost::WhatsAppCharge>, Context)> = if s.pricing.is_some() {
-        st.outbound.take(&s.id).map(|(c, x)| (Some(c), x))
-    } else {
-        st.outbound.context_of(&s.id).map(|c| (None, c))
-    };
+    // Meta's pricing reconciles the estimate once; every callback links to the send.
+    let sent: Option<(Option<crate::cost::WhatsAppCharge>, Context)> = s
+        .pricing
+        .as_ref()
+        .and_then(|_| st.outbound.take(&s.id))
+        .map(|(c, x)| (Some(c), x))
+        .or_else(|| st.outbound.context_of(&s.id).map(|c| (None, c)));
     if let Some((_, ctx)) = &sent {
         if ctx.has_span() {
             b = b.link(ctx.trace_id, ctx.span_id, Vec::new());
