@@ -8,6 +8,10 @@
 //!  "events":[{"name":"exception","time_unix_nano":…,"attributes":{…}}],"links":[]}
 //! ```
 //! Decimal attributes (money) are written as exact strings.
+//!
+//! The export thread writes each line straight into its buffer
+//! ([`write_span_line`]: no JSON tree, no allocation per span), byte for
+//! byte what [`span_to_json`] serialized gives (a test compares them).
 
 use super::SpanExporter;
 use crate::model::{FinishedSpan, KeyValue, Status};
@@ -22,6 +26,7 @@ pub struct FileExporter {
     path: PathBuf,
     service: String,
     out: BufWriter<File>,
+    line: Vec<u8>,
 }
 
 impl std::fmt::Debug for FileExporter {
@@ -52,7 +57,8 @@ impl FileExporter {
         Ok(FileExporter {
             path: path.to_path_buf(),
             service: service.to_owned(),
-            out: BufWriter::new(f),
+            out: BufWriter::with_capacity(1 << 16, f),
+            line: Vec::with_capacity(1 << 16),
         })
     }
 }
@@ -99,22 +105,183 @@ pub fn span_to_json(s: &FinishedSpan, service: &str) -> Json {
     })
 }
 
+/// `s` as a JSON string literal, escaped as serde_json escapes it.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 0xf)]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+fn json_value(out: &mut Vec<u8>, v: &crate::model::Value) {
+    use crate::model::Value;
+    use std::io::Write as _;
+    match v {
+        Value::Str(s) => json_str(out, s),
+        Value::I64(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Decimal(d) => {
+            out.push(b'"');
+            let _ = write!(out, "{}", d.normalize());
+            out.push(b'"');
+        }
+        Value::StrArray(a) => {
+            out.push(b'[');
+            for (i, s) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_str(out, s);
+            }
+            out.push(b']');
+        }
+        // Floats and the other arrays: serde_json's own number format.
+        other => {
+            let _ = serde_json::to_writer(&mut *out, &other.to_json());
+        }
+    }
+}
+
+/// An attribute map, as a JSON object: a key set twice keeps its first
+/// place and its last value (what the `preserve_order` map does).
+fn json_attrs(out: &mut Vec<u8>, attrs: &[KeyValue]) {
+    out.push(b'{');
+    let mut first = true;
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        let k: &str = k;
+        // Small maps: a key seen before was written with its last value.
+        if attrs[..i].iter().any(|(p, _)| p.len() == k.len() && p == k) {
+            continue;
+        }
+        let v = attrs[i + 1..]
+            .iter()
+            .rev()
+            .find(|(p, _)| p.len() == k.len() && p == k)
+            .map_or(v, |(_, later)| later);
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json_str(out, k);
+        out.push(b':');
+        json_value(out, v);
+    }
+    out.push(b'}');
+}
+
+/// Writes one span's line (without the newline) into `out`: the same bytes
+/// as `serde_json::to_writer(out, &span_to_json(s, service))`.
+pub fn write_span_line(out: &mut Vec<u8>, s: &FinishedSpan, service: &str) {
+    use std::io::Write as _;
+    out.extend_from_slice(b"{\"trace_id\":\"");
+    let _ = write!(out, "{:032x}", s.trace_id.0);
+    out.extend_from_slice(b"\",\"span_id\":\"");
+    let _ = write!(out, "{:016x}", s.span_id.0);
+    out.extend_from_slice(b"\",\"parent_span_id\":\"");
+    if s.parent_span_id.0 != 0 {
+        let _ = write!(out, "{:016x}", s.parent_span_id.0);
+    }
+    out.extend_from_slice(b"\",\"parent_remote\":");
+    out.extend_from_slice(if s.parent_remote { b"true" } else { b"false" });
+    out.extend_from_slice(b",\"name\":");
+    json_str(out, &s.name);
+    out.extend_from_slice(b",\"kind\":");
+    json_str(out, s.kind.as_str());
+    out.extend_from_slice(b",\"service\":");
+    json_str(out, service);
+    let _ = write!(
+        out,
+        ",\"start_unix_nano\":{},\"end_unix_nano\":{},\"status\":",
+        nanos(s.start) as u64,
+        nanos(s.end) as u64
+    );
+    match &s.status {
+        Status::Unset => out.extend_from_slice(b"{\"code\":\"unset\"}"),
+        Status::Ok => out.extend_from_slice(b"{\"code\":\"ok\"}"),
+        Status::Error(m) => {
+            out.extend_from_slice(b"{\"code\":\"error\",\"message\":");
+            json_str(out, m);
+            out.push(b'}');
+        }
+    }
+    out.extend_from_slice(b",\"attributes\":");
+    json_attrs(out, &s.attributes);
+    out.extend_from_slice(b",\"events\":[");
+    for (i, e) in s.events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"name\":");
+        json_str(out, &e.name);
+        let _ = write!(
+            out,
+            ",\"time_unix_nano\":{},\"attributes\":",
+            nanos(e.time) as u64
+        );
+        json_attrs(out, &e.attributes);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"links\":[");
+    for (i, l) in s.links.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = write!(
+            out,
+            "{{\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\",\"attributes\":",
+            l.trace_id.0, l.span_id.0
+        );
+        json_attrs(out, &l.attributes);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+}
+
 impl SpanExporter for FileExporter {
     fn name(&self) -> &'static str {
         "file"
     }
     fn export(&mut self, batch: &[FinishedSpan]) -> Result<(), String> {
+        self.line.clear();
         for s in batch {
-            let line = span_to_json(s, &self.service);
-            serde_json::to_writer(&mut self.out, &line)
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
-            self.out
-                .write_all(b"\n")
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            write_span_line(&mut self.line, s, &self.service);
+            self.line.push(b'\n');
         }
         self.out
-            .flush()
-            .map_err(|e| format!("{}: {e}", self.path.display()))
+            .write_all(&self.line)
+            .and_then(|()| self.out.flush())
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        // A huge batch does not keep its buffer for ever.
+        if self.line.capacity() > 1 << 22 {
+            self.line = Vec::with_capacity(1 << 16);
+        }
+        Ok(())
     }
     fn flush(&mut self) -> Result<(), String> {
         self.out
