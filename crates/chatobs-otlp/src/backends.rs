@@ -43,7 +43,7 @@ use crate::presets::Preset;
 use chatobs_core::config::ServiceConfig;
 use chatobs_core::model::{FinishedSpan, KeyValue, Value};
 use chatobs_core::vocab;
-use opentelemetry::KeyValue as OKeyValue;
+use opentelemetry::{KeyValue as OKeyValue, Value as OValue};
 
 /// Resource attributes a preset adds (before the service's own attributes,
 /// which win).
@@ -81,38 +81,60 @@ impl SpanExtras {
         }
     }
 
-    /// Appends the attributes for `span` to `out` (its export form).
+    /// Whether the preset adds or renames nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.release.is_none() && !self.cost_details
+    }
+
+    /// The name `key` is exported under, when the preset renames it.
+    pub(crate) fn renamed(&self, key: &str) -> Option<String> {
+        if !self.cost_details {
+            return None;
+        }
+        NOT_USAGE
+            .iter()
+            .find(|k| **k == key)
+            .and_then(|k| k.strip_prefix("gen_ai.usage."))
+            .map(|name| format!("langfuse.observation.metadata.{name}"))
+    }
+
+    /// The attributes the preset adds to `span` (never one it already has).
+    pub(crate) fn added(&self, span: &FinishedSpan) -> Vec<(&'static str, OValue)> {
+        let has = |key: &str| span.attributes.iter().any(|(k, _)| k == key);
+        let mut out = Vec::new();
+        if let Some(r) = &self.release {
+            if !has(vocab::LANGFUSE_RELEASE) {
+                out.push((vocab::LANGFUSE_RELEASE, OValue::from(r.clone())));
+            }
+        }
+        if self.cost_details && !has(vocab::LANGFUSE_OBSERVATION_COST_DETAILS) {
+            if let Some(json) = langfuse_cost_details(&span.attributes) {
+                out.push((vocab::LANGFUSE_OBSERVATION_COST_DETAILS, OValue::from(json)));
+            }
+        }
+        out
+    }
+
+    /// Renames in `out` (the span's export form) and appends to `add`.
     pub(crate) fn apply(
         &self,
         span: &FinishedSpan,
         out: &mut [OKeyValue],
         add: &mut Vec<OKeyValue>,
     ) {
-        let has = |key: &str| span.attributes.iter().any(|(k, _)| k == key);
-        if self.cost_details {
-            for kv in out.iter_mut() {
-                if let Some(name) = NOT_USAGE
-                    .iter()
-                    .find(|k| **k == kv.key.as_str())
-                    .and_then(|k| k.strip_prefix("gen_ai.usage."))
-                {
-                    kv.key = format!("langfuse.observation.metadata.{name}").into();
-                }
+        if self.is_empty() {
+            return;
+        }
+        for kv in out.iter_mut() {
+            if let Some(name) = self.renamed(kv.key.as_str()) {
+                kv.key = name.into();
             }
         }
-        if let Some(r) = &self.release {
-            if !has(vocab::LANGFUSE_RELEASE) {
-                add.push(OKeyValue::new(vocab::LANGFUSE_RELEASE, r.clone()));
-            }
-        }
-        if self.cost_details && !has(vocab::LANGFUSE_OBSERVATION_COST_DETAILS) {
-            if let Some(json) = langfuse_cost_details(&span.attributes) {
-                add.push(OKeyValue::new(
-                    vocab::LANGFUSE_OBSERVATION_COST_DETAILS,
-                    json,
-                ));
-            }
-        }
+        add.extend(
+            self.added(span)
+                .into_iter()
+                .map(|(k, v)| OKeyValue::new(k, v)),
+        );
     }
 }
 

@@ -93,6 +93,7 @@ pub mod logs;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod presets;
+pub mod proto;
 mod rt;
 mod tls;
 pub mod traces;

@@ -1,4 +1,6 @@
-//! OTLP export (gRPC or HTTP/protobuf, plain or TLS) through `opentelemetry-otlp`.
+//! OTLP export (gRPC or HTTP/protobuf, plain or TLS): gRPC through
+//! `opentelemetry-otlp`, HTTP/protobuf encoded by chatobs itself from its
+//! finished spans ([`crate::proto`]) and sent with the same hyper client.
 //!
 //! The exporter runs on the pipeline's export thread with its own
 //! single-threaded tokio runtime, so it works whether or not the bot uses
@@ -19,17 +21,30 @@ use chatobs_core::vocab;
 use chatobs_core::Error;
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
 use opentelemetry::{InstrumentationScope, KeyValue as OKeyValue, StringValue, Value as OValue};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 use opentelemetry_sdk::Resource;
 use rust_decimal::prelude::ToPrimitive;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How the batches leave.
+enum Inner {
+    /// gRPC: opentelemetry-otlp's exporter (from `SpanData`).
+    Sdk(opentelemetry_otlp::SpanExporter),
+    /// HTTP/protobuf: chatobs' encoder and the HTTP client.
+    Http {
+        encoder: crate::proto::TraceEncoder,
+        client: transport::ProbingClient,
+        headers: http::HeaderMap,
+        body: Vec<u8>,
+    },
+}
+
 /// Sends spans to an OTLP collector or backend.
 pub struct OtlpExporter {
     // Dropped before the runtime it was built on.
-    inner: opentelemetry_otlp::SpanExporter,
+    inner: Inner,
     rt: ExportRuntime,
     scope: InstrumentationScope,
     timeout: Duration,
@@ -101,29 +116,48 @@ impl OtlpExporter {
         let timeout = cfg.export_timeout;
         let rt = ExportRuntime::new().map_err(err)?;
         let probe = Arc::new(Probe::default());
-        let built = rt.enter(|| match plan.protocol {
+        let inner = match plan.protocol {
             OtlpProtocol::Grpc => {
-                let b = opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(plan.url.clone())
-                    .with_timeout(timeout)
-                    .with_metadata(plan.metadata());
-                match &plan.tls {
-                    Some(tls) => b.with_tls_config(tls.tonic()).build(),
-                    None => b.build(),
+                let built = rt.enter(|| {
+                    let b = opentelemetry_otlp::SpanExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(plan.url.clone())
+                        .with_timeout(timeout)
+                        .with_metadata(plan.metadata());
+                    match &plan.tls {
+                        Some(tls) => b.with_tls_config(tls.tonic()).build(),
+                        None => b.build(),
+                    }
+                });
+                let mut inner = built.map_err(|e| err(format!("{}: {e}", plan.url)))?;
+                inner.set_resource(&resource_for(cfg));
+                Inner::Sdk(inner)
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let mut headers = http::HeaderMap::new();
+                // Exactly this content type (Phoenix refuses any parameter).
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/x-protobuf"),
+                );
+                for (k, v) in &plan.headers {
+                    // Every header was checked by `plan`.
+                    if let (Ok(k), Ok(v)) = (
+                        http::HeaderName::from_bytes(k.as_bytes()),
+                        http::HeaderValue::from_str(v),
+                    ) {
+                        headers.insert(k, v);
+                    }
+                }
+                let client = rt.enter(|| transport::http_client(&plan, timeout, probe.clone()));
+                Inner::Http {
+                    encoder: crate::proto::TraceEncoder::for_target(cfg),
+                    client,
+                    headers,
+                    body: Vec::new(),
                 }
             }
-            OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(plan.url.clone())
-                .with_timeout(timeout)
-                .with_headers(plan.headers.iter().cloned().collect())
-                .with_http_client(transport::http_client(&plan, timeout, probe.clone()))
-                .build(),
-        });
-        let mut inner = built.map_err(|e| err(format!("{}: {e}", plan.url)))?;
-        inner.set_resource(&resource_for(cfg));
+        };
         let scope = InstrumentationScope::builder(vocab::SCOPE_NAME)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
@@ -160,6 +194,34 @@ fn kvs(a: &[KeyValue]) -> Vec<OKeyValue> {
     a.iter()
         .map(|(k, v)| OKeyValue::new(k.clone(), value(v)))
         .collect()
+}
+
+/// The SDK's export form of `batch`: [`to_span_data`] plus what the
+/// target's preset adds ([`crate::backends`]).
+fn export_form(
+    batch: &[FinishedSpan],
+    scope: &InstrumentationScope,
+    extras: &SpanExtras,
+) -> Vec<SpanData> {
+    batch
+        .iter()
+        .map(|s| {
+            let mut d = to_span_data(s, scope);
+            let mut add = Vec::new();
+            extras.apply(s, &mut d.attributes, &mut add);
+            d.attributes.extend(add);
+            d
+        })
+        .collect()
+}
+
+/// The SDK's export form of `batch` for `target` (what gRPC sends, and what
+/// the HTTP encoder's bytes decode to): for tests and tools.
+pub fn sdk_export_form(target: &OtlpTarget, batch: &[FinishedSpan]) -> Vec<SpanData> {
+    let scope = InstrumentationScope::builder(vocab::SCOPE_NAME)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    export_form(batch, &scope, &SpanExtras::for_target(target))
 }
 
 /// Converts a finished span to the SDK's export form.
@@ -225,27 +287,57 @@ impl SpanExporter for OtlpExporter {
         "otlp"
     }
     fn export(&mut self, batch: &[FinishedSpan]) -> Result<(), String> {
-        let data: Vec<SpanData> = batch
-            .iter()
-            .map(|s| {
-                let mut d = to_span_data(s, &self.scope);
-                let mut add = Vec::new();
-                self.extras.apply(s, &mut d.attributes, &mut add);
-                d.attributes.extend(add);
-                d
-            })
-            .collect();
         let timeout = self.timeout;
         self.probe.reset();
-        let fut = self.inner.export(data);
-        let raw = match self
-            .rt
-            .block_on(async move { tokio::time::timeout(timeout, fut).await })
-        {
-            Ok(Ok(Ok(()))) => return Ok(()),
-            Ok(Ok(Err(e))) => e.to_string(),
-            Ok(Err(_)) => format!("no answer within {} ms", timeout.as_millis()),
-            Err(e) => e,
+        let raw = match &mut self.inner {
+            Inner::Sdk(inner) => {
+                let data = export_form(batch, &self.scope, &self.extras);
+                let fut = inner.export(data);
+                match self
+                    .rt
+                    .block_on(async move { tokio::time::timeout(timeout, fut).await })
+                {
+                    Ok(Ok(Ok(()))) => return Ok(()),
+                    Ok(Ok(Err(e))) => e.to_string(),
+                    Ok(Err(_)) => format!("no answer within {} ms", timeout.as_millis()),
+                    Err(e) => e,
+                }
+            }
+            Inner::Http {
+                encoder,
+                client,
+                headers,
+                body,
+            } => {
+                body.clear();
+                encoder.encode(batch, body);
+                let mut req = http::Request::new(opentelemetry_http::Bytes::copy_from_slice(body));
+                *req.method_mut() = http::Method::POST;
+                *req.headers_mut() = headers.clone();
+                match self.url.parse::<http::Uri>() {
+                    Ok(u) => *req.uri_mut() = u,
+                    Err(e) => return Err(format!("{}: {e}", self.url)),
+                }
+                // A huge batch does not keep its buffer for ever.
+                if body.capacity() > 1 << 24 {
+                    *body = Vec::new();
+                }
+                let client = &*client;
+                let fut = async move {
+                    use opentelemetry_http::HttpClient as _;
+                    client.send_bytes(req).await
+                };
+                match self
+                    .rt
+                    .block_on(async move { tokio::time::timeout(timeout, fut).await })
+                {
+                    Ok(Ok(Ok(resp))) if resp.status().is_success() => return Ok(()),
+                    Ok(Ok(Ok(resp))) => format!("HTTP {}", resp.status().as_u16()),
+                    Ok(Ok(Err(e))) => e.to_string(),
+                    Ok(Err(_)) => format!("no answer within {} ms", timeout.as_millis()),
+                    Err(e) => e,
+                }
+            }
         };
         // A 404/405 (or gRPC Unimplemented) says which signal and what to do;
         // the pipeline counts every failed batch and rate-limits its log line.
@@ -256,9 +348,12 @@ impl SpanExporter for OtlpExporter {
     }
     fn shutdown(&mut self) -> Result<(), String> {
         let timeout = self.timeout;
-        let inner = &mut self.inner;
-        self.rt
-            .enter(|| inner.shutdown_with_timeout(timeout))
-            .map_err(|e| e.to_string())
+        match &mut self.inner {
+            Inner::Sdk(inner) => self
+                .rt
+                .enter(|| inner.shutdown_with_timeout(timeout))
+                .map_err(|e| e.to_string()),
+            Inner::Http { .. } => Ok(()),
+        }
     }
 }
