@@ -286,8 +286,11 @@ fn child(system: &str, exporter: &str) {
                 _ => ExporterKind::Otlp,
             }];
             cfg.exporter.file_path = dir.join("spans.jsonl");
-            cfg.otlp.endpoint = receiver();
-            cfg.otlp.protocol = OtlpProtocol::HttpProtobuf;
+            if e == "otlp" {
+                // Spans (and, as a user with an OTLP endpoint gets, metrics) to the receiver.
+                cfg.otlp.endpoint = receiver();
+                cfg.otlp.protocol = OtlpProtocol::HttpProtobuf;
+            }
             cfg.logs.output = dir.join("log.jsonl").to_string_lossy().into_owned();
             let guard = chatobs_runtime::init(cfg).expect("init");
             Arc::new(Chatobs {

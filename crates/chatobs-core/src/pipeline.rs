@@ -444,7 +444,13 @@ impl Worker {
                 }
             }
             if self.sink.queue.len() < self.batch {
-                std::thread::park_timeout(self.delay);
+                // Asleep from now: the next bot to see a batch waiting wakes
+                // us (checked again after the flag, so no wake-up is lost;
+                // an unpark before the park makes it return at once).
+                self.sink.woken.store(false, Ordering::SeqCst);
+                if self.sink.queue.len() < self.batch {
+                    std::thread::park_timeout(self.delay);
+                }
             }
         }
     }

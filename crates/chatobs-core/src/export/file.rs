@@ -105,6 +105,14 @@ pub fn span_to_json(s: &FinishedSpan, service: &str) -> Json {
     })
 }
 
+/// `n`'s `width` low hex digits, lower case (what `{:0width$x}` writes).
+fn put_hex(out: &mut Vec<u8>, n: u128, width: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..width).rev() {
+        out.push(HEX[((n >> (4 * i)) & 0xf) as usize]);
+    }
+}
+
 /// `s` as a JSON string literal, escaped as serde_json escapes it.
 fn json_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -200,12 +208,12 @@ fn json_attrs(out: &mut Vec<u8>, attrs: &[KeyValue]) {
 pub fn write_span_line(out: &mut Vec<u8>, s: &FinishedSpan, service: &str) {
     use std::io::Write as _;
     out.extend_from_slice(b"{\"trace_id\":\"");
-    let _ = write!(out, "{:032x}", s.trace_id.0);
+    put_hex(out, s.trace_id.0, 32);
     out.extend_from_slice(b"\",\"span_id\":\"");
-    let _ = write!(out, "{:016x}", s.span_id.0);
+    put_hex(out, u128::from(s.span_id.0), 16);
     out.extend_from_slice(b"\",\"parent_span_id\":\"");
     if s.parent_span_id.0 != 0 {
-        let _ = write!(out, "{:016x}", s.parent_span_id.0);
+        put_hex(out, u128::from(s.parent_span_id.0), 16);
     }
     out.extend_from_slice(b"\",\"parent_remote\":");
     out.extend_from_slice(if s.parent_remote { b"true" } else { b"false" });

@@ -27,6 +27,9 @@ pub(crate) struct Sink {
     pub sampler: Sampler,
     pub wake_at: usize,
     pub worker: OnceLock<std::thread::Thread>,
+    /// A bot thread has woken the export thread since it last went to
+    /// sleep (so the others do not unpark it again on every span).
+    pub woken: AtomicBool,
     pub closed: AtomicBool,
 }
 
@@ -42,6 +45,7 @@ impl Sink {
             sampler,
             wake_at: batch.clamp(1, capacity),
             worker: OnceLock::new(),
+            woken: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         }
     }
@@ -119,7 +123,14 @@ impl Sink {
         }
         match self.queue.push(rec) {
             Ok(()) => {
-                if self.queue.len() == self.wake_at {
+                // At least a batch waits: wake the export thread, once per
+                // sleep. (`len() == wake_at` alone missed the moment when two
+                // bots pushed past it together, and the thread then slept its
+                // whole delay while the queue filled and dropped.)
+                if self.queue.len() >= self.wake_at
+                    && !self.woken.load(Ordering::Relaxed)
+                    && !self.woken.swap(true, Ordering::AcqRel)
+                {
                     if let Some(t) = self.worker.get() {
                         t.unpark();
                     }
