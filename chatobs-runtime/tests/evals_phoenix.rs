@@ -1,5 +1,6 @@
 //! Phoenix span annotations, captured by a receiver on 127.0.0.1: judges
-//! (LLM), readability (CODE) and feedback (HUMAN) in the documented shape.
+//! (LLM), readability (CODE) and feedback (HUMAN) in the documented shape;
+//! each evaluation also as a trace annotation of the judged turn.
 
 mod support_evals;
 
@@ -88,7 +89,11 @@ async fn annotations_have_the_documented_shape() {
     let reqs = plog.requests.lock().unwrap().clone();
     assert!(!reqs.is_empty());
     for (path, auth, body) in &reqs {
-        assert!(path.starts_with("/v1/span_annotations"), "{path}");
+        assert!(
+            path.starts_with("/v1/span_annotations?sync=false")
+                || path.starts_with("/v1/trace_annotations?sync=false"),
+            "{path}"
+        );
         assert_eq!(auth.as_deref(), Some("Bearer px-test-key"));
         assert!(body["data"].is_array(), "{body}");
     }
@@ -145,7 +150,35 @@ async fn annotations_have_the_documented_shape() {
     assert_eq!(user["result"]["score"], 0.0);
     assert_eq!(user["identifier"], "");
 
-    assert_eq!(phoenix.stats().sent.load(Ordering::Relaxed), 4);
+    // The evaluations (not the feedback) on the judged turn too.
+    let turns = plog.trace_annotations();
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    for t in &turns {
+        assert_eq!(t["trace_id"], trace_hex.as_str());
+        assert_eq!(t["metadata"]["span_id"], span_hex.as_str());
+        assert_eq!(t["metadata"]["session_id"], SESSION);
+        assert!(t["metadata"].get("trace_id").is_none());
+        let keys: Vec<&String> = t.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            vec![
+                "trace_id",
+                "name",
+                "annotator_kind",
+                "result",
+                "identifier",
+                "metadata"
+            ]
+        );
+    }
+    let turn_tox = turns.iter().find(|t| t["name"] == "toxicity").unwrap();
+    assert_eq!(turn_tox["annotator_kind"], "LLM");
+    assert_eq!(turn_tox["result"], tox["result"]);
+    assert!(turns
+        .iter()
+        .any(|t| t["name"] == "readability" && t["annotator_kind"] == "CODE"));
+
+    assert_eq!(phoenix.stats().sent.load(Ordering::Relaxed), 6);
     assert_eq!(phoenix.stats().failed.load(Ordering::Relaxed), 0);
     pipeline.shutdown(Duration::from_secs(2));
     drop(phoenix);
@@ -184,6 +217,7 @@ async fn a_phoenix_that_is_down_costs_nothing_but_a_count() {
             .await
             .unwrap()
     );
-    assert_eq!(phoenix.stats().failed.load(Ordering::Relaxed), 1);
+    // The span annotation and the turn's: each counted.
+    assert_eq!(phoenix.stats().failed.load(Ordering::Relaxed), 2);
     pipeline.shutdown(Duration::from_secs(1));
 }

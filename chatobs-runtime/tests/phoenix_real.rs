@@ -420,6 +420,37 @@ async fn a_phoenix_user_sees_turns_sessions_content_cost_and_annotations() {
         )
     };
     assert_eq!(kind_of(&notes, "readability").0, "CODE");
+    // And on each turn (its trace): Phoenix's trace list shows them beside
+    // the turn's input and output.
+    const TURN_NOTES: &str = "query($id: String!) { getTraceByOtelId(traceId: $id) {
+        traceAnnotations { name annotatorKind label score } } }";
+    for t in &turns {
+        let mut on_turn = Value::Null;
+        wait_for(
+            "the turn's evaluations in Phoenix",
+            Duration::from_secs(60),
+            async || {
+                on_turn = phoenix.graphql(TURN_NOTES, json!({"id": t.to_hex()})).await
+                    ["getTraceByOtelId"]["traceAnnotations"]
+                    .clone();
+                on_turn.as_array().is_some_and(|a| a.len() >= 4)
+            },
+        )
+        .await;
+        assert_eq!(
+            kind_of(&on_turn, "qa_correctness"),
+            ("LLM".into(), "correct".into())
+        );
+        assert_eq!(
+            kind_of(&on_turn, "hallucination"),
+            ("LLM".into(), "factual".into())
+        );
+        assert_eq!(
+            kind_of(&on_turn, "toxicity"),
+            ("LLM".into(), "non-toxic".into())
+        );
+        assert_eq!(kind_of(&on_turn, "readability").0, "CODE");
+    }
     assert_eq!(
         kind_of(&notes, "qa_correctness"),
         ("LLM".into(), "correct".into())

@@ -169,21 +169,33 @@ pub struct PhoenixLog {
 
 impl PhoenixLog {
     /// Every annotation received.
+    /// The span annotations received.
     pub fn annotations(&self) -> Vec<serde_json::Value> {
+        self.posted_to("/v1/span_annotations")
+    }
+
+    /// The trace annotations (turns' results) received.
+    pub fn trace_annotations(&self) -> Vec<serde_json::Value> {
+        self.posted_to("/v1/trace_annotations")
+    }
+
+    fn posted_to(&self, path: &str) -> Vec<serde_json::Value> {
         self.requests
             .lock()
             .unwrap()
             .iter()
+            .filter(|(p, _, _)| p.starts_with(path))
             .flat_map(|(_, _, b)| b["data"].as_array().cloned().unwrap_or_default())
             .collect()
     }
 }
 
-/// A receiver for `POST /v1/span_annotations` answering like Phoenix.
+/// A receiver for `POST /v1/span_annotations` and `/v1/trace_annotations` answering like Phoenix.
 pub async fn phoenix_receiver() -> (Server, Arc<PhoenixLog>) {
     let log = Arc::new(PhoenixLog::default());
     let app = Router::new()
         .route("/v1/span_annotations", post(phoenix))
+        .route("/v1/trace_annotations", post(phoenix))
         .with_state(log.clone());
     (serve(app).await, log)
 }

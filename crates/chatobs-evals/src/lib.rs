@@ -90,7 +90,7 @@ pub mod readability;
 pub use config::{EvalsConfig, FeedbackConfig, JudgeConfig, PhoenixConfig, ReadabilityConfig};
 pub use feedback::{Feedback, FeedbackRecorder, FeedbackSource, Thumb};
 pub use judge::{JudgeClient, JudgeTemplate, LlmJudge};
-pub use phoenix::{Annotation, PhoenixAnnotations};
+pub use phoenix::{Annotation, PhoenixAnnotations, TraceAnnotation};
 pub use pipeline::{EvalPipeline, EvalPipelineBuilder, EvalRecord, EvalStats, Submitted};
 pub use readability::Lang;
 

@@ -19,6 +19,13 @@
 //! reaction replaces it) and sets it to the operator id for operator
 //! feedback (one per operator).
 //!
+//! Each evaluation result also goes to the judged turn as a trace
+//! annotation (`POST {endpoint}/v1/trace_annotations`, same name, kind and
+//! result, keyed by the trace id): Phoenix's trace list then shows every
+//! turn's results next to its input and output (a later result of the same
+//! evaluator in the same turn replaces the earlier one there; the span
+//! annotations keep each).
+//!
 //! Sending is off the request path: [`PhoenixAnnotations::send`] puts the
 //! annotation in a bounded queue (full: dropped and counted); a background
 //! thread (`chatobs-phoenix`) posts batches of `batch_size` at least every
@@ -51,6 +58,30 @@ pub struct Annotation {
     pub identifier: String,
     /// Session and trace ids.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One trace annotation (a user turn's result), in Phoenix's shape.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceAnnotation {
+    /// The annotated trace (the turn), 32 hex digits.
+    pub trace_id: String,
+    /// The annotation name (the evaluator's name).
+    pub name: String,
+    /// `LLM`, `CODE` or `HUMAN`.
+    pub annotator_kind: &'static str,
+    /// Label, score, explanation.
+    pub result: AnnotationResult,
+    /// Distinguishes several annotations of one name on one trace.
+    pub identifier: String,
+    /// Session and span ids.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What the exporter thread sends.
+#[derive(Debug)]
+enum Item {
+    Span(Annotation),
+    Trace(TraceAnnotation),
 }
 
 /// The `result` of an [`Annotation`].
@@ -97,6 +128,22 @@ impl Annotation {
             metadata: metadata(&r.target),
         })
     }
+
+    /// The same result on the judged turn (its trace), when known.
+    pub fn on_turn(&self) -> Option<TraceAnnotation> {
+        let trace_id = self.metadata.get("trace_id")?.as_str()?.to_owned();
+        let mut metadata = self.metadata.clone();
+        metadata.remove("trace_id");
+        metadata.insert("span_id".into(), self.span_id.clone().into());
+        Some(TraceAnnotation {
+            trace_id,
+            name: self.name.clone(),
+            annotator_kind: self.annotator_kind,
+            result: self.result.clone(),
+            identifier: self.identifier.clone(),
+            metadata,
+        })
+    }
 }
 
 static INSTALLED: Mutex<Option<PhoenixAnnotations>> = Mutex::new(None);
@@ -130,7 +177,7 @@ pub struct PhoenixStats {
 }
 
 struct PInner {
-    tx: Mutex<Option<SyncSender<Annotation>>>,
+    tx: Mutex<Option<SyncSender<Item>>>,
     stats: Arc<PhoenixStats>,
     done: Mutex<Option<Receiver<()>>>,
     timeout: Duration,
@@ -165,20 +212,19 @@ impl PhoenixAnnotations {
             .enable_all()
             .build()
             .map_err(|e| crate::Error::config(None, "evals.phoenix", e.to_string()))?;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Annotation>(cfg.queue_size.max(1));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Item>(cfg.queue_size.max(1));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let stats = Arc::new(PhoenixStats::default());
-        let url = format!(
-            "{}/v1/span_annotations?sync=false",
-            cfg.endpoint.trim_end_matches('/')
-        );
+        let base = cfg.endpoint.trim_end_matches('/').to_owned();
+        let spans_url = format!("{base}/v1/span_annotations?sync=false");
+        let traces_url = format!("{base}/v1/trace_annotations?sync=false");
         let batch = cfg.batch_size.max(1);
         let every = Duration::from_millis(cfg.flush_interval_ms.max(1));
         let s = stats.clone();
         std::thread::Builder::new()
             .name("chatobs-phoenix".into())
             .spawn(move || {
-                let mut buf: Vec<Annotation> = Vec::with_capacity(batch);
+                let mut buf: Vec<Item> = Vec::with_capacity(batch);
                 let mut last = Instant::now();
                 let mut warned: Option<Instant> = None;
                 loop {
@@ -200,28 +246,49 @@ impl PhoenixAnnotations {
                     if !buf.is_empty() && (buf.len() >= batch || last.elapsed() >= every || closed)
                     {
                         let n = buf.len() as u64;
-                        let body = serde_json::json!({ "data": &buf });
-                        let res = rt.block_on(async {
-                            let mut req = http.post(&url).json(&body);
-                            if let Some(k) = &key {
-                                req = req.bearer_auth(k);
+                        let (mut spans, mut traces) = (Vec::new(), Vec::new());
+                        for item in buf.drain(..) {
+                            match item {
+                                Item::Span(a) => spans.push(a),
+                                Item::Trace(a) => traces.push(a),
                             }
-                            match req.send().await {
-                                Ok(r) if r.status().is_success() => Ok(()),
-                                Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-                                Err(e) => Err(e.to_string()),
-                            }
-                        });
-                        match res {
-                            Ok(()) => s.sent.fetch_add(n, Ordering::Relaxed),
-                            Err(e) => {
-                                if warned.is_none_or(|w| w.elapsed() > Duration::from_secs(60)) {
-                                    warned = Some(Instant::now());
-                                    tracing::warn!(target: "chatobs", error = %e, annotations = n, "Phoenix did not take the span annotations; they are dropped and counted");
+                        }
+                        let post = |url: &str, body: serde_json::Value| {
+                            rt.block_on(async {
+                                let mut req = http.post(url).json(&body);
+                                if let Some(k) = &key {
+                                    req = req.bearer_auth(k);
                                 }
-                                s.failed.fetch_add(n, Ordering::Relaxed)
-                            }
+                                match req.send().await {
+                                    Ok(r) if r.status().is_success() => Ok(()),
+                                    Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+                                    Err(e) => Err(e.without_url().to_string()),
+                                }
+                            })
                         };
+                        // Each request counted on its own: what Phoenix took, what failed.
+                        let mut error: Option<String> = None;
+                        for (url, body, count) in [
+                            (&spans_url, serde_json::json!({ "data": spans }), spans.len()),
+                            (&traces_url, serde_json::json!({ "data": traces }), traces.len()),
+                        ] {
+                            if count == 0 {
+                                continue;
+                            }
+                            match post(url, body) {
+                                Ok(()) => s.sent.fetch_add(count as u64, Ordering::Relaxed),
+                                Err(e) => {
+                                    error.get_or_insert(e);
+                                    s.failed.fetch_add(count as u64, Ordering::Relaxed)
+                                }
+                            };
+                        }
+                        if let Some(e) = error {
+                            if warned.is_none_or(|w| w.elapsed() > Duration::from_secs(60)) {
+                                warned = Some(Instant::now());
+                                tracing::warn!(target: "chatobs", error = %e, annotations = n, "Phoenix did not take some annotations; they are dropped and counted");
+                            }
+                        }
                         s.pending.fetch_sub(n, Ordering::AcqRel);
                         buf.clear();
                         last = Instant::now();
@@ -247,6 +314,15 @@ impl PhoenixAnnotations {
 
     /// Queues an annotation. Never blocks: a full queue drops it and counts it.
     pub fn send(&self, a: Annotation) {
+        self.queue(Item::Span(a));
+    }
+
+    /// Queues a trace annotation (a turn's result), like [`send`](Self::send).
+    pub fn send_trace(&self, a: TraceAnnotation) {
+        self.queue(Item::Trace(a));
+    }
+
+    fn queue(&self, a: Item) {
         let s = &self.inner.stats;
         let guard = self.inner.tx.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = guard.as_ref() else {

@@ -175,6 +175,10 @@ impl EvalPipelineBuilder {
         {
             self.hooks.push(Arc::new(move |r: &EvalRecord| {
                 if let Some(a) = super::Annotation::from_record(r) {
+                    // The result on the judged span, and on its turn (the trace).
+                    if let Some(t) = a.on_turn() {
+                        p.send_trace(t);
+                    }
                     p.send(a);
                 }
             }));
