@@ -240,7 +240,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = p.stats();
         use std::sync::atomic::Ordering::Relaxed;
         format!(
-            "phoenix: {} span annotations sent ({} failed, {} dropped)",
+            "phoenix: {} annotations sent, on spans and on turns ({} failed, {} dropped)",
             s.sent.load(Relaxed),
             s.failed.load(Relaxed),
             s.dropped.load(Relaxed)
