@@ -1026,9 +1026,18 @@ fn draw_group<W: io::Write + ?Sized>(
     let total = t1.duration_since(t0).unwrap_or_default();
     let mut llm: Sum = Some(Decimal::ZERO);
     let mut wa: Sum = Some(Decimal::ZERO);
+    // An LLM judge's calls are the evaluations' cost, kept apart as in the
+    // conversation's totals (`chat.session.cost.evaluation_usd`).
+    let mut evals: Sum = Some(Decimal::ZERO);
+    let mut judged = false;
     for s in &group {
         if let Some(d) = money(s, vocab::GEN_AI_USAGE_PRICE_USD) {
-            llm = add(llm, d);
+            if s.attr_str(vocab::AGENT_ROLE) == Some(vocab::Role::EVALUATOR.as_str()) {
+                evals = add(evals, d);
+                judged = true;
+            } else {
+                llm = add(llm, d);
+            }
         }
         if let Some(d) = money(s, vocab::MESSAGING_WHATSAPP_PRICE_USD) {
             wa = add(wa, d);
@@ -1124,6 +1133,9 @@ fn draw_group<W: io::Write + ?Sized>(
         show(wa),
         show(both)
     );
+    if judged {
+        let _ = write!(line, "  evaluations=${}", show(evals));
+    }
     if cycles > 0 {
         let _ = write!(line, "  parent-cycles={cycles}");
     }

@@ -162,6 +162,47 @@ fn money_that_overflows_is_shown_not_summed() {
     assert!(rows(&out).iter().all(|r| r.contains(" overflow ")), "{out}");
 }
 
+#[test]
+fn a_judges_calls_are_the_evaluations_cost_not_the_conversations_llm() {
+    let mut rng = Rng::new(5);
+    let mut all = Vec::new();
+    spans::turn(&mut rng, "cs_judged", 3, &mut all);
+    for s in all.iter_mut() {
+        s.attributes.retain(|(k, _)| {
+            k != vocab::GEN_AI_USAGE_PRICE_USD
+                && k != vocab::MESSAGING_WHATSAPP_PRICE_USD
+                && k != vocab::AGENT_ROLE
+        });
+    }
+    let price = |s: &mut FinishedSpan, d: &str| {
+        s.attributes.push((
+            Cow::Borrowed(vocab::GEN_AI_USAGE_PRICE_USD),
+            Value::Decimal(d.parse().unwrap()),
+        ))
+    };
+    price(&mut all[1], "0.00007725");
+    // The judge's call: an LLM span of the evaluator role.
+    all[2].attributes.push((
+        Cow::Borrowed(vocab::AGENT_ROLE),
+        Value::Str("evaluator".into()),
+    ));
+    price(&mut all[2], "0.00006585");
+    let out = waterfall(&all, None);
+    let header = out
+        .lines()
+        .find(|l| l.starts_with("conversation "))
+        .unwrap();
+    assert!(
+        header.contains("llm=$0.00007725  whatsapp=$0  total=$0.00007725  evaluations=$0.00006585"),
+        "{header}"
+    );
+    // Without a judge, no evaluations figure.
+    all[2].attributes.retain(|(k, _)| k != vocab::AGENT_ROLE);
+    let out = waterfall(&all, None);
+    assert!(!out.contains("evaluations="), "{out}");
+    assert!(out.contains("llm=$0.0001431"), "{out}");
+}
+
 /// A span line with `f` applied to its JSON object.
 fn line(f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> String {
     let mut rng = Rng::new(11);
