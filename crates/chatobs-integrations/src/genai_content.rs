@@ -117,33 +117,17 @@ pub(crate) fn completion(api: Api, body: &[u8]) -> Vec<Msg> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // The text of the first candidate / choice.
+    let first = |list: &str, at: &str| {
+        v.get(list)
+            .and_then(Json::as_array)
+            .and_then(|c| c.first())
+            .and_then(|c| c.pointer(at))
+            .and_then(text_of)
+    };
     match api {
-        Api::GeminiNative => {
-            let first = v
-                .get("candidates")
-                .and_then(Json::as_array)
-                .and_then(|c| c.first());
-            push(
-                &mut out,
-                "assistant",
-                first
-                    .and_then(|c| c.pointer("/content/parts"))
-                    .and_then(text_of),
-            );
-        }
-        Api::ChatCompletions => {
-            let first = v
-                .get("choices")
-                .and_then(Json::as_array)
-                .and_then(|c| c.first());
-            push(
-                &mut out,
-                "assistant",
-                first
-                    .and_then(|c| c.pointer("/message/content"))
-                    .and_then(text_of),
-            );
-        }
+        Api::GeminiNative => push(&mut out, "assistant", first("candidates", "/content/parts")),
+        Api::ChatCompletions => push(&mut out, "assistant", first("choices", "/message/content")),
         Api::AnthropicMessages => {
             push(&mut out, "assistant", v.get("content").and_then(text_of));
         }
