@@ -337,9 +337,15 @@ pub async fn scenario(capture: bool) {
         // feedback joins it by the same hash; the answer's status callbacks too.
         let replied = hashed_message_id(c.replied.as_deref().unwrap()).unwrap();
         for h in &hashed[1..3] {
+            // The message's SERVER span (its turn carries the id too, without
+            // the context; spans of different threads reach the exporter in
+            // no fixed order).
             let s = memory
                 .iter()
-                .find(|s| attr(s, vocab::MESSAGING_MESSAGE_ID).as_ref() == Some(h))
+                .find(|s| {
+                    attr(s, vocab::MESSAGING_MESSAGE_ID).as_ref() == Some(h)
+                        && s.kind == chatobs_runtime::model::OtelKind::Server
+                })
                 .unwrap();
             assert_eq!(
                 attr(s, vocab::MESSAGING_WHATSAPP_CONTEXT_MESSAGE_ID).as_ref(),

@@ -27,7 +27,6 @@ use crate::model::{Event, KeyValue, OtelKind, Value};
 use crate::span::{with_current, Record};
 use crate::vocab::{Role, SpanKind};
 use std::borrow::Cow;
-use std::time::SystemTime;
 
 /// The recording span of this thread, borrowed for the length of a [`with`] call.
 pub struct CurrentSpan<'a>(&'a mut Record);
@@ -104,7 +103,7 @@ impl CurrentSpan<'_> {
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         self.0.events.push(Event {
             name: name.into(),
-            time: SystemTime::now(),
+            time: crate::clock::now(),
             attributes,
         });
     }

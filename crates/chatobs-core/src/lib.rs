@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod bridge;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod current;

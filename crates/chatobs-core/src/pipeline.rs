@@ -46,11 +46,12 @@ impl PipelineStats {
 /// A point-in-time view of the pipeline.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PipelineSnapshot {
-    /// Spans waiting in the queue.
+    /// Spans waiting to be exported (every thread's lane together).
     pub queued: usize,
     /// About how many bytes they hold (bounded by `exporter.max_queue_bytes`).
     pub queued_bytes: usize,
-    /// Queue capacity.
+    /// Queue capacity: what each thread's lane holds at most
+    /// (`exporter.queue_size`; the byte budget bounds them together).
     pub capacity: usize,
     /// Spans dropped because the queue was full (or the pipeline closed).
     pub dropped: u64,
@@ -217,6 +218,8 @@ pub fn start(
                 delay,
                 ctl: ctl_rx,
                 last_logged: None,
+                batch_buf: Vec::new(),
+                pool: Vec::new(),
             }
             .run();
         })
@@ -241,6 +244,7 @@ pub fn start(
         ctl: ctl_tx,
         worker: handle.thread().clone(),
     });
+    crate::clock::resync();
     span::install_sink(sink);
     span::install_panic_hook();
     *current = Some(shared.clone());
@@ -266,9 +270,9 @@ pub fn snapshot() -> Option<PipelineSnapshot> {
 fn snap(s: &Shared) -> PipelineSnapshot {
     let since = s.stats.failing_since_ms.load(Ordering::Relaxed);
     PipelineSnapshot {
-        queued: s.sink.queue.len(),
+        queued: s.sink.queued(),
         queued_bytes: s.sink.bytes.load(Ordering::Relaxed),
-        capacity: s.sink.queue.capacity(),
+        capacity: s.sink.capacity(),
         dropped: s.sink.dropped.load(Ordering::Relaxed),
         exported: s.stats.exported.load(Ordering::Relaxed),
         export_failed: s.stats.export_failed.load(Ordering::Relaxed),
@@ -349,14 +353,16 @@ impl Guard {
             // still queued will not be exported. Count it (never drop it
             // silently) and free it (the sink itself stays: late spans may
             // still hold it).
-            let (mut left, mut freed) = (0u64, 0);
-            while let Some(r) = self.shared.sink.pop(&mut freed) {
-                drop(r);
-                left += 1;
-            }
+            let mut freed = 0;
+            let left = self.shared.sink.drain(usize::MAX, &mut freed, |r| {
+                r.attrs.clear();
+                r.events.clear();
+            });
             self.shared.sink.release(freed);
-            self.shared.stats.lost.fetch_add(left, Ordering::Relaxed);
-            self.shared.sink.free_returned(usize::MAX);
+            self.shared
+                .stats
+                .lost
+                .fetch_add(left as u64, Ordering::Relaxed);
         }
         for hook in self.on_shutdown.drain(..) {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(deadline)));
@@ -406,11 +412,17 @@ struct Worker {
     delay: Duration,
     ctl: mpsc::Receiver<Ctl>,
     last_logged: Option<String>,
+    /// The batch being built (its room kept).
+    batch_buf: Vec<FinishedSpan>,
+    /// Spans of earlier batches, overwritten by the next ones.
+    pool: Vec<FinishedSpan>,
 }
 
 impl Worker {
     fn run(mut self) {
         loop {
+            // The span clock follows the system clock (NTP, TSC drift).
+            crate::clock::resync();
             self.drain();
             loop {
                 match self.ctl.try_recv() {
@@ -428,7 +440,6 @@ impl Worker {
                             let _ = e.flush();
                             let _ = e.shutdown();
                         }
-                        self.sink.free_returned(usize::MAX);
                         let _ = ack.send(());
                         return;
                     }
@@ -438,17 +449,16 @@ impl Worker {
                         for e in &mut self.exporters {
                             let _ = e.shutdown();
                         }
-                        self.sink.free_returned(usize::MAX);
                         return;
                     }
                 }
             }
-            if self.sink.queue.len() < self.batch {
-                // Asleep from now: the next bot to see a batch waiting wakes
-                // us (checked again after the flag, so no wake-up is lost;
-                // an unpark before the park makes it return at once).
+            if self.sink.queued() < self.batch {
+                // Asleep from now: the next bot to push a batch wakes us
+                // (checked again after the flag, so no wake-up is lost; an
+                // unpark before the park makes it return at once).
                 self.sink.woken.store(false, Ordering::SeqCst);
-                if self.sink.queue.len() < self.batch {
+                if self.sink.queued() < self.batch {
                     std::thread::park_timeout(self.delay);
                 }
             }
@@ -457,32 +467,34 @@ impl Worker {
 
     fn drain(&mut self) {
         loop {
-            let mut batch = Vec::with_capacity(self.batch.min(self.sink.queue.len().max(1)));
+            // The batch's vector and its spans are kept from drain to drain
+            // (their room reused: no allocation per span in a steady state).
+            let mut batch = std::mem::take(&mut self.batch_buf);
             let mut freed = 0;
-            while batch.len() < self.batch {
-                match self.sink.pop(&mut freed) {
-                    Some(mut r) => {
-                        batch.push(r.to_finished());
-                        // Emptied here, off the bot threads: a record comes
-                        // back with its vectors' room and nothing to drop
-                        // (the values were just read here, in this cache).
-                        r.attrs.clear();
-                        r.events.clear();
-                        r.links.clear();
-                        self.sink.give_back(r);
+            let pool = &mut self.pool;
+            self.sink.drain(self.batch, &mut freed, |r| {
+                match pool.pop() {
+                    Some(mut f) => {
+                        r.finish_into(&mut f);
+                        batch.push(f);
                     }
-                    None => break,
+                    None => batch.push(r.to_finished()),
                 }
-            }
+                // Emptied here, off the bot threads: a record goes back with
+                // its vectors' room and nothing to drop (the values were
+                // just read here, in this cache).
+                r.attrs.clear();
+                r.events.clear();
+                r.links.clear();
+            });
             self.sink.release(freed);
-            if batch.is_empty() {
-                // The bots have gone quiet: free what they did not take back.
-                self.sink.free_returned(usize::MAX);
-                return;
+            let n = batch.len();
+            if n > 0 {
+                self.export(&batch);
             }
-            let full = batch.len() == self.batch;
-            self.export(&batch);
-            if !full {
+            self.pool.append(&mut batch);
+            self.batch_buf = batch;
+            if n < self.batch {
                 return;
             }
         }

@@ -67,7 +67,7 @@ pub use config::{MetricsConfig, OtlpMetrics};
 use chatobs_core::model::{FinishedSpan, Status};
 use chatobs_core::vocab::{self as v, LABEL_NONE};
 use chatobs_cost::{CostEvent, CostEventKind};
-use registry::{label_value, Family, Kind};
+use registry::{label_value, Family, Hist, Kind, Scalar};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -552,19 +552,37 @@ pub fn observe_chat_event(event: &'static str) {
     }
 }
 
+/// A (role, step)'s span duration histogram and its role's span counter.
+type SpanSeries = (Option<Arc<Hist>>, Option<Arc<Scalar>>);
+
 /// Records a batch of finished spans (what the span observer does, on the export thread).
 pub fn observe_spans(batch: &[FinishedSpan]) {
     let m = global();
+    // The (role, step) series of the span before: a batch is mostly spans
+    // of a few functions, and this spares two map lookups per span.
+    let mut last: Option<(&str, &str, SpanSeries)> = None;
     for s in batch {
         let role = label_value(s.attr_str(v::AGENT_ROLE).unwrap_or(LABEL_NONE));
         let step = label_value(s.attr_str(v::CONVERSATION_STEP).unwrap_or(LABEL_NONE));
         let secs = s.duration().as_secs_f64();
         let error = matches!(s.status, Status::Error(_));
-        if let Some(h) = m.span_duration.hist(&[role, step]) {
-            h.observe(secs);
+        let same = last
+            .as_ref()
+            .is_some_and(|(r, st, _)| *r == role && *st == step);
+        if !same {
+            last = Some((
+                role,
+                step,
+                (m.span_duration.hist(&[role, step]), m.spans.scalar(&[role])),
+            ));
         }
-        if let Some(c) = m.spans.scalar(&[role]) {
-            c.add(1);
+        if let Some((_, _, (h, c))) = &last {
+            if let Some(h) = h {
+                h.observe(secs);
+            }
+            if let Some(c) = c {
+                c.add(1);
+            }
         }
         if error {
             if let Some(c) = m.span_errors.scalar(&[role]) {

@@ -328,7 +328,7 @@ where
         };
         if sampled {
             b.mask = visit::redacted_mask(meta);
-            let mut old = sink.returned.pop();
+            let mut old = sink.take_back();
             if let Some(o) = old.as_deref_mut() {
                 visit::harvest(o);
             }
@@ -341,7 +341,7 @@ where
                     span_id: b.span_id,
                     parent_span_id: parent.span_id,
                     parent_remote: parent.flags & FLAG_REMOTE != 0,
-                    start: SystemTime::now(),
+                    start: crate::clock::now(),
                     end: SystemTime::UNIX_EPOCH,
                     role: None,
                     chat_kind: None,
@@ -472,7 +472,7 @@ where
         }
         rec.events.push(Event {
             name,
-            time: SystemTime::now(),
+            time: crate::clock::now(),
             attributes,
         });
     }

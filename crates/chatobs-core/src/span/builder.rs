@@ -1,7 +1,7 @@
 //! Manual spans: [`SpanBuilder`], for integrations and code that cannot
 //! take an attribute.
 
-use super::live::{ChatSpan, Live};
+use super::live::ChatSpan;
 use super::record::Record;
 use super::sink::{current_sink, Sink};
 use crate::context::{current_frame, session_from_ptr, ChatSession, Context, FLAG_REMOTE};
@@ -149,7 +149,7 @@ impl SpanBuilder {
             }
             None => current_frame(),
         };
-        let mut span = Box::new(Live::off());
+        let mut span = super::live::new_live();
         // SAFETY: frame pointers are alive while the frame is entered / ctx is borrowed.
         let session = self
             .session
@@ -165,7 +165,7 @@ impl SpanBuilder {
                     span_id: span.span_id,
                     parent_span_id: parent.span_id,
                     parent_remote: parent.flags & FLAG_REMOTE != 0,
-                    start: self.start.unwrap_or_else(SystemTime::now),
+                    start: self.start.unwrap_or_else(crate::clock::now),
                     end: SystemTime::UNIX_EPOCH,
                     role: self.role,
                     chat_kind: self.chat_kind,

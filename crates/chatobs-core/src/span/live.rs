@@ -147,9 +147,10 @@ impl ChatSpan {
     /// Ends the span with the outcome of the call.
     #[doc(hidden)]
     #[inline]
-    pub fn end(self, outcome: Outcome<'_>) {
-        if let Some(mut l) = self.live {
+    pub fn end(mut self, outcome: Outcome<'_>) {
+        if let Some(mut l) = self.live.take() {
             l.end(outcome);
+            recycle(l);
         }
     }
 
@@ -165,7 +166,7 @@ impl ChatSpan {
         if let Some(rec) = self.rec_mut() {
             rec.events.push(Event {
                 name: name.into(),
-                time: SystemTime::now(),
+                time: crate::clock::now(),
                 attributes,
             });
         }
@@ -196,6 +197,52 @@ impl ChatSpan {
     fn rec_mut(&mut self) -> Option<&mut Record> {
         self.live.as_deref_mut().and_then(|l| l.rec.as_deref_mut())
     }
+}
+
+impl Drop for ChatSpan {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(b) = self.live.take() {
+            recycle(b);
+        }
+    }
+}
+
+/// At most this many span blocks wait for reuse on a thread.
+const LIVES_MAX: usize = 16;
+
+thread_local! {
+    /// Blocks of ended spans, for this thread's next spans: a span's block
+    /// is taken and given back on the same thread, so a steady state
+    /// allocates nothing for it (nesting deeper than [`LIVES_MAX`] allocates).
+    // Boxes on purpose: a `ChatSpan` is the box itself, handed out as is.
+    #[allow(clippy::vec_box)]
+    static LIVES: std::cell::RefCell<Vec<Box<Live>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A block for a new span (reused when this thread has one).
+#[inline]
+pub(super) fn new_live() -> Box<Live> {
+    LIVES
+        .try_with(|l| l.try_borrow_mut().ok().and_then(|mut v| v.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Box::new(Live::off()))
+}
+
+/// Ends the span in `b` (if not yet ended) and keeps the block for reuse.
+#[inline(never)]
+fn recycle(mut b: Box<Live>) {
+    b.close();
+    // Resets it (drops the `tracing` span and the session here).
+    *b = Live::off();
+    let _ = LIVES.try_with(|l| {
+        if let Ok(mut v) = l.try_borrow_mut() {
+            if v.len() < LIVES_MAX {
+                v.push(b);
+            }
+        }
+    });
 }
 
 /// The state of a started span.
@@ -253,7 +300,7 @@ impl Live {
             session,
             captures,
         } = b;
-        let mut span = Box::new(Live::off());
+        let mut span = new_live();
         let parent = current_frame();
         // SAFETY: the frame's session pointer is alive while the frame is entered.
         let session = session.or_else(|| unsafe { session_from_ptr(parent.session) });
@@ -274,7 +321,7 @@ impl Live {
                     span_id: span.span_id,
                     parent_span_id: parent.span_id,
                     parent_remote: parent.flags & FLAG_REMOTE != 0,
-                    start: SystemTime::now(),
+                    start: crate::clock::now(),
                     end: SystemTime::UNIX_EPOCH,
                     role: site.role,
                     chat_kind: site.kind,
@@ -373,6 +420,15 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Live {
+    /// Ends the span: its outcome (a panic, cancellation), the end time,
+    /// and the record to the sink. Nothing when already closed.
+    #[inline]
+    fn close(&mut self) {
         let Some(mut rec) = self.rec.take() else {
             return;
         };

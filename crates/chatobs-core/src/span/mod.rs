@@ -12,22 +12,28 @@
 //!   tracing's own callsite check (is any `tracing` subscriber interested?).
 //!   The attribute expressions (`step = ...`, `capture(...)`) are not even
 //!   evaluated.
-//! * **Installed**: [`ChatSpan`] is one pointer to a small heap block: ids
-//!   from a per-thread wyrand, two `SystemTime` reads, static data (name,
-//!   role, kind, category, tags) copied by reference from a `static` [`Site`]
-//!   the macro generated. The sampler decides before anything else is built;
-//!   a sampled span's record is a box the export thread handed back (reused
-//!   with its attribute and event vectors), so in a steady state it
-//!   allocates nothing. Entering is one thread-local `Cell` swap per call
-//!   (per poll for async fns).
-//! * **End**: the boxed record is pushed onto a bounded lock-free queue
-//!   ([`crossbeam_queue::ArrayQueue`]); when the queue is full it is dropped
-//!   and counted (never blocks). A background thread copies records into
-//!   [`FinishedSpan`](crate::model::FinishedSpan)s (string keys, session attributes, tags arrays), hands
-//!   batches to the exporters and the records back to the bot threads: it
-//!   never frees a bot's memory, which with glibc's malloc would take the
-//!   bot's arena lock. The conversion work the SDK does on the caller's
-//!   thread happens here off the request path.
+//! * **Installed**: [`ChatSpan`] is one pointer to a small heap block
+//!   (reused: a thread keeps the blocks of its ended spans for its next
+//!   ones): ids from a per-thread wyrand, two clock reads from the CPU's
+//!   time-stamp counter ([`crate::clock`], 8 ns where `SystemTime::now()`
+//!   costs 26), static data (name, role, kind, category, tags) copied by
+//!   reference from a `static` [`Site`] the macro generated. The sampler
+//!   decides before anything else is built; a sampled span's record is a box
+//!   the export thread handed back (reused with its attribute and event
+//!   vectors), so in a steady state a span allocates nothing. Entering is one
+//!   thread-local `Cell` swap per call (per poll for async fns).
+//! * **End**: the boxed record is pushed onto this thread's lane, a bounded
+//!   wait-free single-producer ring the export thread drains (see
+//!   `span/sink.rs` for why a lane per thread); when the lane or the byte
+//!   budget is full the span is dropped and counted (never blocks), and its
+//!   record kept for the thread's next span. A background thread copies
+//!   records into [`FinishedSpan`](crate::model::FinishedSpan)s (string keys,
+//!   session attributes, tags arrays, into spans kept from its last batch),
+//!   hands batches to the exporters and the records back to the lane they
+//!   came from: it never frees a bot's memory, which with glibc's malloc
+//!   would take the bot's arena lock. The conversion work the SDK does on
+//!   the caller's thread happens here, off the request path. Spans of
+//!   different threads reach the exporters in no fixed order.
 //! * **Visible to `tracing`**: every `#[chat_span]` function also has a
 //!   `tracing` callsite. When a `tracing` subscriber of yours is interested
 //!   (a fmt layer, tokio-console, ...), a `tracing::Span` with the chat

@@ -8,7 +8,6 @@ use crate::model::{Event, Status, Value};
 use crate::vocab;
 use std::borrow::Cow;
 use std::fmt::{Debug, Display};
-use std::time::SystemTime;
 
 /// The outcome of an instrumented call (made by the facade's `__private::outcome!`).
 #[doc(hidden)]
@@ -69,7 +68,7 @@ pub(super) fn apply_outcome(rec: &mut Record, outcome: Outcome<'_>) {
     let msg = crate::redact::truncate(&crate::redact::redact_free_text(&msg), 1024);
     rec.events.push(Event {
         name: Cow::Borrowed(vocab::EXCEPTION_EVENT),
-        time: SystemTime::now(),
+        time: crate::clock::now(),
         attributes: vec![
             (
                 Cow::Borrowed(vocab::EXCEPTION_TYPE),

@@ -98,7 +98,30 @@ impl Record {
     /// rather than moves: the record goes back to a bot thread to be freed
     /// (see [`Sink::returned`]), and the copy is the export thread's own memory.
     pub(crate) fn to_finished(&self) -> FinishedSpan {
-        let mut attributes: Vec<KeyValue> = Vec::with_capacity(12 + self.attrs.len());
+        let mut out = FinishedSpan {
+            name: Cow::Borrowed(""),
+            kind: self.otel_kind,
+            trace_id: TraceId(0),
+            span_id: SpanId(0),
+            parent_span_id: SpanId(0),
+            parent_remote: false,
+            start: self.start,
+            end: self.end,
+            status: Status::Unset,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+        };
+        self.finish_into(&mut out);
+        out
+    }
+
+    /// [`Record::to_finished`] into `out`, reusing its vectors' room (the
+    /// export thread keeps a batch's spans for the next batch).
+    pub(crate) fn finish_into(&self, out: &mut FinishedSpan) {
+        let mut attributes = std::mem::take(&mut out.attributes);
+        attributes.clear();
+        attributes.reserve(12 + self.attrs.len());
         if let Some(r) = self.role {
             attributes.push((
                 Cow::Borrowed(vocab::AGENT_ROLE),
@@ -200,20 +223,20 @@ impl Record {
             ));
         }
         attributes.extend(self.attrs.iter().cloned());
-        FinishedSpan {
-            name: self.name.clone(),
-            kind: self.otel_kind,
-            trace_id: TraceId(self.trace_id),
-            span_id: SpanId(self.span_id),
-            parent_span_id: SpanId(self.parent_span_id),
-            parent_remote: self.parent_remote,
-            start: self.start,
-            end: self.end,
-            status: self.status.clone(),
-            attributes,
-            events: self.events.clone(),
-            links: self.links.clone(),
-        }
+        out.name = self.name.clone();
+        out.kind = self.otel_kind;
+        out.trace_id = TraceId(self.trace_id);
+        out.span_id = SpanId(self.span_id);
+        out.parent_span_id = SpanId(self.parent_span_id);
+        out.parent_remote = self.parent_remote;
+        out.start = self.start;
+        out.end = self.end;
+        out.status = self.status.clone();
+        out.attributes = attributes;
+        out.events.clear();
+        out.events.extend(self.events.iter().cloned());
+        out.links.clear();
+        out.links.extend(self.links.iter().cloned());
     }
 
     pub(crate) fn set_attr(&mut self, key: Cow<'static, str>, value: Value) {
@@ -234,7 +257,7 @@ pub(crate) static CAPTURED: Mutex<Option<HashMap<u64, Vec<FinishedSpan>>>> = Mut
 pub type SessionEndHook = fn(&(dyn std::any::Any + Send + Sync), &mut Vec<KeyValue>);
 
 pub(crate) fn finish(mut rec: Box<Record>, session: Option<ChatSession>) {
-    rec.end = SystemTime::now();
+    rec.end = crate::clock::now();
     if let Some(s) = &session {
         if let Some((hook, state)) = s.0.end_hook.get() {
             hook(&**state, &mut rec.attrs);

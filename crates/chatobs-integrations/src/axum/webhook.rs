@@ -277,7 +277,7 @@ async fn receive(State(st): State<Arc<Inner>>, req: Request) -> Response {
 
 async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     let t0 = Instant::now();
-    let received = SystemTime::now();
+    let received = chatobs_core::clock::now();
     let route = st.cfg.path.as_str();
     let (parts, body) = req.into_parts();
     let installed = chatobs_core::is_installed();
