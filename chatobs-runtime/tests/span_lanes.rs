@@ -57,14 +57,21 @@ fn lanes_of_many_threads_lose_nothing_and_full_lanes_count_what_they_drop() {
     let spans = guard.memory_spans();
     let snap = guard.snapshot();
     assert_eq!(snap.dropped, 0);
-    let sales_spans = spans.iter().filter(|s| s.name == "agent.sales.flow").count();
+    let sales_spans = spans
+        .iter()
+        .filter(|s| s.name == "agent.sales.flow")
+        .count();
     assert_eq!(sales_spans, 8000);
     let late: HashSet<&str> = spans
         .iter()
         .filter(|s| s.name.starts_with("late."))
         .map(|s| s.name.as_ref())
         .collect();
-    assert_eq!(late.len(), 8, "spans ended in thread-local destructors: {late:?}");
+    assert_eq!(
+        late.len(),
+        8,
+        "spans ended in thread-local destructors: {late:?}"
+    );
     let ids: HashSet<_> = spans.iter().map(|s| s.span_id).collect();
     assert_eq!(ids.len(), spans.len(), "each span exported once");
     assert_eq!(snap.queued, 0, "exited threads leave nothing queued");
