@@ -27,6 +27,9 @@ pub struct PipelineStats {
     pub failing_since_ms: AtomicU64,
     /// Spans still queued when shutdown's deadline passed.
     pub lost: AtomicU64,
+    /// Spans converted and handed to the sender thread, not yet exported
+    /// or failed (counted as lost if shutdown's deadline passes first).
+    in_flight: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -46,7 +49,8 @@ impl PipelineStats {
 /// A point-in-time view of the pipeline.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PipelineSnapshot {
-    /// Spans waiting to be exported (every thread's lane together).
+    /// Spans waiting to be exported (every thread's lane together, and
+    /// the batches handed to the exporters' thread not yet exported).
     pub queued: usize,
     /// About how many bytes they hold (bounded by `exporter.max_queue_bytes`).
     pub queued_bytes: usize,
@@ -209,16 +213,42 @@ pub fn start(
                     }
                 }
             }
+            // The exporters run on a thread of their own (encoding, writing,
+            // sending), fed one converted batch at a time: this thread drains
+            // and converts the next batch meanwhile (see `Sender`).
+            let (to_sender, from_worker) = mpsc::sync_channel::<ToSender>(1);
+            let (back_tx, back_rx) = mpsc::channel::<Vec<FinishedSpan>>();
+            let sender_stats = worker_stats.clone();
+            let sender = std::thread::Builder::new()
+                .name("chatobs-exporter".into())
+                .spawn(move || {
+                    Sender {
+                        exporters,
+                        stats: sender_stats,
+                        rx: from_worker,
+                        back: back_tx,
+                        last_logged: None,
+                        sink,
+                    }
+                    .run()
+                });
+            if let Err(e) = sender {
+                let _ = ready_tx.send(Err(Error::Exporter {
+                    exporter: "pipeline",
+                    reason: format!("cannot start the exporter thread: {e}"),
+                }));
+                return;
+            }
             let _ = ready_tx.send(Ok(()));
             Worker {
                 sink,
-                exporters,
                 stats: worker_stats,
                 batch,
                 delay,
                 ctl: ctl_rx,
-                last_logged: None,
-                batch_buf: Vec::new(),
+                to_sender,
+                back: back_rx,
+                vecs: Vec::new(),
                 pool: Vec::new(),
             }
             .run();
@@ -270,7 +300,8 @@ pub fn snapshot() -> Option<PipelineSnapshot> {
 fn snap(s: &Shared) -> PipelineSnapshot {
     let since = s.stats.failing_since_ms.load(Ordering::Relaxed);
     PipelineSnapshot {
-        queued: s.sink.queued(),
+        queued: s.sink.queued()
+            + usize::try_from(s.stats.in_flight.load(Ordering::Relaxed)).unwrap_or(usize::MAX),
         queued_bytes: s.sink.bytes.load(Ordering::Relaxed),
         capacity: s.sink.capacity(),
         dropped: s.sink.dropped.load(Ordering::Relaxed),
@@ -359,10 +390,11 @@ impl Guard {
                 r.events.clear();
             });
             self.shared.sink.release(freed);
+            let in_flight = self.shared.stats.in_flight.swap(0, Ordering::Relaxed);
             self.shared
                 .stats
                 .lost
-                .fetch_add(left as u64, Ordering::Relaxed);
+                .fetch_add(left as u64 + in_flight, Ordering::Relaxed);
         }
         for hook in self.on_shutdown.drain(..) {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(deadline)));
@@ -404,16 +436,29 @@ impl Drop for Guard {
     }
 }
 
+/// What the export thread hands the sender thread, in order.
+enum ToSender {
+    Batch(Vec<FinishedSpan>),
+    /// Flush the exporters (everything sent before is exported), then ack.
+    Flush(mpsc::SyncSender<()>),
+    /// Flush and shut the exporters down, ack, and stop.
+    Shutdown(Option<mpsc::SyncSender<()>>),
+}
+
+/// The export thread: drains the lanes, converts records to finished spans
+/// (into spans kept from earlier batches), runs the span observer (metrics),
+/// and hands each batch to the [`Sender`].
 struct Worker {
     sink: &'static Sink,
-    exporters: Vec<Box<dyn SpanExporter>>,
     stats: Arc<PipelineStats>,
     batch: usize,
     delay: Duration,
     ctl: mpsc::Receiver<Ctl>,
-    last_logged: Option<String>,
-    /// The batch being built (its room kept).
-    batch_buf: Vec<FinishedSpan>,
+    to_sender: mpsc::SyncSender<ToSender>,
+    /// Batches the sender has exported, back for reuse.
+    back: mpsc::Receiver<Vec<FinishedSpan>>,
+    /// Empty batch vectors (their room kept).
+    vecs: Vec<Vec<FinishedSpan>>,
     /// Spans of earlier batches, overwritten by the next ones.
     pool: Vec<FinishedSpan>,
 }
@@ -428,27 +473,18 @@ impl Worker {
                 match self.ctl.try_recv() {
                     Ok(Ctl::Flush(ack)) => {
                         self.drain();
-                        for e in &mut self.exporters {
-                            let _ = e.flush();
-                        }
-                        let _ = ack.send(());
+                        let _ = self.to_sender.send(ToSender::Flush(ack));
                     }
                     Ok(Ctl::Shutdown(ack)) => {
                         // Spans that were running when the sink was uninstalled still land here.
                         self.drain();
-                        for e in &mut self.exporters {
-                            let _ = e.flush();
-                            let _ = e.shutdown();
-                        }
-                        let _ = ack.send(());
+                        let _ = self.to_sender.send(ToSender::Shutdown(Some(ack)));
                         return;
                     }
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => {
                         self.drain();
-                        for e in &mut self.exporters {
-                            let _ = e.shutdown();
-                        }
+                        let _ = self.to_sender.send(ToSender::Shutdown(None));
                         return;
                     }
                 }
@@ -467,9 +503,20 @@ impl Worker {
 
     fn drain(&mut self) {
         loop {
-            // The batch's vector and its spans are kept from drain to drain
-            // (their room reused: no allocation per span in a steady state).
-            let mut batch = std::mem::take(&mut self.batch_buf);
+            // Batches the sender is done with: their spans are overwritten
+            // by the next ones (no allocation per span in a steady state).
+            while let Ok(mut v) = self.back.try_recv() {
+                if self.pool.len() < 4 * self.batch {
+                    self.pool.append(&mut v);
+                } else {
+                    v.clear();
+                }
+                self.vecs.push(v);
+            }
+            let mut batch = self
+                .vecs
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(self.batch));
             let mut freed = 0;
             let pool = &mut self.pool;
             self.sink.drain(self.batch, &mut freed, |r| {
@@ -489,21 +536,74 @@ impl Worker {
             });
             self.sink.release(freed);
             let n = batch.len();
-            if n > 0 {
-                self.export(&batch);
+            if n == 0 {
+                self.vecs.push(batch);
+                return;
             }
-            self.pool.append(&mut batch);
-            self.batch_buf = batch;
+            if let Some(observe) = SPAN_OBSERVER.get() {
+                let _ = std::panic::catch_unwind(|| observe(&batch));
+            }
+            self.stats.in_flight.fetch_add(n as u64, Ordering::Relaxed);
+            // Waits while the sender still works on the batch before (a slow
+            // or hanging exporter: the lanes fill meanwhile and drop, counted).
+            if self.to_sender.send(ToSender::Batch(batch)).is_err() {
+                self.stats.in_flight.fetch_sub(n as u64, Ordering::Relaxed);
+                self.stats.lost.fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            }
             if n < self.batch {
                 return;
             }
         }
     }
+}
+
+/// The sender thread: calls the exporters with each batch, counts what
+/// they exported or failed on, and hands the batch back for reuse.
+struct Sender {
+    exporters: Vec<Box<dyn SpanExporter>>,
+    stats: Arc<PipelineStats>,
+    rx: mpsc::Receiver<ToSender>,
+    back: mpsc::Sender<Vec<FinishedSpan>>,
+    last_logged: Option<String>,
+    sink: &'static Sink,
+}
+
+impl Sender {
+    fn run(mut self) {
+        while let Ok(msg) = self.rx.recv() {
+            match msg {
+                ToSender::Batch(batch) => {
+                    self.export(&batch);
+                    self.stats
+                        .in_flight
+                        .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+                    let _ = self.back.send(batch);
+                }
+                ToSender::Flush(ack) => {
+                    for e in &mut self.exporters {
+                        let _ = e.flush();
+                    }
+                    let _ = ack.send(());
+                }
+                ToSender::Shutdown(ack) => {
+                    for e in &mut self.exporters {
+                        let _ = e.flush();
+                        let _ = e.shutdown();
+                    }
+                    if let Some(ack) = ack {
+                        let _ = ack.send(());
+                    }
+                    return;
+                }
+            }
+        }
+        for e in &mut self.exporters {
+            let _ = e.shutdown();
+        }
+    }
 
     fn export(&mut self, batch: &[FinishedSpan]) {
-        if let Some(observe) = SPAN_OBSERVER.get() {
-            let _ = std::panic::catch_unwind(|| observe(batch));
-        }
         let mut failed: Option<String> = None;
         for e in &mut self.exporters {
             if let Err(err) = e.export(batch) {
