@@ -204,11 +204,18 @@ fn kv_len(key: &str, v: &dyn AnyValue) -> usize {
 }
 
 fn put_kv(out: &mut Vec<u8>, field: u32, key: &str, v: &dyn AnyValue) {
-    put_len(out, field, kv_len(key, v));
+    // The value's size once (it is the costly part of `kv_len`).
+    let vl = v.len();
+    let k = if key.is_empty() {
+        0
+    } else {
+        field_len(1, key.len())
+    };
+    put_len(out, field, k + field_len(2, vl));
     if !key.is_empty() {
         put_bytes(out, 1, key.as_bytes());
     }
-    put_len(out, 2, v.len());
+    put_len(out, 2, vl);
     v.put(out);
 }
 

@@ -310,35 +310,38 @@ impl Live {
         if let Some(sink) = sink {
             let ids = span.init_ids(sink, &parent);
             if ids {
-                span.rec = Some(sink.record(Record {
-                    name: Cow::Borrowed(site.name),
-                    otel_kind: if matches!(site.kind, Some(SpanKind::Llm)) {
-                        OtelKind::Client
-                    } else {
-                        OtelKind::Internal
-                    },
-                    trace_id: span.trace_id,
-                    span_id: span.span_id,
-                    parent_span_id: parent.span_id,
-                    parent_remote: parent.flags & FLAG_REMOTE != 0,
-                    start: crate::clock::now(),
-                    end: SystemTime::UNIX_EPOCH,
-                    role: site.role,
-                    chat_kind: site.kind,
-                    category: site.category,
-                    tags: site.tags,
-                    extra_tags: Vec::new(),
-                    model: site.model,
-                    provider: site.provider,
-                    step,
-                    session: None,
-                    status: Status::Unset,
-                    attrs: captures,
-                    events: Vec::new(),
-                    links: Vec::new(),
-                    capture: parent.capture,
-                    sink,
-                }));
+                // A record handed back (or a new one), written field by
+                // field in place: building a `Record` and moving it in cost a
+                // 336-byte copy per span.
+                let mut rec = sink
+                    .take_back()
+                    .unwrap_or_else(|| Box::new(Record::blank(sink)));
+                let r = &mut *rec;
+                r.name = Cow::Borrowed(site.name);
+                r.otel_kind = if matches!(site.kind, Some(SpanKind::Llm)) {
+                    OtelKind::Client
+                } else {
+                    OtelKind::Internal
+                };
+                r.trace_id = span.trace_id;
+                r.span_id = span.span_id;
+                r.parent_span_id = parent.span_id;
+                r.parent_remote = parent.flags & FLAG_REMOTE != 0;
+                r.start = crate::clock::now();
+                r.end = SystemTime::UNIX_EPOCH;
+                r.role = site.role;
+                r.chat_kind = site.kind;
+                r.category = site.category;
+                r.tags = site.tags;
+                r.model = site.model;
+                r.provider = site.provider;
+                r.step = step;
+                r.session = None;
+                r.status = Status::Unset;
+                r.capture = parent.capture;
+                r.sink = sink;
+                r.reset_lists(captures);
+                span.rec = Some(rec);
             }
         }
         span.session = session;

@@ -69,6 +69,55 @@ fn kv_bytes(kvs: &[KeyValue]) -> usize {
 }
 
 impl Record {
+    /// An empty record of `sink` (every field is set again for its span).
+    pub(crate) fn blank(sink: &'static Sink) -> Record {
+        Record {
+            name: Cow::Borrowed(""),
+            otel_kind: OtelKind::Internal,
+            trace_id: 0,
+            span_id: 0,
+            parent_span_id: 0,
+            parent_remote: false,
+            start: SystemTime::UNIX_EPOCH,
+            end: SystemTime::UNIX_EPOCH,
+            role: None,
+            chat_kind: None,
+            category: None,
+            tags: &[],
+            extra_tags: Vec::new(),
+            model: None,
+            provider: None,
+            step: None,
+            session: None,
+            status: Status::Unset,
+            attrs: Vec::with_capacity(8),
+            events: Vec::new(),
+            links: Vec::new(),
+            capture: 0,
+            sink,
+        }
+    }
+
+    /// Empties the attribute, event, link and extra-tag lists for a new
+    /// span, keeping their room (not an unusually large one), and takes
+    /// `attrs` as the attributes when it has any.
+    pub(crate) fn reset_lists(&mut self, attrs: Vec<KeyValue>) {
+        if attrs.capacity() > 0 {
+            self.attrs = attrs;
+        } else if self.attrs.capacity() > 64 {
+            self.attrs = Vec::with_capacity(8);
+        } else {
+            self.attrs.clear();
+        }
+        if self.events.capacity() > 16 {
+            self.events = Vec::new();
+        } else {
+            self.events.clear();
+        }
+        self.links = Vec::new();
+        self.extra_tags = Vec::new();
+    }
+
     /// About how many bytes this record holds (the box, its vectors and their
     /// owned strings): what the queue's byte budget counts. The same record
     /// gives the same figure while it waits in the queue.

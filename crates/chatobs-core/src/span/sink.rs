@@ -207,14 +207,10 @@ impl Sink {
         .flatten()
     }
 
-    /// The boxed record of a new span: a record the export thread handed
-    /// back, overwritten (its attribute and event vectors cleared, their
-    /// room kept), or a new box. In a steady state a span allocates nothing.
-    #[inline(always)]
-    pub(crate) fn record(&'static self, r: Record) -> Box<Record> {
-        Self::record_in(self.take_back(), r)
-    }
-
+    /// The boxed record of a new span, from `r`: `old` (a record the
+    /// export thread handed back) overwritten, its attribute and event
+    /// vectors cleared with their room kept, or a new box. In a steady
+    /// state a span allocates nothing.
     #[inline(always)]
     pub(crate) fn record_in(old: Option<Box<Record>>, mut r: Record) -> Box<Record> {
         let Some(mut old) = old else {
@@ -357,14 +353,19 @@ impl Sink {
             let share = max.checked_div(count).unwrap_or(0).max(1);
             for pass in 0..2 {
                 for lane in lanes.iter_mut() {
-                    let mut from_lane = 0;
-                    while taken < max && (pass == 1 || from_lane < share) {
-                        let Ok(mut r) = lane.out.pop() else { break };
+                    let limit = if pass == 0 { share } else { max };
+                    let n = lane.out.slots().min(limit).min(max - taken);
+                    // Read as one chunk: the lane's read index is written once
+                    // per chunk, not once per span (a bot pushing into a full
+                    // lane reads it, and each write cost it a cache miss).
+                    let Ok(chunk) = lane.out.read_chunk(n) else {
+                        continue;
+                    };
+                    for mut r in chunk {
                         *freed += r.approx_bytes();
                         read(&mut r);
                         let _ = lane.back.push(r);
                         taken += 1;
-                        from_lane += 1;
                     }
                 }
             }
