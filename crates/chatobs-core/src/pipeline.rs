@@ -27,8 +27,8 @@ pub struct PipelineStats {
     pub failing_since_ms: AtomicU64,
     /// Spans still queued when shutdown's deadline passed.
     pub lost: AtomicU64,
-    /// Spans converted and handed to the sender thread, not yet exported
-    /// or failed (counted as lost if shutdown's deadline passes first).
+    /// Spans converted and handed to the exporters' thread, not yet
+    /// exported or failed.
     in_flight: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -390,11 +390,12 @@ impl Guard {
                 r.events.clear();
             });
             self.shared.sink.release(freed);
-            let in_flight = self.shared.stats.in_flight.swap(0, Ordering::Relaxed);
+            // (Batches already in the exporters' hands are theirs: counted
+            // as exported or failed when the exporter returns.)
             self.shared
                 .stats
                 .lost
-                .fetch_add(left as u64 + in_flight, Ordering::Relaxed);
+                .fetch_add(left as u64, Ordering::Relaxed);
         }
         for hook in self.on_shutdown.drain(..) {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(deadline)));
@@ -547,7 +548,13 @@ impl Worker {
             // Waits while the sender still works on the batch before (a slow
             // or hanging exporter: the lanes fill meanwhile and drop, counted).
             if self.to_sender.send(ToSender::Batch(batch)).is_err() {
-                self.stats.in_flight.fetch_sub(n as u64, Ordering::Relaxed);
+                // The exporters' thread is gone: these spans will not be exported.
+                let _ =
+                    self.stats
+                        .in_flight
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                            Some(v.saturating_sub(n as u64))
+                        });
                 self.stats.lost.fetch_add(n as u64, Ordering::Relaxed);
                 return;
             }
@@ -575,9 +582,12 @@ impl Sender {
             match msg {
                 ToSender::Batch(batch) => {
                     self.export(&batch);
-                    self.stats
-                        .in_flight
-                        .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+                    let n = batch.len() as u64;
+                    let _ = self.stats.in_flight.fetch_update(
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                        |v| Some(v.saturating_sub(n)),
+                    );
                     let _ = self.back.send(batch);
                 }
                 ToSender::Flush(ack) => {

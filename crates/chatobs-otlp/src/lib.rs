@@ -5,9 +5,11 @@
 //! ([`metrics`], feature `metrics`) to any OTLP backend: Arize Phoenix and
 //! Arize AX, Langfuse, Logfire, Honeycomb, Grafana Cloud, or Jaeger/Tempo
 //! behind a collector, over gRPC or HTTP/protobuf, in plain text or TLS.
-//! Spans are converted straight into the SDK's `SpanData` and handed to
-//! `opentelemetry-otlp`'s exporter on the pipeline's export thread: no
-//! tracer, no `tracing-opentelemetry` bridge on the request path.
+//! Over HTTP/protobuf, spans are encoded by chatobs straight from its
+//! finished spans (`proto.rs`); over gRPC they are converted into the SDK's
+//! `SpanData` and handed to `opentelemetry-otlp`'s exporter. Either runs on
+//! the pipeline's exporter thread: no tracer, no `tracing-opentelemetry`
+//! bridge on the request path.
 //!
 //! The OpenTelemetry crates (0.33) are the plumbing: the OTLP protobuf
 //! encoding, the tonic and hyper transports and the periodic metric reader
