@@ -126,10 +126,13 @@ async fn handshake_reaction_removal_and_graph_errors() {
     server.abort();
     drop(guard);
 
-    let fb: Vec<_> = spans
+    // In the order they were recorded (spans of different threads reach
+    // the exporter in no fixed order).
+    let mut fb: Vec<_> = spans
         .iter()
         .filter(|s| s.name == vocab::FEEDBACK_SPAN)
         .collect();
+    fb.sort_by_key(|s| s.start);
     let labels: Vec<_> = fb
         .iter()
         .map(|s| s.attr_str(vocab::FEEDBACK_LABEL).unwrap())
