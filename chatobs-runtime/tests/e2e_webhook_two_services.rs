@@ -75,11 +75,13 @@ async fn webhook_to_reply_across_two_services() {
     let user = ChatSession::for_whatsapp(bot::PHONE_NUMBER_ID, wa_id);
 
     // The first turn's trace: from the webhook to the agents and back.
+    // (The earliest: spans of different threads reach the exporter in no fixed order.)
     let agent = spans
         .iter()
-        .find(|s| {
+        .filter(|s| {
             s.name == "agent.sales.flow" && s.attr_str(vocab::CONVERSATION_STEP) == Some("qualify")
         })
+        .min_by_key(|s| s.start)
         .expect("agent span");
     let trace: Vec<&FinishedSpan> = spans
         .iter()

@@ -174,9 +174,14 @@ async fn bad_input_gets_the_right_status_and_leaks_nothing() {
     assert!(refused.iter().all(|s| s.session_id().is_none()));
     // Message ids are exported as their keyed hash, never as sent.
     let hashed = |w: &str| chatobs_runtime::integrations::whatsapp::hashed_message_id(w).unwrap();
+    // The message's SERVER span (its turn carries the id too; spans of
+    // different threads reach the exporter in no fixed order).
     let unsupported = spans
         .iter()
-        .find(|s| s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some(hashed("wamid.U1").as_str()))
+        .find(|s| {
+            s.name == "POST /webhook/whatsapp"
+                && s.attr_str(vocab::MESSAGING_MESSAGE_ID) == Some(hashed("wamid.U1").as_str())
+        })
         .unwrap();
     assert_eq!(
         unsupported.attr_str(vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE),
