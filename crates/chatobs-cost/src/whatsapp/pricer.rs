@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
 use super::categories::{Category, FreeBy, PricingModel, PricingType};
-use super::rate_card::{Market, RateCard};
+use super::rate_card::{Market, MarketIndex, RateCard};
 use super::windows::{PairState, StateBounds, StateSnapshot, Store};
 use super::{millis, month_of};
 
@@ -147,6 +147,8 @@ fn shared_failed(err: &str) {
 /// Prices WhatsApp messages and keeps the window state. Thread-safe.
 pub struct WhatsAppPricer {
     card: RateCard,
+    /// The card's markets by calling code (`card` never changes here).
+    markets: MarketIndex,
     bounds: StateBounds,
     store: Arc<Mutex<Store>>,
     /// With a shared store: what this process knows of the pairs' shared state.
@@ -282,6 +284,7 @@ impl WhatsAppPricer {
     /// A pricer over `card` with state bounded by `bounds`.
     pub fn new(card: RateCard, bounds: StateBounds) -> WhatsAppPricer {
         WhatsAppPricer {
+            markets: MarketIndex::new(&card),
             card,
             bounds,
             store: Arc::new(Mutex::new(Store::default())),
@@ -351,8 +354,8 @@ impl WhatsAppPricer {
         }
         let t = millis(m.at);
         let model = self.card.model_at(m.at);
-        let market = self.card.market_for(m.user);
-        let business_market = self.card.market_for(m.business);
+        let market = self.markets.market_for(&self.card, m.user);
+        let business_market = self.markets.market_for(&self.card, m.business);
         let category = match m.template {
             None | Some(TemplateCategory::Service) => Category::Service,
             Some(TemplateCategory::Marketing) => Category::Marketing,
@@ -632,7 +635,7 @@ impl WhatsAppPricer {
             ((next, c), count)
         })?;
         *charge = decided;
-        let market = self.card.market_for(m.user);
+        let market = self.markets.market_for(&self.card, m.user);
         self.finish(charge, market, next, n);
         Ok(())
     }

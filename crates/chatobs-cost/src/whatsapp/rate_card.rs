@@ -268,6 +268,109 @@ struct FileTier {
     rate: toml::Value,
 }
 
+/// The longest calling code a rate file may list (digits).
+const MAX_CALLING_CODE: usize = 7;
+
+/// What [`RateCard::market_for`] reads of a recipient.
+enum Recipient {
+    /// A business-scoped user id's country (`CO` of `CO.1349…`), upper case.
+    Country([u8; 2]),
+    /// The first digits of a phone number (a calling code has at most
+    /// [`MAX_CALLING_CODE`]), without `+`, spaces or dashes.
+    Digits(DigitPrefix),
+    Nothing,
+}
+
+/// Up to [`MAX_CALLING_CODE`] leading digits, on the stack.
+struct DigitPrefix {
+    buf: [u8; MAX_CALLING_CODE],
+    len: usize,
+}
+
+impl DigitPrefix {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+    fn starts_with(&self, code: &[u8]) -> bool {
+        self.as_bytes().starts_with(code)
+    }
+}
+
+impl Recipient {
+    fn of(phone: &str) -> Recipient {
+        let b = phone.trim().as_bytes();
+        if b.len() > 3 && b[..2].iter().all(u8::is_ascii_alphabetic) && b[2] == b'.' {
+            return Recipient::Country([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]);
+        }
+        let mut d = DigitPrefix {
+            buf: [0; MAX_CALLING_CODE],
+            len: 0,
+        };
+        for (slot, c) in d
+            .buf
+            .iter_mut()
+            .zip(phone.bytes().filter(u8::is_ascii_digit))
+        {
+            *slot = c;
+            d.len = d.len.saturating_add(1);
+        }
+        if d.len == 0 {
+            Recipient::Nothing
+        } else {
+            Recipient::Digits(d)
+        }
+    }
+}
+
+/// [`RateCard::market_for`] by lookup instead of a scan of every calling
+/// code (about 150 in the shipped card): built once for a card that no
+/// longer changes (the pricer's), same answers (a property test compares
+/// them).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MarketIndex {
+    /// Calling code -> market (the later market when two list the same
+    /// code, as the scan's `max_by_key` picks).
+    by_code: std::collections::HashMap<Box<[u8]>, usize>,
+    /// Country -> the first market listing it.
+    by_country: std::collections::HashMap<[u8; 2], usize>,
+    /// The first market with calling code `*`.
+    other: Option<usize>,
+}
+
+impl MarketIndex {
+    pub(crate) fn new(card: &RateCard) -> MarketIndex {
+        let mut ix = MarketIndex::default();
+        for (i, m) in card.markets.iter().enumerate() {
+            for c in &m.calling_codes {
+                if c == "*" {
+                    ix.other.get_or_insert(i);
+                } else if c.len() <= MAX_CALLING_CODE {
+                    ix.by_code.insert(c.as_bytes().into(), i);
+                }
+            }
+            for c in &m.countries {
+                if let [a, b] = c.as_bytes() {
+                    ix.by_country.entry([*a, *b]).or_insert(i);
+                }
+            }
+        }
+        ix
+    }
+
+    /// What `card.market_for(phone)` answers; `card` is the card this index was built from.
+    pub(crate) fn market_for<'c>(&self, card: &'c RateCard, phone: &str) -> Option<&'c Market> {
+        let i = match Recipient::of(phone) {
+            Recipient::Country(c) => self.by_country.get(&c).copied().or(self.other),
+            Recipient::Digits(d) => (1..=d.len)
+                .rev()
+                .find_map(|n| self.by_code.get(&d.buf[..n]).copied())
+                .or(self.other),
+            Recipient::Nothing => None,
+        };
+        card.markets.get(i?)
+    }
+}
+
 impl Default for RateCard {
     fn default() -> Self {
         RateCard::shipped()
@@ -540,26 +643,22 @@ impl RateCard {
     /// business-scoped user id (`CO.13491208655302741918`, a parent id
     /// `CO.ENT.…`) the market listing its country.
     pub fn market_for(&self, phone: &str) -> Option<&Market> {
-        let b = phone.trim().as_bytes();
-        if b.len() > 3 && b[..2].iter().all(u8::is_ascii_alphabetic) && b[2] == b'.' {
-            let country = phone.trim()[..2].to_ascii_uppercase();
-            return self
+        match Recipient::of(phone) {
+            Recipient::Country(c) => self
                 .markets
                 .iter()
-                .find(|m| m.countries.contains(&country))
-                .or_else(|| self.other_market());
+                .find(|m| m.countries.iter().any(|x| x.as_bytes() == c))
+                .or_else(|| self.other_market()),
+            Recipient::Digits(d) => self
+                .markets
+                .iter()
+                .flat_map(|m| m.calling_codes.iter().map(move |c| (m, c)))
+                .filter(|(_, c)| c.as_str() != "*" && d.starts_with(c.as_bytes()))
+                .max_by_key(|(_, c)| c.len())
+                .map(|(m, _)| m)
+                .or_else(|| self.other_market()),
+            Recipient::Nothing => None,
         }
-        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-        if digits.is_empty() {
-            return None;
-        }
-        self.markets
-            .iter()
-            .flat_map(|m| m.calling_codes.iter().map(move |c| (m, c)))
-            .filter(|(_, c)| c.as_str() != "*" && digits.starts_with(c.as_str()))
-            .max_by_key(|(_, c)| c.len())
-            .map(|(m, _)| m)
-            .or_else(|| self.other_market())
     }
 
     /// The market of numbers no other market takes (calling code `*`, Meta's "Other").
@@ -634,4 +733,90 @@ fn checked_cards(cards: &[FileCardInfo]) -> Result<Vec<CardInfo>, FieldError> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The shipped card, and one where two markets share codes and a
+    /// country (the scan's tie rules).
+    fn cards() -> Vec<RateCard> {
+        let shipped = RateCard::shipped();
+        let mut twice = shipped.clone();
+        if let Some(first) = twice.markets.first().cloned() {
+            twice.markets.push(Market {
+                name: "Copy".into(),
+                ..first
+            });
+        }
+        vec![shipped, twice]
+    }
+
+    fn phone() -> impl Strategy<Value = String> {
+        let codes: Vec<String> = RateCard::shipped()
+            .markets
+            .iter()
+            .flat_map(|m| m.calling_codes.clone())
+            .filter(|c| c != "*")
+            .collect();
+        prop_oneof![
+            (prop::sample::select(codes), "[0-9 +-]{0,12}")
+                .prop_map(|(c, rest)| format!("+{c}{rest}")),
+            "[A-Za-z]{2}\\.[0-9A-Z.]{1,20}",
+            "[ +0-9a-zA-Z.-]{0,16}",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_index_answers_as_the_scan(p in phone()) {
+            for card in cards() {
+                let ix = MarketIndex::new(&card);
+                let scan = card.market_for(&p).map(|m| m as *const Market);
+                let look = ix.market_for(&card, &p).map(|m| m as *const Market);
+                prop_assert_eq!(scan, look, "{:?}", p);
+            }
+        }
+    }
+
+    /// Every calling code and country of both cards, as a number or a
+    /// business-scoped id (the ties the random cases rarely reach).
+    #[test]
+    fn every_code_and_country_answers_as_the_scan() {
+        for card in cards() {
+            let ix = MarketIndex::new(&card);
+            let mut n = 0;
+            for m in &card.markets {
+                let codes = m.calling_codes.iter().map(|c| format!("+{c} 300 1234"));
+                let countries = m
+                    .countries
+                    .iter()
+                    .map(|c| format!("{c}.13491208655302741918"));
+                for p in codes.chain(countries) {
+                    let scan = card.market_for(&p).map(|m| m as *const Market);
+                    let look = ix.market_for(&card, &p).map(|m| m as *const Market);
+                    assert_eq!(scan, look, "{p}");
+                    n += 1;
+                }
+            }
+            assert!(n > 100, "{n} recipients checked");
+        }
+    }
+
+    #[test]
+    fn known_numbers_find_their_market() {
+        let card = RateCard::shipped();
+        let ix = MarketIndex::new(&card);
+        for (p, want) in [
+            ("+57 300 123 4567", "Colombia"),
+            ("573001234567", "Colombia"),
+        ] {
+            assert_eq!(card.market_for(p).map(|m| m.name.as_str()), Some(want));
+            assert_eq!(ix.market_for(&card, p).map(|m| m.name.as_str()), Some(want));
+        }
+        assert!(ix.market_for(&card, "no digits").is_none());
+    }
 }
