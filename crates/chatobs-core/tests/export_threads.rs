@@ -9,7 +9,7 @@
 use chatobs_core::config::{ExporterConfig, SamplingConfig};
 use chatobs_core::export::SpanExporter;
 use chatobs_core::model::FinishedSpan;
-use chatobs_core::pipeline::{ready, start};
+use chatobs_core::pipeline::{ready, start, Guard};
 use chatobs_core::SpanBuilder;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,16 +32,12 @@ impl SpanExporter for Slow {
     }
 }
 
-#[test]
-fn a_hanging_exporter_counts_every_span_once_and_flush_waits_for_the_exporters() {
-    // Flush: a 20 ms exporter, 1000 spans; all exported when flush returns.
+/// A pipeline configured by `cfg` whose one exporter is [`Slow`] with
+/// `delay`, and the count of spans that exporter was given.
+fn with_slow_exporter(delay: Duration, cfg: ExporterConfig) -> (Guard, Arc<AtomicU64>) {
     let got = Arc::new(AtomicU64::new(0));
-    let cfg = ExporterConfig {
-        batch_size: 100,
-        ..ExporterConfig::default()
-    };
     let slow = Slow {
-        delay: Duration::from_millis(20),
+        delay,
         got: got.clone(),
     };
     let guard = start(
@@ -51,6 +47,19 @@ fn a_hanging_exporter_counts_every_span_once_and_flush_waits_for_the_exporters()
         None,
     )
     .unwrap();
+    (guard, got)
+}
+
+#[test]
+fn a_hanging_exporter_counts_every_span_once_and_flush_waits_for_the_exporters() {
+    // Flush: a 20 ms exporter, 1000 spans; all exported when flush returns.
+    let (guard, got) = with_slow_exporter(
+        Duration::from_millis(20),
+        ExporterConfig {
+            batch_size: 100,
+            ..ExporterConfig::default()
+        },
+    );
     for i in 0..1000 {
         drop(SpanBuilder::new(format!("flushed.{}", i % 7)).start());
     }
@@ -61,24 +70,15 @@ fn a_hanging_exporter_counts_every_span_once_and_flush_waits_for_the_exporters()
     assert!(guard.shutdown());
 
     // Hang: 1.5 s per batch, shutdown's deadline 200 ms.
-    let got = Arc::new(AtomicU64::new(0));
-    let cfg = ExporterConfig {
-        batch_size: 64,
-        queue_size: 1024,
-        shutdown_timeout_ms: 200,
-        ..ExporterConfig::default()
-    };
-    let slow = Slow {
-        delay: Duration::from_millis(1500),
-        got: got.clone(),
-    };
-    let guard = start(
-        &cfg,
-        &SamplingConfig::default(),
-        vec![ready(Box::new(slow))],
-        None,
-    )
-    .unwrap();
+    let (guard, got) = with_slow_exporter(
+        Duration::from_millis(1500),
+        ExporterConfig {
+            batch_size: 64,
+            queue_size: 1024,
+            shutdown_timeout_ms: 200,
+            ..ExporterConfig::default()
+        },
+    );
     let made = 3000u64;
     for _ in 0..made {
         drop(SpanBuilder::new("hung").start());

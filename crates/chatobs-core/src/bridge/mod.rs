@@ -94,13 +94,12 @@ use crate::context::{
     current_frame, replace_frame, session_from_ptr, ChatSession, Frame, FLAG_REMOTE, FLAG_SAMPLED,
 };
 use crate::ids::{new_span_id, new_trace_id};
-use crate::model::{Event, Link, OtelKind, Status, Value};
+use crate::model::{Event, Link, Status, Value};
 use crate::span::{current_sink, finish, Record};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 use tracing::span::{Attributes, Id, Record as Values};
 use tracing::{Level, Subscriber};
 use tracing_subscriber::filter::Filtered;
@@ -336,28 +335,13 @@ where
                 old,
                 Record {
                     name: Cow::Borrowed(meta.name()),
-                    otel_kind: OtelKind::Internal,
                     trace_id,
                     span_id: b.span_id,
                     parent_span_id: parent.span_id,
                     parent_remote: parent.flags & FLAG_REMOTE != 0,
                     start: crate::clock::now(),
-                    end: SystemTime::UNIX_EPOCH,
-                    role: None,
-                    chat_kind: None,
-                    category: None,
-                    tags: &[],
-                    extra_tags: Vec::new(),
-                    model: None,
-                    provider: None,
-                    step: None,
-                    session: None,
-                    status: Status::Unset,
-                    attrs: Vec::new(),
-                    events: Vec::new(),
-                    links: Vec::new(),
                     capture: parent.capture,
-                    sink,
+                    ..Record::empty(sink)
                 },
             );
             attrs.record(&mut SpanFields {

@@ -69,8 +69,9 @@ fn kv_bytes(kvs: &[KeyValue]) -> usize {
 }
 
 impl Record {
-    /// An empty record of `sink` (every field is set again for its span).
-    pub(crate) fn blank(sink: &'static Sink) -> Record {
+    /// An empty record of `sink`, its lists unallocated (every field is
+    /// set again for its span; the bridge fills one in with struct update).
+    pub(crate) fn empty(sink: &'static Sink) -> Record {
         Record {
             name: Cow::Borrowed(""),
             otel_kind: OtelKind::Internal,
@@ -90,11 +91,19 @@ impl Record {
             step: None,
             session: None,
             status: Status::Unset,
-            attrs: Vec::with_capacity(8),
+            attrs: Vec::new(),
             events: Vec::new(),
             links: Vec::new(),
             capture: 0,
             sink,
+        }
+    }
+
+    /// An empty record of `sink` with room for a chat span's attributes.
+    pub(crate) fn blank(sink: &'static Sink) -> Record {
+        Record {
+            attrs: Vec::with_capacity(8),
+            ..Record::empty(sink)
         }
     }
 
