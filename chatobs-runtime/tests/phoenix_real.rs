@@ -133,9 +133,13 @@ fn price(s: &FinishedSpan) -> Option<f64> {
 }
 
 /// Phoenix keeps costs as floats: equal to chatobs' exact decimal to 1e-9 of it.
+fn same_cost(phoenix: f64, chatobs: f64) -> bool {
+    (phoenix - chatobs).abs() <= 1e-12 + chatobs * 1e-9
+}
+
 fn assert_cost(what: &str, phoenix: f64, chatobs: f64) {
     assert!(
-        (phoenix - chatobs).abs() <= 1e-12 + chatobs * 1e-9,
+        same_cost(phoenix, chatobs),
         "{what}: Phoenix says {phoenix}, chatobs {chatobs}"
     );
 }
@@ -230,17 +234,29 @@ async fn a_phoenix_user_sees_turns_sessions_content_cost_and_annotations() {
         let root = root_of(*t);
         assert_eq!(root.name, vocab::WHATSAPP_TURN_SPAN);
         let id = t.to_hex();
+        // The trace's cost: every LLM call of the turn (Gemini, the judges), as chatobs priced them.
+        let llm: f64 = spans
+            .iter()
+            .filter(|s| s.trace_id == *t)
+            .filter_map(price)
+            .sum();
+        assert!(llm > 0.0);
         let mut trace = Value::Null;
         wait_for(
             "the turn's trace in Phoenix",
             Duration::from_secs(60),
             async || {
                 trace = phoenix.graphql(TRACE, json!({"id": id})).await["getTraceByOtelId"].clone();
-                // Until the turn (exported after its children) is in, Phoenix
-                // takes the orphaned acknowledgement for the root.
+                // Until the turn is in, Phoenix takes the orphaned
+                // acknowledgement for the root; and spans of one trace ended
+                // on different threads reach Phoenix in no fixed order, so
+                // the root can be in before the judges' calls: wait until
+                // the trace's cost covers every call (at most 60 s).
                 !trace.is_null()
-                    && trace["costSummary"]["total"]["cost"].as_f64().is_some()
                     && trace["rootSpan"]["name"] == vocab::WHATSAPP_TURN_SPAN
+                    && trace["costSummary"]["total"]["cost"]
+                        .as_f64()
+                        .is_some_and(|c| same_cost(c, llm))
             },
         )
         .await;
@@ -259,13 +275,6 @@ async fn a_phoenix_user_sees_turns_sessions_content_cost_and_annotations() {
         );
         assert!(trace["latencyMs"].as_f64().unwrap() >= root_ms - 1.0);
         assert_eq!(trace["session"]["sessionId"], conversation.id());
-        // The trace's cost: every LLM call of the turn (Gemini, the judges), as chatobs priced them.
-        let llm: f64 = spans
-            .iter()
-            .filter(|s| s.trace_id == *t)
-            .filter_map(price)
-            .sum();
-        assert!(llm > 0.0);
         assert_cost(
             "trace cost",
             trace["costSummary"]["total"]["cost"].as_f64().unwrap(),
