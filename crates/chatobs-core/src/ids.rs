@@ -16,7 +16,9 @@ impl TraceId {
     pub const INVALID: TraceId = TraceId(0);
     /// Lower-case hex, 32 characters.
     pub fn to_hex(self) -> String {
-        format!("{:032x}", self.0)
+        let mut s = String::with_capacity(32);
+        push_hex(&mut s, self.0, 32);
+        s
     }
     /// Parses 32 hex characters.
     pub fn from_hex(s: &str) -> Option<TraceId> {
@@ -35,7 +37,9 @@ impl SpanId {
     pub const INVALID: SpanId = SpanId(0);
     /// Lower-case hex, 16 characters.
     pub fn to_hex(self) -> String {
-        format!("{:016x}", self.0)
+        let mut s = String::with_capacity(16);
+        push_hex(&mut s, u128::from(self.0), 16);
+        s
     }
     /// Parses 16 hex characters.
     pub fn from_hex(s: &str) -> Option<SpanId> {
@@ -119,6 +123,42 @@ pub fn new_trace_id() -> TraceId {
         let v = ((next_u64() as u128) << 64) | next_u64() as u128;
         if v != 0 {
             return TraceId(v);
+        }
+    }
+}
+
+/// Appends the low `digits` hex digits of `v`, lower-case and zero-padded
+/// (what `{:0digits$x}` writes, without the formatting machinery: ids are
+/// written on every log line and exported span).
+pub fn push_hex(out: &mut String, v: u128, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = digits.min(32);
+    let mut buf = [0u8; 32];
+    for (i, b) in buf[..digits].iter_mut().enumerate() {
+        let shift = 4 * (digits - 1 - i);
+        *b = HEX[((v >> shift) & 0xf) as usize];
+    }
+    // Only ASCII hex digits were written.
+    out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod hex_tests {
+    use super::*;
+
+    #[test]
+    fn push_hex_writes_what_the_formatter_writes() {
+        for v in [
+            0u128,
+            1,
+            0xabc,
+            u128::from(u64::MAX),
+            u128::MAX,
+            0x4bf92f3577b34da6a3ce929d0e0e4736,
+        ] {
+            assert_eq!(TraceId(v).to_hex(), format!("{v:032x}"));
+            let s = v as u64;
+            assert_eq!(SpanId(s).to_hex(), format!("{s:016x}"));
         }
     }
 }

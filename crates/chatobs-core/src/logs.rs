@@ -421,6 +421,9 @@ pub fn install_global(
 struct LineVisitor {
     message: String,
     rest: String,
+    /// Where `Debug` and `Display` values are formatted before redaction
+    /// (one buffer for all the event's fields).
+    scratch: String,
 }
 
 /// Keys the line itself writes; an event field of the same name is dropped.
@@ -469,9 +472,11 @@ impl Visit for LineVisitor {
         self.text(field, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let mut s = String::new();
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
         let _ = write!(s, "{value:?}");
         self.text(field, &s);
+        self.scratch = s;
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.raw(field, format_args!("{value}"));
@@ -545,11 +550,11 @@ fn write_event_line(event: &Event<'_>, out: &mut String) {
     escape_into(out, &v.message);
     let f = current_frame();
     if f.trace_id != 0 {
-        let _ = write!(
-            out,
-            ",\"trace_id\":\"{:032x}\",\"span_id\":\"{:016x}\"",
-            f.trace_id, f.span_id
-        );
+        out.push_str(",\"trace_id\":\"");
+        crate::ids::push_hex(out, f.trace_id, 32);
+        out.push_str("\",\"span_id\":\"");
+        crate::ids::push_hex(out, u128::from(f.span_id), 16);
+        out.push('"');
     }
     // SAFETY: the frame's session pointer is alive while the frame is entered.
     if let Some(s) = unsafe { crate::context::session_from_ptr(f.session) } {
@@ -631,6 +636,8 @@ mod rfc3339_tests {
         assert_eq!(at(951_782_400, 1), "2000-02-29T00:00:00.000001Z");
         assert_eq!(at(1_796_052_198, 123_456), "2026-11-30T15:23:18.123456Z");
         assert_eq!(at(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+        // Past year 9999 the formatter writes the fifth digit.
+        assert_eq!(at(253_402_300_800, 0), "10000-01-01T00:00:00.000000Z");
     }
 }
 
@@ -676,14 +683,34 @@ pub(crate) fn rfc3339_utc(t: std::time::SystemTime, out: &mut String) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60,
-        d.subsec_micros()
-    );
+    if !(0..=9999).contains(&year) {
+        let _ = write!(
+            out,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60,
+            d.subsec_micros()
+        );
+        return;
+    }
+    // Digits written by hand: this runs for every log line.
+    let mut buf = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year as u64);
+    put(5, 2, month as u64);
+    put(8, 2, day as u64);
+    put(11, 2, sod / 3600);
+    put(14, 2, sod / 60 % 60);
+    put(17, 2, sod % 60);
+    put(20, 6, u64::from(d.subsec_micros()));
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 // ---- init's own subscriber: the log lines and the bridge in one plain layer ----------------

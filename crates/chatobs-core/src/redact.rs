@@ -269,6 +269,58 @@ pub fn is_recorded_request_header(name: &str) -> bool {
     })
 }
 
+/// What a SERVER span does with one request header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestHeader {
+    /// Not recorded (not in `redaction.record_request_headers`, not redacted).
+    NotRecorded,
+    /// Recorded as `[REDACTED]` ([`is_redacted_header`]).
+    Redacted,
+    /// Recorded with its value (free text redacted).
+    Recorded,
+}
+
+/// [`is_recorded_request_header`] and [`is_redacted_header`] in one answer,
+/// remembered per thread for the names seen (at most 64, for as long as the
+/// lists do not change): the same few headers arrive on every request, and
+/// deciding one reads two lists and looks for a dozen credential words.
+pub fn request_header(name: &str) -> RequestHeader {
+    fn decide(name: &str) -> RequestHeader {
+        if is_redacted_header(name) {
+            RequestHeader::Redacted
+        } else if is_recorded_request_header(name) {
+            RequestHeader::Recorded
+        } else {
+            RequestHeader::NotRecorded
+        }
+    }
+    type Seen = (usize, Vec<(Box<str>, RequestHeader)>);
+    thread_local! {
+        static SEEN: std::cell::RefCell<Seen> = const { std::cell::RefCell::new((0, Vec::new())) };
+    }
+    // The lists first: the version read below is then the one decided with.
+    let _ = lists();
+    let version = lists_version();
+    SEEN.try_with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return decide(name);
+        };
+        if c.0 != version {
+            c.0 = version;
+            c.1.clear();
+        }
+        if let Some((_, d)) = c.1.iter().find(|(n, _)| **n == *name) {
+            return *d;
+        }
+        let d = decide(name);
+        if c.1.len() < 64 {
+            c.1.push((name.into(), d));
+        }
+        d
+    })
+    .unwrap_or_else(|_| decide(name))
+}
+
 /// The exportable form of a header value.
 pub fn header_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
     if is_redacted_header(name) {

@@ -159,35 +159,55 @@ impl Totals {
     }
 
     pub(crate) fn attributes(&self) -> Vec<KeyValue> {
-        let mut v = vec![
-            (
-                Cow::Borrowed(vocab::CHAT_SESSION_COST_EVALUATION_USD),
-                Value::Decimal(self.evaluation_usd),
-            ),
-            (
-                Cow::Borrowed(vocab::CHAT_SESSION_COST_USD),
-                Value::Decimal(self.total_usd()),
-            ),
-            (
-                Cow::Borrowed(vocab::CHAT_SESSION_COST_LLM_USD),
-                Value::Decimal(self.llm_usd),
-            ),
-            (
-                Cow::Borrowed(vocab::CHAT_SESSION_COST_WHATSAPP_USD),
-                Value::Decimal(self.whatsapp_usd),
-            ),
-            (
-                Cow::Borrowed(vocab::CHAT_SESSION_COST_INCOMPLETE),
-                Value::Bool(self.incomplete),
-            ),
-        ];
-        if !self.incomplete_reasons.is_empty() {
-            v.push((
-                Cow::Borrowed(vocab::CHAT_SESSION_COST_INCOMPLETE_REASON),
-                Value::from(self.incomplete_reasons.join(",")),
-            ));
-        }
+        let mut v = Vec::with_capacity(6);
+        self.write_attributes(&mut v);
         v
+    }
+
+    /// Sets the conversation's totals in `attrs` (replacing any already
+    /// there): what every span of the conversation carries when it ends.
+    pub(crate) fn write_attributes(&self, attrs: &mut Vec<KeyValue>) {
+        // Every key below starts so: one pass tells whether any is already
+        // set (then each is replaced in place), and usually none is.
+        const PREFIX: &str = "chat.session.cost";
+        let present = attrs.iter().any(|(k, _)| k.starts_with(PREFIX));
+        attrs.reserve(6);
+        let mut put = |k: &'static str, v: Value| {
+            debug_assert!(k.starts_with(PREFIX));
+            if present {
+                if let Some(slot) = attrs.iter_mut().find(|(x, _)| *x == k) {
+                    slot.1 = v;
+                    return;
+                }
+            }
+            attrs.push((Cow::Borrowed(k), v));
+        };
+        put(
+            vocab::CHAT_SESSION_COST_EVALUATION_USD,
+            Value::Decimal(self.evaluation_usd),
+        );
+        put(
+            vocab::CHAT_SESSION_COST_USD,
+            Value::Decimal(self.total_usd()),
+        );
+        put(
+            vocab::CHAT_SESSION_COST_LLM_USD,
+            Value::Decimal(self.llm_usd),
+        );
+        put(
+            vocab::CHAT_SESSION_COST_WHATSAPP_USD,
+            Value::Decimal(self.whatsapp_usd),
+        );
+        put(
+            vocab::CHAT_SESSION_COST_INCOMPLETE,
+            Value::Bool(self.incomplete),
+        );
+        if !self.incomplete_reasons.is_empty() {
+            put(
+                vocab::CHAT_SESSION_COST_INCOMPLETE_REASON,
+                Value::from(self.incomplete_reasons.join(",")),
+            );
+        }
     }
 }
 
@@ -296,16 +316,49 @@ fn end_hook(state: &(dyn std::any::Any + Send + Sync), attrs: &mut Vec<KeyValue>
     let Some(l) = state.downcast_ref::<Ledger>() else {
         return;
     };
-    let t = l
-        .totals
+    l.totals
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .attributes();
-    attrs.reserve(t.len());
-    for (k, v) in t {
-        match attrs.iter_mut().find(|(x, _)| *x == k) {
-            Some(slot) => slot.1 = v,
-            None => attrs.push((k, v)),
-        }
+        .write_attributes(attrs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_replace_the_ones_a_span_already_has_and_keep_the_rest() {
+        let t = Totals {
+            llm_usd: Decimal::new(125, 5),
+            whatsapp_usd: Decimal::new(25, 3),
+            ..Totals::default()
+        };
+        let mut attrs: Vec<KeyValue> = vec![
+            (Cow::Borrowed("chat.role"), Value::from("sales")),
+            (
+                Cow::Borrowed(vocab::CHAT_SESSION_COST_USD),
+                Value::Decimal(Decimal::ONE),
+            ),
+        ];
+        t.write_attributes(&mut attrs);
+        let keys: Vec<&str> = attrs.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(
+            keys,
+            [
+                "chat.role",
+                vocab::CHAT_SESSION_COST_USD,
+                vocab::CHAT_SESSION_COST_EVALUATION_USD,
+                vocab::CHAT_SESSION_COST_LLM_USD,
+                vocab::CHAT_SESSION_COST_WHATSAPP_USD,
+                vocab::CHAT_SESSION_COST_INCOMPLETE,
+            ]
+        );
+        // Replaced in place by the exact sum, not added twice.
+        assert_eq!(attrs[1].1, Value::Decimal(Decimal::new(2625, 5)));
+        // A span without any gets them appended, in the same order as attributes().
+        let mut fresh = Vec::new();
+        t.write_attributes(&mut fresh);
+        assert_eq!(fresh, t.attributes());
+        assert_eq!(fresh.len(), 5);
     }
 }

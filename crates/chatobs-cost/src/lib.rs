@@ -427,43 +427,44 @@ pub fn record_llm_call(call: &LlmCall) -> Result<LlmCost, Error> {
 pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCost, Error> {
     let (span_model, span_provider) =
         current::with(|r| (r.model(), r.provider())).unwrap_or((None, None));
-    let model =
+    let model: &str =
         match call.model.as_deref().filter(|m| !m.trim().is_empty()) {
-            Some(m) => m.to_owned(),
+            Some(m) => m,
             None => match span_model {
-                Some(m) => m.to_owned(),
+                Some(m) => m,
                 None => return Err(Error::InvalidInput(
                     "no model: name it with LlmCall::new(model) or #[chat_span(model = \"...\")]"
                         .into(),
                 )),
             },
         };
-    let provider = call
-        .provider
-        .clone()
-        .or_else(|| span_provider.map(str::to_owned));
+    let provider: Option<&str> = call.provider.as_deref().or(span_provider);
     let cost = table.cost_at(
-        provider.as_deref(),
-        &model,
+        provider,
+        model,
         &call.usage,
         call.at.unwrap_or_else(time::OffsetDateTime::now_utc),
     )?;
     let incomplete_reason = cost.incomplete_reason();
     if incomplete_reason.is_some() {
-        warn_once(&model, &cost);
+        warn_once(model, &cost);
     }
-    let op = call.operation.clone().unwrap_or_else(|| "chat".to_owned());
+    let op: &str = call.operation.as_deref().unwrap_or("chat");
+    // The usual operation as a static string: no copy on the span.
+    let op_value = || match op {
+        "chat" => Value::from("chat"),
+        other => Value::from(other.to_owned()),
+    };
     let u = call.usage;
     current::with(|r| {
         let mut set = |k: &'static str, v: Value| r.set_attr(k, v);
-        let declared_same = span_model == Some(model.as_str());
+        let declared_same = span_model == Some(model);
         if !declared_same {
-            set(vocab::GEN_AI_OPERATION_NAME, Value::from(op.clone()));
-            set(vocab::GEN_AI_REQUEST_MODEL, Value::from(model.clone()));
-            set(vocab::LLM_MODEL_NAME, Value::from(model.clone()));
+            set(vocab::GEN_AI_OPERATION_NAME, op_value());
+            set(vocab::GEN_AI_REQUEST_MODEL, Value::from(model.to_owned()));
+            set(vocab::LLM_MODEL_NAME, Value::from(model.to_owned()));
         }
         let prov = provider
-            .as_deref()
             .map(llm::normalize_provider)
             .or_else(|| cost.provider.clone());
         if let Some(p) = prov {
@@ -551,9 +552,9 @@ pub fn record_llm_call_with(table: &PriceTable, call: &LlmCall) -> Result<LlmCos
     let is_evaluation =
         current::with(|r| r.role() == Some(vocab::Role::EVALUATOR)).unwrap_or(false);
     let kind = CostEventKind::LlmCall {
-        operation: &op,
-        provider: provider.as_deref(),
-        model: &model,
+        operation: op,
+        provider,
+        model,
         usage: &call.usage,
         cost: &cost,
     };

@@ -8,6 +8,7 @@ use crate::money;
 use crate::Error;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -129,11 +130,27 @@ const PROVIDER_ALIASES: &[(&str, &str)] = &[
 /// The GenAI provider name for a provider spelling or model-name prefix
 /// (`vertex_ai` → `gcp.vertex_ai`); unknown spellings are returned lower-cased.
 pub fn normalize_provider(p: &str) -> String {
-    let p = p.trim().to_ascii_lowercase();
-    PROVIDER_ALIASES
-        .iter()
-        .find(|(a, _)| *a == p)
-        .map_or(p, |(_, n)| (*n).to_owned())
+    provider_name(p).into_owned()
+}
+
+/// [`normalize_provider`] without a copy when the spelling is already
+/// trimmed and lower-case (an alias maps to its static name).
+pub(crate) fn provider_name(p: &str) -> Cow<'_, str> {
+    let p = lower(p);
+    match PROVIDER_ALIASES.iter().find(|(a, _)| *a == p) {
+        Some((_, n)) => Cow::Borrowed(n),
+        None => p,
+    }
+}
+
+/// `s` trimmed and ASCII lower-cased, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    let t = s.trim();
+    if t.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(t.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(t)
+    }
 }
 
 /// The price table.
@@ -535,19 +552,17 @@ impl PriceTable {
         model: &str,
         day: time::Date,
     ) -> Option<&ModelPrice> {
-        let m = model.trim().to_ascii_lowercase();
-        let mut provider = provider
-            .filter(|p| !p.trim().is_empty())
-            .map(normalize_provider);
-        let candidates = match self.index.get(&m) {
+        let m = lower(model);
+        let mut provider = provider.filter(|p| !p.trim().is_empty()).map(provider_name);
+        let candidates = match self.index.get(m.as_ref()) {
             Some(c) => c,
             None => {
                 let (prefix, base) = m.rsplit_once('/')?;
                 if provider.is_none() {
                     let first = prefix.split('/').next().unwrap_or(prefix);
-                    let p = normalize_provider(first);
+                    let p = provider_name(first);
                     if PROVIDER_ALIASES.iter().any(|(_, n)| *n == p) {
-                        provider = Some(p);
+                        provider = Some(Cow::Owned(p.into_owned()));
                     }
                 }
                 self.index.get(base)?
@@ -556,29 +571,22 @@ impl PriceTable {
         let entries = candidates.iter().filter_map(|&i| self.models.get(i));
         // The provider picks the entries (without one, the first listed
         // provider's); the date picks among them.
-        let provider = match provider {
+        let provider: &str = match &provider {
             Some(p) => p,
-            None => entries.clone().next()?.provider.clone(),
+            None => &entries.clone().next()?.provider,
         };
-        let mut same: Vec<&ModelPrice> = entries.filter(|x| x.provider == provider).collect();
+        let same = entries.filter(|x| x.provider == provider);
         // An entry named exactly so wins over entries that list the name as an alias.
-        let named: Vec<&ModelPrice> = same
-            .iter()
-            .copied()
-            .filter(|x| {
-                x.name.eq_ignore_ascii_case(model.trim()) || x.name.eq_ignore_ascii_case(&m)
-            })
-            .collect();
-        if !named.is_empty() {
-            same = named;
-        }
-        let dated = same
-            .iter()
+        let is_named = |x: &&ModelPrice| {
+            x.name.eq_ignore_ascii_case(model.trim()) || x.name.eq_ignore_ascii_case(&m)
+        };
+        let any_named = same.clone().any(|x| is_named(&x));
+        let pick = same.filter(|x| !any_named || is_named(x));
+        let dated = pick
+            .clone()
             .filter(|x| x.effective.is_some_and(|e| e <= day))
             .max_by_key(|x| x.effective);
-        dated
-            .or_else(|| same.iter().find(|x| x.effective.is_none()))
-            .copied()
+        dated.or_else(|| pick.clone().find(|x| x.effective.is_none()))
     }
 }
 
@@ -726,6 +734,9 @@ impl LlmCost {
     /// `no_price:<component>` ([`LlmCost::missing`]) and
     /// `overflow:<figure>` ([`LlmCost::overflow`]); `None` when complete.
     pub fn incomplete_reason(&self) -> Option<String> {
+        if self.missing.is_empty() && self.overflow.is_empty() {
+            return None;
+        }
         let reasons: Vec<String> = self
             .missing
             .iter()
@@ -799,7 +810,7 @@ impl PriceTable {
         let mut c = LlmCost {
             requested_model: model.to_owned(),
             model: None,
-            provider: provider.map(normalize_provider),
+            provider: None,
             unit: None,
             tier_above_prompt_tokens: None,
             tier_estimated: false,
@@ -819,6 +830,7 @@ impl PriceTable {
         let Some(entry) =
             self.resolve_at(provider, model, at.to_offset(time::UtcOffset::UTC).date())
         else {
+            c.provider = provider.map(normalize_provider);
             c.missing.push("model");
             return Ok(c);
         };

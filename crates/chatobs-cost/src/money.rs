@@ -271,11 +271,54 @@ impl Exact {
 
 /// `a + b`, exactly.
 pub fn add(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
+    match add_small(a, b) {
+        Some(d) => Ok(d),
+        None => add_exact(a, b),
+    }
+}
+
+fn add_exact(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
     Exact::add(Exact::of(a), Exact::of(b))?.to_decimal()
+}
+
+/// Below 2^96 the 256-bit path keeps every digit and the larger scale, so
+/// the same decimal comes from `i128` arithmetic (checked: anything larger
+/// takes the exact path). Prices and totals are almost always this small.
+fn small(m: i128, scale: u32) -> Option<Decimal> {
+    if scale > MAX_SCALE || m.unsigned_abs() >= 1u128 << 96 {
+        return None;
+    }
+    Decimal::try_from_i128_with_scale(m, scale).ok()
+}
+
+/// [`add`] when the sum, at the larger scale, is below 2^96.
+fn add_small(a: Decimal, b: Decimal) -> Option<Decimal> {
+    let s = a.scale().max(b.scale());
+    let x = a
+        .mantissa()
+        .checked_mul(10i128.checked_pow(s.checked_sub(a.scale())?)?)?;
+    let y = b
+        .mantissa()
+        .checked_mul(10i128.checked_pow(s.checked_sub(b.scale())?)?)?;
+    small(x.checked_add(y)?, s)
+}
+
+/// [`mul`] when the product of the mantissas is below 2^96 and the scales
+/// add up to at most 28.
+fn mul_small(a: Decimal, b: Decimal) -> Option<Decimal> {
+    small(
+        a.mantissa().checked_mul(b.mantissa())?,
+        a.scale().checked_add(b.scale())?,
+    )
 }
 
 /// `a - b`, exactly.
 pub fn sub(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
+    let mut minus_b = b;
+    minus_b.set_sign_negative(!b.is_sign_negative());
+    if let Some(d) = add_small(a, minus_b) {
+        return Ok(d);
+    }
     let mut nb = Exact::of(b);
     nb.neg = !nb.neg && !nb.mag.is_zero();
     Exact::add(Exact::of(a), nb)?.to_decimal()
@@ -283,6 +326,13 @@ pub fn sub(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
 
 /// `a × b`, exactly.
 pub fn mul(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
+    match mul_small(a, b) {
+        Some(d) => Ok(d),
+        None => mul_exact(a, b),
+    }
+}
+
+fn mul_exact(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
     Exact::mul(Exact::of(a), Exact::of(b))?.to_decimal()
 }
 
@@ -466,5 +516,72 @@ fn shown(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         Some((i, _)) => format!("{:?}...", s.get(..i).unwrap_or("")),
         None => format!("{s:?}"),
+    }
+}
+
+#[cfg(test)]
+mod small_path {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any decimal: a mantissa below 2^96 in magnitude, scale 0..=28, with
+    /// small and boundary mantissas drawn often.
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        let m = prop_oneof![
+            -1_000_000_000i128..1_000_000_000,
+            -(1i128 << 96) + 1..(1i128 << 96),
+            Just((1i128 << 96) - 1),
+            Just(-(1i128 << 96) + 1),
+            Just(0i128),
+        ];
+        (m, 0u32..=28).prop_map(|(m, s)| Decimal::from_i128_with_scale(m, s))
+    }
+
+    fn same(x: Result<Decimal, MoneyError>, y: Result<Decimal, MoneyError>) {
+        match (x, y) {
+            // The same value *and* the same scale: "0.0125" is never "0.01250".
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a, a.scale(), a.to_string()), (b, b.scale(), b.to_string()))
+            }
+            (a, b) => assert_eq!(a, b),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn the_small_path_gives_what_the_exact_path_gives(a in decimal(), b in decimal()) {
+            same(add(a, b), add_exact(a, b));
+            same(mul(a, b), mul_exact(a, b));
+            same(sub(a, b), {
+                let mut nb = Exact::of(b);
+                nb.neg = !nb.neg && !nb.mag.is_zero();
+                Exact::add(Exact::of(a), nb).and_then(|e| e.to_decimal())
+            });
+        }
+    }
+
+    #[test]
+    fn the_small_path_is_taken_for_prices_and_left_at_the_boundary() {
+        let p = Decimal::new(125, 7); // 0.0000125
+        assert_eq!(
+            add_small(p, Decimal::new(25, 3))
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("0.0250125")
+        );
+        assert_eq!(
+            mul_small(Decimal::from(900u64), p)
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("0.0112500")
+        );
+        // 2^96 - 1 + 1 needs 97 bits: the exact path answers (and says why not).
+        let top = Decimal::from_i128_with_scale((1i128 << 96) - 1, 0);
+        assert_eq!(add_small(top, Decimal::ONE), None);
+        assert_eq!(add(top, Decimal::ONE), Err(MoneyError::Overflow));
+        // Scales adding up past 28 are left to the exact path.
+        let tiny = Decimal::from_i128_with_scale(1, 20);
+        assert_eq!(mul_small(tiny, tiny), None);
     }
 }

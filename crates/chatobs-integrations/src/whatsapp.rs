@@ -136,6 +136,18 @@ pub fn scrub_message_ids(text: &str) -> Cow<'_, str> {
 /// it, leaving the rest behind) and its hash put in its place after (so the
 /// redaction does not take the hash for a number). A wamid the redaction
 /// removed whole stays removed.
+/// [`redacted`], borrowing `text` when it names no wamid and `redact`
+/// changes nothing (the usual case: no copy).
+pub(crate) fn redacted_cow<F>(text: &str, redact: F) -> Cow<'_, str>
+where
+    F: for<'b> Fn(&'b str) -> Cow<'b, str>,
+{
+    if message_id_spans(text).is_empty() {
+        return redact(text);
+    }
+    Cow::Owned(redacted(text, |t| redact(t).into_owned()))
+}
+
 pub(crate) fn redacted(text: &str, redact: impl FnOnce(&str) -> String) -> String {
     let ids = message_id_spans(text);
     if ids.is_empty() {

@@ -155,13 +155,14 @@ fn channel_label(channel: &str) -> &str {
 
 /// Counts one message in `chatobs_messages_total`.
 fn count_message(direction: &'static str, channel: &str, message_type: &str) {
-    if let Some(c) = families().messages.scalar(&[
-        direction,
-        channel_label(channel),
-        crate::registry::label_value(message_type),
-    ]) {
-        c.add(1);
-    }
+    families().messages.add(
+        &[
+            direction,
+            channel_label(channel),
+            crate::registry::label_value(message_type),
+        ],
+        1,
+    );
 }
 
 /// Starts tracking `session` (bounded first).

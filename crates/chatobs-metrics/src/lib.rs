@@ -414,9 +414,17 @@ pub fn shutdown() {
 /// warning, once) for an amount a counter cannot hold: negative, or above
 /// about $18 million in one record, which only a broken price table gives.
 fn usd(d: Decimal) -> Option<u64> {
-    let n = d
-        .checked_mul(Decimal::from(PICO))
-        .and_then(|p| p.round().to_u64());
+    // At most 12 decimals (every price and most totals): exact integer
+    // arithmetic, no rounding to decide.
+    let exact = || {
+        let up = 12u32.checked_sub(d.scale())?;
+        let p = d.mantissa().checked_mul(10i128.checked_pow(up)?)?;
+        u64::try_from(p).ok()
+    };
+    let n = exact().or_else(|| {
+        d.checked_mul(Decimal::from(PICO))
+            .and_then(|p| p.round().to_u64())
+    });
     if n.is_none() {
         static WARNED: std::sync::Once = std::sync::Once::new();
         WARNED.call_once(|| {
@@ -440,22 +448,16 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
             let p = label_value(provider.unwrap_or(LABEL_NONE));
             let md = label_value(model);
             let op = label_value(operation);
-            if let Some(h) = m.token_usage.hist(&["input", op, p, md]) {
-                h.observe(usage.input_tokens as f64);
-            }
-            if let Some(h) = m.token_usage.hist(&["output", op, p, md]) {
-                h.observe(usage.output_tokens as f64);
-            }
-            if let Some(c) = m.llm_cost.scalar(&[p, md]) {
-                if let Some(n) = usd(cost.total) {
-                    c.add(n);
-                }
+            m.token_usage
+                .observe(&["input", op, p, md], usage.input_tokens as f64);
+            m.token_usage
+                .observe(&["output", op, p, md], usage.output_tokens as f64);
+            if let Some(n) = usd(cost.total) {
+                m.llm_cost.add(&[p, md], n);
             }
             let total = cost.total.to_f64().unwrap_or(0.0);
             if cost.complete {
-                if let Some(h) = m.call_cost.hist(&[p, md]) {
-                    h.observe(total);
-                }
+                m.call_cost.observe(&[p, md], total);
             } else {
                 // An incomplete figure is a lower bound (0 for an unknown
                 // model): observed as a call's cost it would read as free.
@@ -464,23 +466,17 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
                 } else {
                     "no_price"
                 };
-                if let Some(c) = m.llm_price_unknown.scalar(&[p, md, reason]) {
-                    c.add(1);
-                }
+                m.llm_price_unknown.add(&[p, md, reason], 1);
             }
             mirror(|x| x.llm(op, p, md, usage.input_tokens, usage.output_tokens, total));
         }
         CostEventKind::WhatsApp { charge } => {
             let mk = label_value(charge.market.as_deref().unwrap_or(LABEL_NONE));
             let l = [mk, charge.category.as_str(), charge.pricing_type.as_str()];
-            if let Some(c) = m.whatsapp_cost.scalar(&l) {
-                if let Some(n) = usd(charge.price) {
-                    c.add(n);
-                }
+            if let Some(n) = usd(charge.price) {
+                m.whatsapp_cost.add(&l, n);
             }
-            if let Some(c) = m.whatsapp_messages.scalar(&l) {
-                c.add(1);
-            }
+            m.whatsapp_messages.add(&l, 1);
             let kind = match charge.category.as_str() {
                 "service" => "free_form",
                 other => other,
@@ -562,8 +558,9 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
     // of a few functions, and this spares two map lookups per span.
     let mut last: Option<(&str, &str, SpanSeries)> = None;
     for s in batch {
-        let role = label_value(s.attr_str(v::AGENT_ROLE).unwrap_or(LABEL_NONE));
-        let step = label_value(s.attr_str(v::CONVERSATION_STEP).unwrap_or(LABEL_NONE));
+        let a = SpanAttrs::of(s);
+        let role = label_value(a.role.unwrap_or(LABEL_NONE));
+        let step = label_value(a.step.unwrap_or(LABEL_NONE));
         let secs = s.duration().as_secs_f64();
         let error = matches!(s.status, Status::Error(_));
         let same = last
@@ -585,30 +582,21 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
             }
         }
         if error {
-            if let Some(c) = m.span_errors.scalar(&[role]) {
-                c.add(1);
-            }
+            m.span_errors.add(&[role], 1);
         }
-        if let (Some(op), Some(model)) = (
-            s.attr_str(v::GEN_AI_OPERATION_NAME),
-            s.attr_str(v::GEN_AI_REQUEST_MODEL),
-        ) {
-            let p = label_value(s.attr_str(v::GEN_AI_PROVIDER_NAME).unwrap_or(LABEL_NONE));
+        if let (Some(op), Some(model)) = (a.operation, a.model) {
+            let p = label_value(a.provider.unwrap_or(LABEL_NONE));
             let l = [label_value(op), p, label_value(model)];
-            if let Some(h) = m.operation_duration.hist(&l) {
-                h.observe(secs);
-            }
+            m.operation_duration.observe(&l, secs);
             mirror(|x| x.operation(&l, secs));
             if error {
                 // The error type the span names (`429`, `timeout`, a provider's
                 // own word), bounded like every label.
-                let et = label_value(s.attr_str(v::ERROR_TYPE).unwrap_or("_OTHER"));
-                if let Some(c) = m.llm_errors.scalar(&[p, et]) {
-                    c.add(1);
-                }
+                let et = label_value(a.error_type.unwrap_or("_OTHER"));
+                m.llm_errors.add(&[p, et], 1);
             }
         }
-        if let (Some(from), Some(to)) = (s.attr_str(v::HANDOFF_FROM), s.attr_str(v::HANDOFF_TO)) {
+        if let (Some(from), Some(to)) = (a.handoff_from, a.handoff_to) {
             conversation::handoff(from, to);
         }
         // A turn: the root the webhook marks `chat.turn = true` (from the
@@ -616,24 +604,56 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
         // (a status callback, a reaction, a closing) is none. Other roots
         // count when they carry a conversation. A span whose parent is in
         // another service is part of that service's turn, never one of its own.
-        let turn = match s.attr(v::CHAT_TURN) {
+        let turn = match a.turn {
             Some(chatobs_core::model::Value::Bool(b)) => *b,
-            _ => {
-                s.session_id().is_some()
-                    && s.parent_span_id == chatobs_core::SpanId::INVALID
-                    && !s.parent_remote
-            }
+            _ => a.session && s.parent_span_id == chatobs_core::SpanId::INVALID && !s.parent_remote,
         };
         if turn {
             let outcome = if error { "error" } else { "ok" };
-            if let Some(c) = m.turns.scalar(&[outcome]) {
-                c.add(1);
-            }
-            if let Some(h) = m.turn_duration.hist(&[]) {
-                h.observe(secs);
-            }
+            m.turns.add(&[outcome], 1);
+            m.turn_duration.observe(&[], secs);
         }
         mirror(|x| x.span(role, step, secs, error));
+    }
+}
+
+/// The attributes [`observe_spans`] reads, found in one pass over the
+/// span's attributes (instead of a search per key); the last one set wins,
+/// as [`chatobs_core::FinishedSpan::attr`] finds.
+#[derive(Default)]
+struct SpanAttrs<'a> {
+    role: Option<&'a str>,
+    step: Option<&'a str>,
+    operation: Option<&'a str>,
+    model: Option<&'a str>,
+    provider: Option<&'a str>,
+    error_type: Option<&'a str>,
+    handoff_from: Option<&'a str>,
+    handoff_to: Option<&'a str>,
+    turn: Option<&'a chatobs_core::model::Value>,
+    session: bool,
+}
+
+impl<'a> SpanAttrs<'a> {
+    fn of(s: &'a FinishedSpan) -> SpanAttrs<'a> {
+        let mut a = SpanAttrs::default();
+        for (k, val) in &s.attributes {
+            let text = val.as_str();
+            match k.as_ref() {
+                v::AGENT_ROLE => a.role = text,
+                v::CONVERSATION_STEP => a.step = text,
+                v::GEN_AI_OPERATION_NAME => a.operation = text,
+                v::GEN_AI_REQUEST_MODEL => a.model = text,
+                v::GEN_AI_PROVIDER_NAME => a.provider = text,
+                v::ERROR_TYPE => a.error_type = text,
+                v::HANDOFF_FROM => a.handoff_from = text,
+                v::HANDOFF_TO => a.handoff_to = text,
+                v::CHAT_TURN => a.turn = Some(val),
+                v::CHAT_SESSION_ID => a.session = text.is_some(),
+                _ => {}
+            }
+        }
+        a
     }
 }
 
@@ -772,4 +792,42 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
 #[cfg(feature = "axum")]
 pub async fn handler() -> impl axum::response::IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render())
+}
+
+#[cfg(test)]
+mod usd_tests {
+    use super::*;
+
+    /// The rounding path alone, as `usd` was before its integer fast path.
+    fn by_rounding(d: Decimal) -> Option<u64> {
+        d.checked_mul(Decimal::from(PICO))
+            .and_then(|p| p.round().to_u64())
+    }
+
+    #[test]
+    fn picodollars_are_the_same_with_and_without_the_integer_path() {
+        let mut cases = vec![
+            Decimal::ZERO,
+            Decimal::new(125, 7),         // 0.0000125, a token price
+            Decimal::new(237_825, 9),     // 0.000237825
+            Decimal::new(1_131_925, 6),   // 1.131925
+            Decimal::new(1, 12),          // one picodollar
+            Decimal::new(15, 13),         // 1.5 picodollars: rounds (to even)
+            Decimal::new(25, 13),         // 2.5 picodollars: rounds to even
+            Decimal::new(-125, 7),        // negative: no counter holds it
+            Decimal::from(18_446_744u64), // just below u64::MAX picodollars
+            Decimal::from(18_446_745u64), // just above
+            Decimal::from_i128_with_scale(i128::from(u64::MAX), 12),
+        ];
+        // Every scale, a few mantissas each.
+        for scale in 0..=28u32 {
+            for m in [1i128, 7, 999_999, 123_456_789_012_345] {
+                cases.push(Decimal::from_i128_with_scale(m, scale));
+            }
+        }
+        for d in cases {
+            assert_eq!(usd(d), by_rounding(d), "{d}");
+        }
+        assert_eq!(usd(Decimal::new(125, 7)), Some(12_500_000));
+    }
 }

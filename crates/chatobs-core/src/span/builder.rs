@@ -181,6 +181,7 @@ impl SpanBuilder {
                     events: Vec::new(),
                     links: self.links,
                     capture: parent.capture,
+                    queued_bytes: 0,
                     sink,
                 },
             ));

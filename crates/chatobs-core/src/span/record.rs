@@ -36,6 +36,10 @@ pub(crate) struct Record {
     pub events: Vec<Event>,
     pub links: Vec<Link>,
     pub capture: u64,
+    /// What [`Record::approx_bytes`] counted when the record was queued:
+    /// the export thread gives back exactly that to the byte budget,
+    /// without walking the record again.
+    pub queued_bytes: usize,
     pub sink: &'static Sink,
 }
 
@@ -95,6 +99,7 @@ impl Record {
             events: Vec::new(),
             links: Vec::new(),
             capture: 0,
+            queued_bytes: 0,
             sink,
         }
     }

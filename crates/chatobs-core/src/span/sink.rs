@@ -251,7 +251,7 @@ impl Sink {
             .is_ok()
     }
 
-    pub(super) fn push(&'static self, rec: Box<Record>) {
+    pub(super) fn push(&'static self, mut rec: Box<Record>) {
         if self.closed.load(Ordering::Relaxed) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -259,6 +259,7 @@ impl Sink {
         // The byte budget: a dead or hanging collector fills the queue with
         // spans, and spans differ in size; the count alone does not bound memory.
         let n = rec.approx_bytes();
+        rec.queued_bytes = n;
         let mut rec = Some(rec);
         let laned = self.with_local(false, |l| {
             if l.credit < n {
@@ -362,7 +363,7 @@ impl Sink {
                         continue;
                     };
                     for mut r in chunk {
-                        *freed += r.approx_bytes();
+                        *freed += r.queued_bytes;
                         read(&mut r);
                         let _ = lane.back.push(r);
                         taken += 1;
@@ -376,7 +377,7 @@ impl Sink {
             let Some(mut r) = self.overflow.pop() else {
                 break;
             };
-            *freed += r.approx_bytes();
+            *freed += r.queued_bytes;
             read(&mut r);
             taken += 1;
         }

@@ -665,7 +665,18 @@ impl WhatsAppPricer {
             Some((rate, row)) => {
                 charge.price = rate;
                 charge.price_known = true;
-                charge.source = Some(format!("{} ({})", row.source, row.date));
+                // Built by hand: once per priced message.
+                let mut src = String::with_capacity(
+                    row.source
+                        .len()
+                        .saturating_add(row.date.len())
+                        .saturating_add(3),
+                );
+                src.push_str(&row.source);
+                src.push_str(" (");
+                src.push_str(&row.date);
+                src.push(')');
+                charge.source = Some(src);
                 charge.rate_effective = Some(row.effective_day());
             }
             None => {

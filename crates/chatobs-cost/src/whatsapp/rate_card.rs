@@ -330,9 +330,11 @@ impl Recipient {
 pub(crate) struct MarketIndex {
     /// Calling code -> market (the later market when two list the same
     /// code, as the scan's `max_by_key` picks).
-    by_code: std::collections::HashMap<Box<[u8]>, usize>,
+    by_code: std::collections::HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+    /// The longest calling code listed (no lookup tries a longer prefix).
+    longest: usize,
     /// Country -> the first market listing it.
-    by_country: std::collections::HashMap<[u8; 2], usize>,
+    by_country: std::collections::HashMap<[u8; 2], usize, foldhash::fast::RandomState>,
     /// The first market with calling code `*`.
     other: Option<usize>,
 }
@@ -346,6 +348,7 @@ impl MarketIndex {
                     ix.other.get_or_insert(i);
                 } else if c.len() <= MAX_CALLING_CODE {
                     ix.by_code.insert(c.as_bytes().into(), i);
+                    ix.longest = ix.longest.max(c.len());
                 }
             }
             for c in &m.countries {
@@ -361,7 +364,7 @@ impl MarketIndex {
     pub(crate) fn market_for<'c>(&self, card: &'c RateCard, phone: &str) -> Option<&'c Market> {
         let i = match Recipient::of(phone) {
             Recipient::Country(c) => self.by_country.get(&c).copied().or(self.other),
-            Recipient::Digits(d) => (1..=d.len)
+            Recipient::Digits(d) => (1..=d.len.min(self.longest))
                 .rev()
                 .find_map(|n| self.by_code.get(&d.buf[..n]).copied())
                 .or(self.other),

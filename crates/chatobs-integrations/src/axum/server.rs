@@ -38,6 +38,17 @@ pub(super) struct ReqInfo {
 
 /// `http.request.header.<name>`, interned: header names repeat, so each
 /// key is allocated once (at most 256 names are kept; others are built per use).
+/// A recorded header's value as exported: wamids hashed, free text
+/// redacted, at most 256 bytes; one copy when there is nothing to change.
+fn header_text(v: &str) -> String {
+    let red = crate::whatsapp::redacted_cow(v, crate::redact::redact_free_text);
+    if red.len() <= 256 {
+        red.into_owned()
+    } else {
+        crate::redact::truncate(&red, 256)
+    }
+}
+
 fn header_key(name: &str) -> Cow<'static, str> {
     static KEYS: std::sync::OnceLock<
         std::sync::RwLock<std::collections::HashMap<String, &'static str>>,
@@ -88,8 +99,8 @@ fn span_name(method: &'static str, route: &str) -> Cow<'static, str> {
 
 /// Free text as it may be exported: phone numbers and e-mail addresses
 /// redacted, wamids replaced by their keyed hash.
-fn text(s: &str) -> String {
-    crate::whatsapp::redacted(s, |t| crate::redact::text(t).into_owned())
+fn text(s: &str) -> Cow<'_, str> {
+    crate::whatsapp::redacted_cow(s, crate::redact::text)
 }
 
 pub(super) fn req_info(
@@ -113,7 +124,10 @@ pub(super) fn req_info(
     ));
     // Paths, queries and header values may name a wamid (`/messages/wamid.HBgM...`):
     // only its keyed hash is exported (see `whatsapp::redacted`).
-    attrs.push((vocab::URL_PATH.into(), Value::from(text(uri.path()))));
+    attrs.push((
+        vocab::URL_PATH.into(),
+        Value::from(text(uri.path()).into_owned()),
+    ));
     if let Some(q) = uri.query() {
         let red = crate::whatsapp::redacted(&format!("/?{q}"), crate::redact::url);
         let q = red.split_once('?').map_or("", |(_, q)| q).to_owned();
@@ -149,21 +163,16 @@ pub(super) fn req_info(
         let n = name.as_str();
         // `baggage` may carry anything a caller put there: the session it carries is
         // taken through the context (bounded, validated), the rest is not exported.
-        if n == "host"
-            || n == "user-agent"
-            || n == "baggage"
-            || !crate::redact::is_recorded_request_header(n)
-        {
+        if n == "host" || n == "user-agent" || n == "baggage" {
             continue;
         }
-        let v = if crate::redact::is_redacted_header(n) {
-            Cow::Borrowed(crate::redact::REDACTED)
-        } else {
-            let v = value.to_str().unwrap_or("[binary]");
-            Cow::Owned(crate::redact::truncate(
-                &crate::whatsapp::redacted(v, |t| crate::redact::redact_free_text(t).into_owned()),
-                256,
-            ))
+        let v = match crate::redact::request_header(n) {
+            crate::redact::RequestHeader::NotRecorded => continue,
+            crate::redact::RequestHeader::Redacted => Cow::Borrowed(crate::redact::REDACTED),
+            crate::redact::RequestHeader::Recorded => {
+                let v = value.to_str().unwrap_or("[binary]");
+                Cow::Owned(header_text(v))
+            }
         };
         attrs.push((header_key(n), Value::StrArray(vec![v])));
     }
