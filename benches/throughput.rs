@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Offered rates, spans per second over both threads.
-const RATES: [u64; 14] = [
+const RATES: [u64; 17] = [
     50_000, 100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000, 1_200_000,
-    1_500_000, 2_000_000, 2_500_000, 3_000_000,
+    1_500_000, 2_000_000, 2_500_000, 3_000_000, 3_500_000, 4_000_000, 5_000_000,
 ];
 const STEP: Duration = Duration::from_secs(1);
 const THREADS: usize = 2;

@@ -215,30 +215,38 @@ pub fn start(
             }
             // The exporters run on a thread of their own (encoding, writing,
             // sending), fed one converted batch at a time: this thread drains
-            // and converts the next batch meanwhile (see `Sender`).
-            let (to_sender, from_worker) = mpsc::sync_channel::<ToSender>(1);
-            let (back_tx, back_rx) = mpsc::channel::<Vec<FinishedSpan>>();
-            let sender_stats = worker_stats.clone();
-            let sender = std::thread::Builder::new()
-                .name("chatobs-exporter".into())
-                .spawn(move || {
-                    Sender {
-                        exporters,
-                        stats: sender_stats,
-                        rx: from_worker,
-                        back: back_tx,
-                        last_logged: None,
-                        sink,
-                    }
-                    .run()
-                });
-            if let Err(e) = sender {
-                let _ = ready_tx.send(Err(Error::Exporter {
-                    exporter: "pipeline",
-                    reason: format!("cannot start the exporter thread: {e}"),
-                }));
-                return;
-            }
+            // and converts the next batch meanwhile (see `Sender`). With no
+            // exporter (`exporter = none`: metrics and hooks only) there is
+            // nothing to hand over, and no thread to wait for.
+            let (to_sender, back_rx) = if exporters.is_empty() {
+                let (_, back_rx) = mpsc::channel::<Vec<FinishedSpan>>();
+                (None, back_rx)
+            } else {
+                let (to_sender, from_worker) = mpsc::sync_channel::<ToSender>(1);
+                let (back_tx, back_rx) = mpsc::channel::<Vec<FinishedSpan>>();
+                let sender_stats = worker_stats.clone();
+                let sender = std::thread::Builder::new()
+                    .name("chatobs-exporter".into())
+                    .spawn(move || {
+                        Sender {
+                            exporters,
+                            stats: sender_stats,
+                            rx: from_worker,
+                            back: back_tx,
+                            last_logged: None,
+                            sink,
+                        }
+                        .run()
+                    });
+                if let Err(e) = sender {
+                    let _ = ready_tx.send(Err(Error::Exporter {
+                        exporter: "pipeline",
+                        reason: format!("cannot start the exporter thread: {e}"),
+                    }));
+                    return;
+                }
+                (Some(to_sender), back_rx)
+            };
             let _ = ready_tx.send(Ok(()));
             Worker {
                 sink,
@@ -455,7 +463,8 @@ struct Worker {
     batch: usize,
     delay: Duration,
     ctl: mpsc::Receiver<Ctl>,
-    to_sender: mpsc::SyncSender<ToSender>,
+    /// The exporters' thread (`None`: no exporter, batches are done here).
+    to_sender: Option<mpsc::SyncSender<ToSender>>,
     /// Batches the sender has exported, back for reuse.
     back: mpsc::Receiver<Vec<FinishedSpan>>,
     /// Empty batch vectors (their room kept).
@@ -474,18 +483,34 @@ impl Worker {
                 match self.ctl.try_recv() {
                     Ok(Ctl::Flush(ack)) => {
                         self.drain();
-                        let _ = self.to_sender.send(ToSender::Flush(ack));
+                        match &self.to_sender {
+                            Some(tx) => {
+                                let _ = tx.send(ToSender::Flush(ack));
+                            }
+                            None => {
+                                let _ = ack.send(());
+                            }
+                        }
                     }
                     Ok(Ctl::Shutdown(ack)) => {
                         // Spans that were running when the sink was uninstalled still land here.
                         self.drain();
-                        let _ = self.to_sender.send(ToSender::Shutdown(Some(ack)));
+                        match &self.to_sender {
+                            Some(tx) => {
+                                let _ = tx.send(ToSender::Shutdown(Some(ack)));
+                            }
+                            None => {
+                                let _ = ack.send(());
+                            }
+                        }
                         return;
                     }
                     Err(mpsc::TryRecvError::Empty) => break,
                     Err(mpsc::TryRecvError::Disconnected) => {
                         self.drain();
-                        let _ = self.to_sender.send(ToSender::Shutdown(None));
+                        if let Some(tx) = &self.to_sender {
+                            let _ = tx.send(ToSender::Shutdown(None));
+                        }
                         return;
                     }
                 }
@@ -502,17 +527,23 @@ impl Worker {
         }
     }
 
+    /// A batch the exporters are done with: its spans are overwritten by
+    /// the next ones (no allocation per span in a steady state).
+    fn recycle(&mut self, mut v: Vec<FinishedSpan>) {
+        if self.pool.len() < 4 * self.batch {
+            self.pool.append(&mut v);
+        } else {
+            v.clear();
+        }
+        self.vecs.push(v);
+    }
+
     fn drain(&mut self) {
         loop {
             // Batches the sender is done with: their spans are overwritten
             // by the next ones (no allocation per span in a steady state).
-            while let Ok(mut v) = self.back.try_recv() {
-                if self.pool.len() < 4 * self.batch {
-                    self.pool.append(&mut v);
-                } else {
-                    v.clear();
-                }
-                self.vecs.push(v);
+            while let Ok(v) = self.back.try_recv() {
+                self.recycle(v);
             }
             let mut batch = self
                 .vecs
@@ -544,10 +575,23 @@ impl Worker {
             if let Some(observe) = SPAN_OBSERVER.get() {
                 let _ = std::panic::catch_unwind(|| observe(&batch));
             }
+            let Some(to_sender) = &self.to_sender else {
+                // No exporter: the batch is done (counted as the sender
+                // counts a batch every exporter took) and its spans reused.
+                self.stats.exported.fetch_add(n as u64, Ordering::Relaxed);
+                self.stats
+                    .last_success_ms
+                    .store(now_ms(), Ordering::Relaxed);
+                self.recycle(batch);
+                if n < self.batch {
+                    return;
+                }
+                continue;
+            };
             self.stats.in_flight.fetch_add(n as u64, Ordering::Relaxed);
             // Waits while the sender still works on the batch before (a slow
             // or hanging exporter: the lanes fill meanwhile and drop, counted).
-            if self.to_sender.send(ToSender::Batch(batch)).is_err() {
+            if to_sender.send(ToSender::Batch(batch)).is_err() {
                 // The exporters' thread is gone: these spans will not be exported.
                 let _ =
                     self.stats
