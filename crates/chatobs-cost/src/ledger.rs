@@ -182,26 +182,30 @@ impl Totals {
             }
             attrs.push((Cow::Borrowed(k), v));
         };
-        put(
-            vocab::CHAT_SESSION_COST_EVALUATION_USD,
-            Value::Decimal(self.evaluation_usd),
-        );
-        put(
-            vocab::CHAT_SESSION_COST_USD,
-            Value::Decimal(self.total_usd()),
-        );
-        put(
-            vocab::CHAT_SESSION_COST_LLM_USD,
-            Value::Decimal(self.llm_usd),
-        );
-        put(
-            vocab::CHAT_SESSION_COST_WHATSAPP_USD,
-            Value::Decimal(self.whatsapp_usd),
-        );
-        put(
-            vocab::CHAT_SESSION_COST_INCOMPLETE,
-            Value::Bool(self.incomplete),
-        );
+        for (k, v) in [
+            (
+                vocab::CHAT_SESSION_COST_EVALUATION_USD,
+                Value::Decimal(self.evaluation_usd),
+            ),
+            (
+                vocab::CHAT_SESSION_COST_USD,
+                Value::Decimal(self.total_usd()),
+            ),
+            (
+                vocab::CHAT_SESSION_COST_LLM_USD,
+                Value::Decimal(self.llm_usd),
+            ),
+            (
+                vocab::CHAT_SESSION_COST_WHATSAPP_USD,
+                Value::Decimal(self.whatsapp_usd),
+            ),
+            (
+                vocab::CHAT_SESSION_COST_INCOMPLETE,
+                Value::Bool(self.incomplete),
+            ),
+        ] {
+            put(k, v);
+        }
         if !self.incomplete_reasons.is_empty() {
             put(
                 vocab::CHAT_SESSION_COST_INCOMPLETE_REASON,
