@@ -131,11 +131,6 @@ pub fn scrub_message_ids(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `redact(text)` with the wamids of `text` hashed: each is set aside before
-/// `redact` runs (so a digit run inside a wamid's base64 cannot be cut out of
-/// it, leaving the rest behind) and its hash put in its place after (so the
-/// redaction does not take the hash for a number). A wamid the redaction
-/// removed whole stays removed.
 /// [`redacted`], borrowing `text` when it names no wamid and `redact`
 /// changes nothing (the usual case: no copy).
 pub(crate) fn redacted_cow<F>(text: &str, redact: F) -> Cow<'_, str>
@@ -148,6 +143,11 @@ where
     Cow::Owned(redacted(text, |t| redact(t).into_owned()))
 }
 
+/// `redact(text)` with the wamids of `text` hashed: each is set aside before
+/// `redact` runs (so a digit run inside a wamid's base64 cannot be cut out of
+/// it, leaving the rest behind) and its hash put in its place after (so the
+/// redaction does not take the hash for a number). A wamid the redaction
+/// removed whole stays removed.
 pub(crate) fn redacted(text: &str, redact: impl FnOnce(&str) -> String) -> String {
     let ids = message_id_spans(text);
     if ids.is_empty() {

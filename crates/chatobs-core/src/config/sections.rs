@@ -60,7 +60,8 @@ pub fn is_secret_header(name: &str) -> bool {
         ]
         .iter()
         .any(|needle| has(needle))
-        || (n.len() >= 3 && n[n.len() - 3..].eq_ignore_ascii_case("key"))
+        // Bytes, not a `str` slice: a name may end in a multi-byte character.
+        || (n.len() >= 3 && n.as_bytes()[n.len() - 3..].eq_ignore_ascii_case(b"key"))
 }
 
 /// Why `url` must not be written in a file: it carries a password in its

@@ -36,8 +36,6 @@ pub(super) struct ReqInfo {
     parent: Context,
 }
 
-/// `http.request.header.<name>`, interned: header names repeat, so each
-/// key is allocated once (at most 256 names are kept; others are built per use).
 /// A recorded header's value as exported: wamids hashed, free text
 /// redacted, at most 256 bytes; one copy when there is nothing to change.
 fn header_text(v: &str) -> String {
@@ -49,6 +47,8 @@ fn header_text(v: &str) -> String {
     }
 }
 
+/// `http.request.header.<name>`, interned: header names repeat, so each
+/// key is allocated once (at most 256 names are kept; others are built per use).
 fn header_key(name: &str) -> Cow<'static, str> {
     static KEYS: std::sync::OnceLock<
         std::sync::RwLock<std::collections::HashMap<String, &'static str>>,
