@@ -8,8 +8,9 @@ use std::sync::{Arc, RwLock};
 
 /// Label values are hashed on every recording: foldhash (hashbrown's own
 /// default hasher) instead of SipHash, about half the time on short labels.
-/// Label values come from the application (model names, markets), not from
-/// remote input, and every family's series are bounded (`max_series`).
+/// Most label values come from the application (model names, markets);
+/// those that can come from outside (an error type a provider answered)
+/// meet a per-process random seed and a map of at most `max_series` entries.
 type SeriesHasher = foldhash::fast::RandomState;
 
 /// What a family is.
