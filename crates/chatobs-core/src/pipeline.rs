@@ -467,7 +467,8 @@ struct Worker {
     to_sender: Option<mpsc::SyncSender<ToSender>>,
     /// Batches the sender has exported, back for reuse.
     back: mpsc::Receiver<Vec<FinishedSpan>>,
-    /// Empty batch vectors (their room kept).
+    /// Batch vectors, each with the spans of its last batch (converted into
+    /// again by the next one).
     vecs: Vec<Vec<FinishedSpan>>,
     /// Spans of earlier batches, overwritten by the next ones.
     pool: Vec<FinishedSpan>,
@@ -527,14 +528,10 @@ impl Worker {
         }
     }
 
-    /// A batch the exporters are done with: its spans are overwritten by
-    /// the next ones (no allocation per span in a steady state).
-    fn recycle(&mut self, mut v: Vec<FinishedSpan>) {
-        if self.pool.len() < 4 * self.batch {
-            self.pool.append(&mut v);
-        } else {
-            v.clear();
-        }
+    /// A batch the exporters are done with: kept with its spans, which the
+    /// next batch's records are converted into where they lie (no
+    /// allocation, and no span moved, per span in a steady state).
+    fn recycle(&mut self, v: Vec<FinishedSpan>) {
         self.vecs.push(v);
     }
 
@@ -550,15 +547,18 @@ impl Worker {
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(self.batch));
             let mut freed = 0;
+            let mut used = 0;
             let pool = &mut self.pool;
             self.sink.drain(self.batch, &mut freed, |r| {
-                match pool.pop() {
-                    Some(mut f) => {
-                        r.finish_into(&mut f);
-                        batch.push(f);
-                    }
-                    None => batch.push(r.to_finished()),
+                if let Some(f) = batch.get_mut(used) {
+                    r.finish_into(f);
+                } else if let Some(mut f) = pool.pop() {
+                    r.finish_into(&mut f);
+                    batch.push(f);
+                } else {
+                    batch.push(r.to_finished());
                 }
+                used += 1;
                 // Emptied here, off the bot threads: a record goes back with
                 // its vectors' room and nothing to drop (the values were
                 // just read here, in this cache).
@@ -567,6 +567,13 @@ impl Worker {
                 r.links.clear();
             });
             self.sink.release(freed);
+            // A shorter batch than the one before: the spans it did not
+            // reuse wait in the pool (at most four batches' worth).
+            if batch.len() > used {
+                let keep = (4 * self.batch).saturating_sub(pool.len());
+                let tail = batch.drain(used..);
+                pool.extend(tail.take(keep));
+            }
             let n = batch.len();
             if n == 0 {
                 self.vecs.push(batch);

@@ -548,38 +548,34 @@ pub fn observe_chat_event(event: &'static str) {
     }
 }
 
-/// A (role, step)'s span duration histogram and its role's span counter.
-type SpanSeries = (Option<Arc<Hist>>, Option<Arc<Scalar>>);
-
 /// Records a batch of finished spans (what the span observer does, on the export thread).
 pub fn observe_spans(batch: &[FinishedSpan]) {
     let m = global();
-    // The (role, step) series of the span before: a batch is mostly spans
-    // of a few functions, and this spares two map lookups per span.
-    let mut last: Option<(&str, &str, SpanSeries)> = None;
+    // The (role, step) series of the spans before: a batch is mostly spans
+    // of a few functions in a row, so their durations and count are
+    // gathered here and added to the series once per run of spans (no map
+    // lookup, no atomic per span).
+    let mut run: Option<Run<'_>> = None;
     for s in batch {
         let a = SpanAttrs::of(s);
         let role = label_value(a.role.unwrap_or(LABEL_NONE));
         let step = label_value(a.step.unwrap_or(LABEL_NONE));
         let secs = s.duration().as_secs_f64();
         let error = matches!(s.status, Status::Error(_));
-        let same = last
+        let same = run
             .as_ref()
-            .is_some_and(|(r, st, _)| *r == role && *st == step);
+            .is_some_and(|r| r.role == role && r.step == step);
         if !same {
-            last = Some((
-                role,
-                step,
-                (m.span_duration.hist(&[role, step]), m.spans.scalar(&[role])),
-            ));
+            if let Some(r) = &mut run {
+                r.flush();
+            }
+            run = Some(Run::new(m, role, step, run.take()));
         }
-        if let Some((_, _, (h, c))) = &last {
-            if let Some(h) = h {
-                h.observe(secs);
+        if let Some(r) = &mut run {
+            if let Some(t) = &mut r.tally {
+                t.observe(secs);
             }
-            if let Some(c) = c {
-                c.add(1);
-            }
+            r.spans = r.spans.saturating_add(1);
         }
         if error {
             m.span_errors.add(&[role], 1);
@@ -614,6 +610,51 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
             m.turn_duration.observe(&[], secs);
         }
         mirror(|x| x.span(role, step, secs, error));
+    }
+    if let Some(r) = &mut run {
+        r.flush();
+    }
+}
+
+/// A run of spans of one (role, step) series in a batch ([`observe_spans`]).
+struct Run<'a> {
+    role: &'a str,
+    step: &'a str,
+    hist: Option<Arc<Hist>>,
+    counter: Option<Arc<Scalar>>,
+    tally: Option<registry::Tally>,
+    spans: u64,
+}
+
+impl<'a> Run<'a> {
+    /// The run of `role` and `step`, keeping the previous run's tally when
+    /// it fits the new histogram (all of `span_duration`'s series share
+    /// their bounds).
+    fn new(m: &Metrics, role: &'a str, step: &'a str, before: Option<Run<'_>>) -> Run<'a> {
+        let hist = m.span_duration.hist(&[role, step]);
+        let tally = match (&hist, before.and_then(|b| b.tally)) {
+            (Some(h), Some(t)) if t.fits(h) => Some(t),
+            (Some(h), _) => Some(h.tally()),
+            (None, _) => None,
+        };
+        Run {
+            role,
+            step,
+            counter: m.spans.scalar(&[role]),
+            hist,
+            tally,
+            spans: 0,
+        }
+    }
+    /// Adds what the run counted to its series.
+    fn flush(&mut self) {
+        if let (Some(h), Some(t)) = (&self.hist, &mut self.tally) {
+            h.add_tally(t);
+        }
+        if let Some(c) = &self.counter {
+            c.add(self.spans);
+        }
+        self.spans = 0;
     }
 }
 

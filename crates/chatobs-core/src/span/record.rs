@@ -180,28 +180,37 @@ impl Record {
     }
 
     /// [`Record::to_finished`] into `out`, reusing its vectors' room (the
-    /// export thread keeps a batch's spans for the next batch).
+    /// export thread keeps a batch's spans for the next batch): the
+    /// attribute list, and the tag lists of the span it held before.
     pub(crate) fn finish_into(&self, out: &mut FinishedSpan) {
         let mut attributes = std::mem::take(&mut out.attributes);
+        // The last span's tag lists (`tag.tags`, `logfire.tags`), emptied,
+        // are this one's: two allocations and two frees fewer per span.
+        let mut lists: [Vec<Cow<'static, str>>; 2] = Default::default();
+        let mut taken = 0;
+        for (_, v) in attributes.iter_mut() {
+            if let (Value::StrArray(t), Some(slot)) = (v, lists.get_mut(taken)) {
+                t.clear();
+                *slot = std::mem::take(t);
+                taken += 1;
+            }
+        }
         attributes.clear();
-        attributes.reserve(12 + self.attrs.len());
+        attributes.reserve(DERIVED_MAX + self.attrs.len());
+        let mut fill = Fill {
+            slots: attributes.spare_capacity_mut(),
+            n: 0,
+        };
         if let Some(r) = self.role {
-            attributes.push((
-                Cow::Borrowed(vocab::AGENT_ROLE),
-                Value::Str(Cow::Borrowed(r.as_str())),
-            ));
+            fill.put(vocab::AGENT_ROLE, || Value::Str(Cow::Borrowed(r.as_str())));
         }
         if let Some(s) = &self.step {
-            attributes.push((
-                Cow::Borrowed(vocab::CONVERSATION_STEP),
-                Value::Str(s.clone()),
-            ));
+            fill.put(vocab::CONVERSATION_STEP, || Value::Str(s.clone()));
         }
         if let Some(c) = self.category {
-            attributes.push((
-                Cow::Borrowed(vocab::TEMPLATE_CATEGORY),
-                Value::Str(Cow::Borrowed(c.as_str())),
-            ));
+            fill.put(vocab::TEMPLATE_CATEGORY, || {
+                Value::Str(Cow::Borrowed(c.as_str()))
+            });
         }
         // Every span carries an OpenInference kind (Phoenix shows UNKNOWN
         // otherwise): the declared one, else one implied by the span.
@@ -217,30 +226,20 @@ impl Record {
                     .any(|(k, _)| k == vocab::GEN_AI_OPERATION_NAME);
                 vocab::SpanKind::default_for(self.role, genai)
             });
-            attributes.push((
-                Cow::Borrowed(vocab::OPENINFERENCE_SPAN_KIND),
-                Value::Str(Cow::Borrowed(k.as_str())),
-            ));
+            fill.put(vocab::OPENINFERENCE_SPAN_KIND, || {
+                Value::Str(Cow::Borrowed(k.as_str()))
+            });
         }
         if !self.tags.is_empty() || !self.extra_tags.is_empty() {
-            let tags: Vec<Cow<'static, str>> = self
-                .tags
-                .iter()
-                .map(|t| Cow::Borrowed(*t))
-                .chain(self.extra_tags.iter().cloned())
-                .collect();
-            attributes.push((
-                Cow::Borrowed(vocab::TAG_TAGS),
-                Value::StrArray(tags.clone()),
-            ));
-            attributes.push((Cow::Borrowed(vocab::LOGFIRE_TAGS), Value::StrArray(tags)));
+            let [mut tags, mut copy] = lists;
+            tags.extend(self.tags.iter().map(|t| Cow::Borrowed(*t)));
+            tags.extend(self.extra_tags.iter().cloned());
+            copy.extend_from_slice(&tags);
+            fill.put(vocab::TAG_TAGS, || Value::StrArray(tags));
+            fill.put(vocab::LOGFIRE_TAGS, || Value::StrArray(copy));
         }
         if let Some(s) = &self.session {
             let id: Cow<'static, str> = Cow::Owned(s.id().to_owned());
-            attributes.push((
-                Cow::Borrowed(vocab::CHAT_SESSION_ID),
-                Value::Str(id.clone()),
-            ));
             // A root marked as no user turn (a status callback, a reaction, a
             // conversation closing) keeps `chat.session_id` and `user.id` but
             // not the aliases session views group by (Phoenix, Langfuse): a
@@ -250,41 +249,30 @@ impl Record {
                 .attrs
                 .iter()
                 .any(|(k, v)| k == vocab::CHAT_TURN && matches!(v, Value::Bool(false)));
+            fill.put(vocab::CHAT_SESSION_ID, || Value::Str(id.clone()));
             if !side {
-                attributes.push((Cow::Borrowed(vocab::SESSION_ID), Value::Str(id.clone())));
-                attributes.push((Cow::Borrowed(vocab::GEN_AI_CONVERSATION_ID), Value::Str(id)));
+                fill.put(vocab::SESSION_ID, || Value::Str(id.clone()));
+                fill.put(vocab::GEN_AI_CONVERSATION_ID, || Value::Str(id));
             }
             if let Some(u) = s.user_id() {
-                attributes.push((
-                    Cow::Borrowed(vocab::USER_ID),
-                    Value::Str(Cow::Owned(u.to_owned())),
-                ));
+                fill.put(vocab::USER_ID, || Value::Str(Cow::Owned(u.to_owned())));
             }
         }
         if let Some(m) = self.model {
-            attributes.push((
-                Cow::Borrowed(vocab::GEN_AI_OPERATION_NAME),
-                Value::Str(Cow::Borrowed("chat")),
-            ));
-            attributes.push((
-                Cow::Borrowed(vocab::GEN_AI_REQUEST_MODEL),
-                Value::Str(Cow::Borrowed(m)),
-            ));
-            attributes.push((
-                Cow::Borrowed(vocab::LLM_MODEL_NAME),
-                Value::Str(Cow::Borrowed(m)),
-            ));
+            fill.put(vocab::GEN_AI_OPERATION_NAME, || {
+                Value::Str(Cow::Borrowed("chat"))
+            });
+            fill.put(vocab::GEN_AI_REQUEST_MODEL, || Value::Str(Cow::Borrowed(m)));
+            fill.put(vocab::LLM_MODEL_NAME, || Value::Str(Cow::Borrowed(m)));
         }
         if let Some(p) = self.provider {
-            attributes.push((
-                Cow::Borrowed(vocab::GEN_AI_PROVIDER_NAME),
-                Value::Str(Cow::Borrowed(p)),
-            ));
-            attributes.push((
-                Cow::Borrowed(vocab::LLM_PROVIDER),
-                Value::Str(Cow::Borrowed(p)),
-            ));
+            fill.put(vocab::GEN_AI_PROVIDER_NAME, || Value::Str(Cow::Borrowed(p)));
+            fill.put(vocab::LLM_PROVIDER, || Value::Str(Cow::Borrowed(p)));
         }
+        let n = fill.n;
+        // SAFETY: `attributes` was empty, and `Fill::put` initialized its
+        // first `n` spare slots (at most `DERIVED_MAX`, all reserved above).
+        unsafe { attributes.set_len(n) };
         attributes.extend(self.attrs.iter().cloned());
         out.name = self.name.clone();
         out.kind = self.otel_kind;
@@ -307,6 +295,38 @@ impl Record {
             slot.1 = value;
         } else {
             self.attrs.push((key, value));
+        }
+    }
+}
+
+/// The most attributes [`Record::finish_into`] derives from a record's own
+/// fields (role, step, category, kind, two tag lists, three session ids and
+/// the user, three model and two provider attributes).
+const DERIVED_MAX: usize = 15;
+
+/// Writes attribute pairs straight into a vector's reserved room. A `push`
+/// builds each pair on the stack and copies it in; the copy's 16-byte loads
+/// of the 8- and 1-byte stores just made miss store forwarding, and those
+/// stalls were the hottest instructions of the export thread (perf
+/// annotate, `throughput` at saturation).
+struct Fill<'a> {
+    slots: &'a mut [std::mem::MaybeUninit<KeyValue>],
+    n: usize,
+}
+
+impl Fill<'_> {
+    /// The value is made once the room is checked, in the slot itself (a
+    /// value passed in is built on the stack first, for the path that would
+    /// drop it).
+    #[inline(always)]
+    fn put(&mut self, key: &'static str, value: impl FnOnce() -> Value) {
+        debug_assert!(
+            self.n < DERIVED_MAX,
+            "finish_into derives at most DERIVED_MAX attributes"
+        );
+        if let Some(slot) = self.slots.get_mut(self.n) {
+            slot.write((Cow::Borrowed(key), value()));
+            self.n += 1;
         }
     }
 }
@@ -338,4 +358,97 @@ pub(crate) fn finish(mut rec: Box<Record>, session: Option<ChatSession>) {
     }
     let sink = rec.sink;
     sink.push(rec);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::sampler::Sampler;
+
+    fn sink() -> &'static Sink {
+        Box::leak(Box::new(Sink::new(16, 1 << 20, Sampler::AlwaysOn, 4)))
+    }
+
+    /// The export thread converts each record into the span it held before:
+    /// whatever that span had (tags, a session, owned strings), the result
+    /// equals a fresh conversion.
+    #[test]
+    fn reused_conversion_equals_a_fresh_one() {
+        let sink = sink();
+        let session = ChatSession::from_exported_ids("conv-7", "user-7").expect("session");
+        let mut records = Vec::new();
+        let mut r = Record::blank(sink);
+        r.name = Cow::Borrowed("agent.sales.flow");
+        r.role = Some(Role::SALES);
+        r.step = Some(Cow::Borrowed("qualify"));
+        r.category = Some(TemplateCategory::Marketing);
+        r.tags = &["checkout", "vip"];
+        r.attrs
+            .push((Cow::Borrowed("k"), Value::from("v".to_owned())));
+        records.push(r);
+        let mut r = Record::blank(sink);
+        r.name = Cow::Owned("owned name".into());
+        r.extra_tags = vec![Cow::Owned("late".into())];
+        r.session = Some(session.clone());
+        r.model = Some("gemini-1.5-flash");
+        r.provider = Some("gcp.gemini");
+        records.push(r);
+        let mut r = Record::blank(sink);
+        r.session = Some(session);
+        r.attrs
+            .push((Cow::Borrowed(vocab::CHAT_TURN), Value::Bool(false)));
+        r.attrs.push((
+            Cow::Borrowed(vocab::OPENINFERENCE_SPAN_KIND),
+            Value::from("TOOL"),
+        ));
+        records.push(r);
+        let mut r = Record::blank(sink);
+        r.tags = &["only"];
+        r.attrs.push((
+            Cow::Borrowed("list"),
+            Value::StrArray(vec![Cow::Borrowed("x")]),
+        ));
+        records.push(Record::empty(sink));
+        records.push(r);
+        let mut out = records[0].to_finished();
+        // Every order: each record converted into what any other left.
+        for a in &records {
+            for b in &records {
+                a.finish_into(&mut out);
+                assert_eq!(out, a.to_finished());
+                b.finish_into(&mut out);
+                assert_eq!(out, b.to_finished());
+            }
+        }
+        let fresh = records[0].to_finished();
+        assert_eq!(
+            fresh.attr(vocab::TAG_TAGS),
+            Some(&Value::StrArray(vec![
+                Cow::Borrowed("checkout"),
+                Cow::Borrowed("vip")
+            ]))
+        );
+        assert_eq!(fresh.attr(vocab::LOGFIRE_TAGS), fresh.attr(vocab::TAG_TAGS));
+        let s = records[1].to_finished();
+        let keys: Vec<&str> = s.attributes.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(
+            keys[..4],
+            [
+                vocab::OPENINFERENCE_SPAN_KIND,
+                vocab::TAG_TAGS,
+                vocab::LOGFIRE_TAGS,
+                vocab::CHAT_SESSION_ID
+            ]
+        );
+        assert_eq!(
+            s.attr(vocab::USER_ID).and_then(Value::as_str),
+            Some("user-7")
+        );
+        let side = records[2].to_finished();
+        assert_eq!(side.attr(vocab::SESSION_ID), None);
+        assert_eq!(
+            side.attr(vocab::CHAT_SESSION_ID).and_then(Value::as_str),
+            Some("conv-7")
+        );
+    }
 }
