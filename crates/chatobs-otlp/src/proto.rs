@@ -28,10 +28,12 @@ const SAMPLED: u32 = 0x01;
 const HAS_IS_REMOTE: u32 = 0x100;
 const IS_REMOTE: u32 = 0x200;
 
+#[inline]
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+#[inline]
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -40,27 +42,55 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 fn tag_len(field: u32) -> usize {
     varint_len(u64::from(field << 3))
 }
 
+#[inline]
 fn put_tag(out: &mut Vec<u8>, field: u32, wire: u32) {
     put_varint(out, u64::from((field << 3) | wire));
 }
 
 /// The size of a length-delimited field holding `len` bytes.
+#[inline]
 fn field_len(field: u32, len: usize) -> usize {
     tag_len(field) + varint_len(len as u64) + len
 }
 
+#[inline]
 fn put_len(out: &mut Vec<u8>, field: u32, len: usize) {
     put_tag(out, field, LEN);
     put_varint(out, len as u64);
 }
 
+#[inline]
 fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     put_len(out, field, b.len());
     out.extend_from_slice(b);
+}
+
+/// Writes field `field` as a message `body` writes, its length patched in
+/// afterwards: a span is encoded in one pass, not measured first and then
+/// written (measuring read every attribute of a span a second time, and
+/// on the exporters' thread the first read of a span is a cache miss).
+/// Two bytes are kept for the length, a span's usual size (128 B to 16
+/// KiB); a body shorter or longer is moved by the difference.
+fn put_patched(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    put_tag(out, field, LEN);
+    let at = out.len();
+    out.extend_from_slice(&[0x80, 0x00]);
+    body(out);
+    let len = out.len().saturating_sub(at).saturating_sub(2);
+    if (128..16_384).contains(&len) {
+        if let Some(slot) = out.get_mut(at..at + 2) {
+            slot.copy_from_slice(&[(len as u8) | 0x80, (len >> 7) as u8]);
+        }
+    } else {
+        let mut v = Vec::with_capacity(10);
+        put_varint(&mut v, len as u64);
+        out.splice(at..at + 2, v);
+    }
 }
 
 fn nanos(t: SystemTime) -> u64 {
@@ -194,7 +224,7 @@ impl AnyValue for OValue {
 }
 
 /// `KeyValue { string key = 1; AnyValue value = 2 }`.
-fn kv_len(key: &str, v: &dyn AnyValue) -> usize {
+fn kv_len<V: AnyValue + ?Sized>(key: &str, v: &V) -> usize {
     let k = if key.is_empty() {
         0
     } else {
@@ -203,7 +233,8 @@ fn kv_len(key: &str, v: &dyn AnyValue) -> usize {
     k + field_len(2, v.len())
 }
 
-fn put_kv(out: &mut Vec<u8>, field: u32, key: &str, v: &dyn AnyValue) {
+#[inline]
+fn put_kv<V: AnyValue + ?Sized>(out: &mut Vec<u8>, field: u32, key: &str, v: &V) {
     // The value's size once (it is the costly part of `kv_len`).
     let vl = v.len();
     let k = if key.is_empty() {
@@ -246,20 +277,6 @@ fn key_of<'a>(i: usize, k: &'a str, extra: &'a Extra) -> &'a str {
         .iter()
         .find(|(j, _)| *j == i)
         .map_or(k, |(_, r)| r.as_str())
-}
-
-fn span_attrs_len(s: &FinishedSpan, extra: &Extra) -> usize {
-    if extra.renamed.is_empty() && extra.added.is_empty() {
-        return attrs_len(9, &s.attributes);
-    }
-    let mut n = 0;
-    for (i, (k, v)) in s.attributes.iter().enumerate() {
-        n += field_len(9, kv_len(key_of(i, k, extra), v));
-    }
-    for (k, v) in &extra.added {
-        n += field_len(9, kv_len(k, v));
-    }
-    n
 }
 
 fn put_span_attrs(out: &mut Vec<u8>, s: &FinishedSpan, extra: &Extra) {
@@ -312,27 +329,6 @@ fn event_len(e: &chatobs_core::model::Event) -> usize {
 
 fn link_len(l: &chatobs_core::model::Link) -> usize {
     field_len(1, 16) + field_len(2, 8) + attrs_len(4, &l.attributes) + 5
-}
-
-fn span_len(s: &FinishedSpan, extra: &Extra) -> usize {
-    let mut n = field_len(1, 16) + field_len(2, 8);
-    if s.parent_span_id.0 != 0 {
-        n += field_len(4, 8);
-    }
-    if !s.name.is_empty() {
-        n += field_len(5, s.name.len());
-    }
-    n += 1 + varint_len(kind(s.kind)); // kind
-    n += 9 + 9; // start, end
-    n += span_attrs_len(s, extra);
-    for e in &s.events {
-        n += field_len(11, event_len(e));
-    }
-    for l in &s.links {
-        n += field_len(13, link_len(l));
-    }
-    n += field_len(15, status_len(&s.status));
-    n + tag_len(16) + 4 // flags
 }
 
 fn put_span(out: &mut Vec<u8>, s: &FinishedSpan, extra: &Extra) {
@@ -392,7 +388,10 @@ pub struct TraceEncoder {
     /// `ScopeSpans.scope`, encoded once.
     scope: Vec<u8>,
     extras: SpanExtras,
-    lens: Vec<usize>,
+    /// The header of the request being written.
+    header: Vec<u8>,
+    /// [`TraceEncoder::encode`]'s buffer.
+    buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for TraceEncoder {
@@ -436,7 +435,8 @@ impl TraceEncoder {
             resource: r,
             scope,
             extras,
-            lens: Vec::new(),
+            header: Vec::new(),
+            buf: Vec::new(),
         }
     }
 
@@ -457,26 +457,50 @@ impl TraceEncoder {
 
     /// Appends the request for `batch` to `out`.
     pub fn encode(&mut self, batch: &[FinishedSpan], out: &mut Vec<u8>) {
-        let extras: Vec<Extra> = batch.iter().map(|s| self.extra(s)).collect();
-        self.lens.clear();
-        let mut spans = 0;
-        for (s, e) in batch.iter().zip(&extras) {
-            let n = span_len(s, e);
-            self.lens.push(n);
-            spans += field_len(2, n);
+        let mut buf = std::mem::take(&mut self.buf);
+        let request = self.encode_request(batch, &mut buf);
+        out.extend_from_slice(request);
+        self.buf = buf;
+    }
+
+    /// The request for `batch`, written in `buf` (which it replaces) and
+    /// returned as the part of `buf` it fills: the spans are written first,
+    /// after room for the largest header, and the header then fills the
+    /// end of that room (its two lengths are the spans' total), so no byte
+    /// is moved.
+    pub fn encode_request<'b>(&mut self, batch: &[FinishedSpan], buf: &'b mut Vec<u8>) -> &'b [u8] {
+        // tag + 5-byte length, twice, around the resource and the scope.
+        let room = 2 * (1 + 5) + field_len(1, self.resource.len()) + field_len(1, self.scope.len());
+        buf.clear();
+        buf.resize(room, 0);
+        for s in batch {
+            let extra = self.extra(s);
+            put_patched(buf, 2, |out| put_span(out, s, &extra));
         }
+        let spans = buf.len().saturating_sub(room);
         let scope_spans = field_len(1, self.scope.len()) + spans;
         let resource_spans = field_len(1, self.resource.len()) + field_len(2, scope_spans);
-        out.reserve(field_len(1, resource_spans));
-        put_len(out, 1, resource_spans);
-        put_bytes(out, 1, &self.resource);
-        put_len(out, 2, scope_spans);
-        put_bytes(out, 1, &self.scope);
-        for ((s, e), n) in batch.iter().zip(&extras).zip(&self.lens) {
-            put_len(out, 2, *n);
-            let at = out.len();
-            put_span(out, s, e);
-            debug_assert_eq!(out.len() - at, *n, "span length");
+        let header = &mut self.header;
+        header.clear();
+        put_len(header, 1, resource_spans);
+        put_bytes(header, 1, &self.resource);
+        put_len(header, 2, scope_spans);
+        put_bytes(header, 1, &self.scope);
+        let start = room.saturating_sub(header.len());
+        match buf.get_mut(start..room) {
+            Some(slot) if slot.len() == header.len() => {
+                slot.copy_from_slice(header);
+                buf.get(start..).unwrap_or_default()
+            }
+            // Unreachable (the room is the largest header); written out
+            // rather than trusted.
+            _ => {
+                let body = buf.split_off(room);
+                buf.clear();
+                buf.extend_from_slice(header);
+                buf.extend_from_slice(&body);
+                buf
+            }
         }
     }
 }

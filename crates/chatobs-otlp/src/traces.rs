@@ -309,9 +309,9 @@ impl SpanExporter for OtlpExporter {
                 headers,
                 body,
             } => {
-                body.clear();
-                encoder.encode(batch, body);
-                let mut req = http::Request::new(opentelemetry_http::Bytes::copy_from_slice(body));
+                let request = encoder.encode_request(batch, body);
+                let mut req =
+                    http::Request::new(opentelemetry_http::Bytes::copy_from_slice(request));
                 *req.method_mut() = http::Method::POST;
                 *req.headers_mut() = headers.clone();
                 match self.url.parse::<http::Uri>() {

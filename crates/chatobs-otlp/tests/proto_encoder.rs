@@ -160,3 +160,90 @@ proptest! {
         prop_assert_eq!(ours, sdk);
     }
 }
+
+/// What the SDK's path sends for `batch`, decoded, its resource sorted.
+fn sdk_request(t: &OtlpTarget, batch: &[FinishedSpan]) -> ExportTraceServiceRequest {
+    let resource = ResourceAttributesWithSchema::from(&resource_for(t));
+    let mut sdk = ExportTraceServiceRequest {
+        resource_spans: group_spans_by_resource_and_scope(sdk_export_form(t, batch), &resource),
+    };
+    sorted(&mut sdk);
+    sdk
+}
+
+fn sorted(r: &mut ExportTraceServiceRequest) {
+    for r in &mut r.resource_spans {
+        if let Some(res) = &mut r.resource {
+            res.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+    }
+}
+
+/// The encoder writes a span in one pass and patches its length, kept in
+/// two bytes: spans whose length needs one byte (under 128), two, three
+/// (from 16 KiB) and four (from 2 MiB) decode as the SDK's path sends them,
+/// batch after batch from one encoder, and `encode` appends after what
+/// `out` already holds.
+#[test]
+fn spans_of_every_length_class_round_trip() {
+    let t = target(None);
+    let mut enc = TraceEncoder::for_target(&t);
+    let span = |i: u64, text_len: usize| FinishedSpan {
+        name: Cow::Borrowed(if text_len == 0 {
+            ""
+        } else {
+            "agent.sales.flow"
+        }),
+        kind: OtelKind::Internal,
+        trace_id: TraceId(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+        span_id: SpanId(i + 1),
+        parent_span_id: SpanId(0),
+        parent_remote: false,
+        start: SystemTime::UNIX_EPOCH + Duration::from_secs(1_751_536_800),
+        end: SystemTime::UNIX_EPOCH + Duration::from_secs(1_751_536_801),
+        status: Status::Unset,
+        attributes: if text_len == 0 {
+            Vec::new()
+        } else {
+            vec![(
+                Cow::Borrowed("k"),
+                Value::Str(Cow::Owned("é".repeat(text_len / 2))),
+            )]
+        },
+        events: Vec::new(),
+        links: Vec::new(),
+    };
+    let lengths = [
+        0usize, 40, 90, 126, 200, 16_300, 16_384, 16_500, 100_000, 2_200_000,
+    ];
+    // Each length alone, then all of them in one batch, twice.
+    let mut batches: Vec<Vec<FinishedSpan>> = lengths
+        .iter()
+        .enumerate()
+        .map(|(i, n)| vec![span(i as u64, *n)])
+        .collect();
+    let all: Vec<FinishedSpan> = lengths
+        .iter()
+        .enumerate()
+        .map(|(i, n)| span(i as u64, *n))
+        .collect();
+    batches.push(all.clone());
+    batches.push(all);
+    for batch in &batches {
+        let mut out = b"kept".to_vec();
+        enc.encode(batch, &mut out);
+        assert_eq!(&out[..4], b"kept");
+        let mut ours = ExportTraceServiceRequest::decode(&out[4..]).expect("valid protobuf");
+        sorted(&mut ours);
+        assert_eq!(
+            ours,
+            sdk_request(&t, batch),
+            "a batch of {} spans",
+            batch.len()
+        );
+        // The exporter's form: the request is the slice returned.
+        let mut buf = vec![0xff; 3];
+        let request = enc.encode_request(batch, &mut buf).to_vec();
+        assert_eq!(request, out[4..]);
+    }
+}
