@@ -172,44 +172,57 @@ impl Totals {
         const PREFIX: &str = "chat.session.cost";
         let present = attrs.iter().any(|(k, _)| k.starts_with(PREFIX));
         attrs.reserve(6);
-        let mut put = |k: &'static str, v: Value| {
+        // The value is made in its slot: a pair built first and then pushed
+        // is copied with loads wider than the stores that just made it, and
+        // those store-forwarding stalls were two thirds of this function
+        // (perf annotate, `webhook`). A pushed `Bool` placeholder is
+        // overwritten in place.
+        #[inline(always)]
+        fn put_in(
+            attrs: &mut Vec<KeyValue>,
+            present: bool,
+            k: &'static str,
+            v: impl FnOnce() -> Value,
+        ) {
             debug_assert!(k.starts_with(PREFIX));
             if present {
                 if let Some(slot) = attrs.iter_mut().find(|(x, _)| *x == k) {
-                    slot.1 = v;
+                    slot.1 = v();
                     return;
                 }
             }
-            attrs.push((Cow::Borrowed(k), v));
-        };
-        for (k, v) in [
-            (
-                vocab::CHAT_SESSION_COST_EVALUATION_USD,
-                Value::Decimal(self.evaluation_usd),
-            ),
-            (
-                vocab::CHAT_SESSION_COST_USD,
-                Value::Decimal(self.total_usd()),
-            ),
-            (
-                vocab::CHAT_SESSION_COST_LLM_USD,
-                Value::Decimal(self.llm_usd),
-            ),
-            (
-                vocab::CHAT_SESSION_COST_WHATSAPP_USD,
-                Value::Decimal(self.whatsapp_usd),
-            ),
-            (
-                vocab::CHAT_SESSION_COST_INCOMPLETE,
-                Value::Bool(self.incomplete),
-            ),
-        ] {
-            put(k, v);
+            attrs.push((Cow::Borrowed(k), Value::Bool(false)));
+            if let Some(slot) = attrs.last_mut() {
+                slot.1 = v();
+            }
         }
+        put_in(
+            attrs,
+            present,
+            vocab::CHAT_SESSION_COST_EVALUATION_USD,
+            || Value::Decimal(self.evaluation_usd),
+        );
+        put_in(attrs, present, vocab::CHAT_SESSION_COST_USD, || {
+            Value::Decimal(self.total_usd())
+        });
+        put_in(attrs, present, vocab::CHAT_SESSION_COST_LLM_USD, || {
+            Value::Decimal(self.llm_usd)
+        });
+        put_in(
+            attrs,
+            present,
+            vocab::CHAT_SESSION_COST_WHATSAPP_USD,
+            || Value::Decimal(self.whatsapp_usd),
+        );
+        put_in(attrs, present, vocab::CHAT_SESSION_COST_INCOMPLETE, || {
+            Value::Bool(self.incomplete)
+        });
         if !self.incomplete_reasons.is_empty() {
-            put(
+            put_in(
+                attrs,
+                present,
                 vocab::CHAT_SESSION_COST_INCOMPLETE_REASON,
-                Value::from(self.incomplete_reasons.join(",")),
+                || Value::from(self.incomplete_reasons.join(",")),
             );
         }
     }
