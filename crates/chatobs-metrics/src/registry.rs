@@ -114,6 +114,10 @@ impl Hist {
             b.fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
+        self.add_sum(v);
+    }
+    /// Adds `v` to the sum (a float in an atomic word: compare and swap).
+    fn add_sum(&self, v: f64) {
         let mut cur = self.sum_bits.load(Ordering::Relaxed);
         loop {
             let next = (f64::from_bits(cur) + v).to_bits();
@@ -141,19 +145,7 @@ impl Hist {
             }
         }
         self.count.fetch_add(t.count, Ordering::Relaxed);
-        let mut cur = self.sum_bits.load(Ordering::Relaxed);
-        loop {
-            let next = (f64::from_bits(cur) + t.sum).to_bits();
-            match self.sum_bits.compare_exchange_weak(
-                cur,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(c) => cur = c,
-            }
-        }
+        self.add_sum(t.sum);
         t.count = 0;
         t.sum = 0.0;
     }
