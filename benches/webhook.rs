@@ -173,10 +173,11 @@ fn bench(c: &mut Criterion) {
     cfg.apply_env(|k| std::env::var(k).ok())
         .expect("environment");
     cfg.exporter.kinds = vec![ExporterKind::None];
-    cfg.logs.output = std::env::temp_dir()
-        .join("chatobs-bench-webhook.log.jsonl")
-        .to_string_lossy()
-        .into_owned();
+    // The log file is the benchmark's own: started empty and removed at the
+    // end (a line per request, it grew by gigabytes over runs when kept).
+    let log = std::env::temp_dir().join("chatobs-bench-webhook.log.jsonl");
+    let _ = std::fs::remove_file(&log);
+    cfg.logs.output = log.to_string_lossy().into_owned();
     if std::env::var("CHATOBS_BENCH_METRICS").as_deref() == Ok("off") {
         cfg.metrics.enabled = false;
     }
@@ -222,6 +223,7 @@ fn bench(c: &mut Criterion) {
         snap.exported, snap.dropped
     );
     drop(guard);
+    let _ = std::fs::remove_file(&log);
     group.finish();
 }
 
@@ -339,11 +341,20 @@ fn median_us(id: &str) -> Option<f64> {
         .join(env!("CARGO_CRATE_NAME"))
         .join(id)
         .join("new/estimates.json");
+    // Only a figure this run measured: a case it skipped (no redis-server)
+    // keeps the estimates of an earlier run, which are not printed as its.
+    let written = std::fs::metadata(&p).ok()?.modified().ok()?;
+    if written < *STARTED.get()? {
+        return None;
+    }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
     v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e3)
 }
 
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
 fn main() {
+    let _ = STARTED.set(std::time::SystemTime::now());
     benches();
     Criterion::default().configure_from_args().final_summary();
     if let (Some(a), Some(b)) = (median_us("without_chatobs"), median_us("with_chatobs")) {

@@ -550,6 +550,15 @@ impl Worker {
             let mut used = 0;
             let pool = &mut self.pool;
             self.sink.drain(self.batch, &mut freed, |r| {
+                // The room of the spans a few ahead, asked for now (see
+                // `prefetch_room`): their attribute lists eight spans
+                // ahead, the tag lists in them four ahead.
+                if let Some(f) = batch.get(used + 8) {
+                    crate::span::prefetch_room(f, true);
+                }
+                if let Some(f) = batch.get(used + 4) {
+                    crate::span::prefetch_room(f, false);
+                }
                 if let Some(f) = batch.get_mut(used) {
                     r.finish_into(f);
                 } else if let Some(mut f) = pool.pop() {

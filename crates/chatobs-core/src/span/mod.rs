@@ -67,7 +67,7 @@ pub(crate) use panic::install_panic_hook;
 pub use record::SessionEndHook;
 #[cfg(feature = "testing")]
 pub(crate) use record::CAPTURED;
-pub(crate) use record::{finish, Record};
+pub(crate) use record::{finish, prefetch_room, Record};
 pub use sampler::{RootSampler, Sampler};
 pub(crate) use sink::current_sink;
 pub use sink::is_installed;

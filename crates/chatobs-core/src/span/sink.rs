@@ -94,23 +94,30 @@ impl Local {
 /// hint: it never faults and changes nothing observable).
 #[inline]
 fn prefetch_record(r: &Record) {
+    prefetch_for_write((r as *const Record).cast(), std::mem::size_of::<Record>());
+}
+
+/// Asks the CPU to bring the cache lines of the `len` bytes at `p` to this
+/// core, for writing. A hint: a prefetch never faults, on any address, and
+/// reads or changes nothing observable.
+#[inline]
+pub(crate) fn prefetch_for_write(p: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        let p = (r as *const Record).cast::<i8>();
         let mut off = 0;
-        while off < std::mem::size_of::<Record>() {
-            // SAFETY: a prefetch is a hint: it does not fault on any address
-            // and reads nothing; `p + off` stays inside `r`.
+        while off < len {
+            // SAFETY: a prefetch is a hint: it does not fault on any
+            // address and reads nothing.
             #[allow(unused_unsafe)]
             unsafe {
-                _mm_prefetch::<_MM_HINT_ET0>(p.wrapping_add(off));
+                _mm_prefetch::<_MM_HINT_ET0>(p.wrapping_add(off).cast());
             }
             off += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
+    let _ = (p, len);
 }
 
 /// At most this many dropped spans' records are kept per thread.
