@@ -333,6 +333,8 @@ fn child(system: &str, exporter: &str) {
             let lost = offered.saturating_sub(sys.exported() - before);
             eprintln!("{system:>7} {exporter:>7} offered {r:>9}/s: {offered:>9} spans in {secs:.2} s, {lost} lost");
         }
+        drop(sys);
+        let _ = std::fs::remove_dir_all(&dir);
         return;
     }
     let mut best = 0u64;
