@@ -579,7 +579,7 @@ pub fn observe_spans(batch: &[FinishedSpan]) {
             if let Some(r) = &mut run {
                 r.flush();
             }
-            run = Some(Run::new(m, role, step, run.take()));
+            run = Some(Run::new(m, role, step, run.take(), batch.len()));
         }
         if let Some(r) = &mut run {
             if let Some(t) = &mut r.tally {
@@ -649,7 +649,15 @@ impl<'a> Run<'a> {
     /// The run of `role` and `step`, keeping the previous run's tally when
     /// it fits the new histogram (all of `span_duration`'s series share
     /// their bounds).
-    fn new(m: &Metrics, role: &'a str, step: &'a str, before: Option<Run<'_>>) -> Run<'a> {
+    /// `most`: how many spans the run can hold (its batch's length), the
+    /// room the durations for the mirror get at once.
+    fn new(
+        m: &Metrics,
+        role: &'a str,
+        step: &'a str,
+        before: Option<Run<'_>>,
+        most: usize,
+    ) -> Run<'a> {
         let hist = m.span_duration.hist(&[role, step]);
         let (before_tally, before_mirrored) = match before {
             Some(b) => (b.tally, b.mirrored),
@@ -660,8 +668,11 @@ impl<'a> Run<'a> {
             (Some(h), _) => Some(h.tally()),
             (None, _) => None,
         };
-        // The buffer of the run before, emptied by its flush.
-        let mirrored = MIRROR.get().map(|_| before_mirrored.unwrap_or_default());
+        // The buffer of the run before, emptied by its flush (one buffer a
+        // batch, sized for it once).
+        let mirrored = MIRROR
+            .get()
+            .map(|_| before_mirrored.unwrap_or_else(|| Vec::with_capacity(most)));
         Run {
             role,
             step,
