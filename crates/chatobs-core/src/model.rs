@@ -251,6 +251,24 @@ pub struct FinishedSpan {
 }
 
 impl FinishedSpan {
+    /// A span with nothing in it, for a record to be converted into.
+    pub(crate) fn empty() -> FinishedSpan {
+        FinishedSpan {
+            name: Cow::Borrowed(""),
+            kind: OtelKind::Internal,
+            trace_id: TraceId(0),
+            span_id: SpanId(0),
+            parent_span_id: SpanId(0),
+            parent_remote: false,
+            start: SystemTime::UNIX_EPOCH,
+            end: SystemTime::UNIX_EPOCH,
+            status: Status::Unset,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
     /// The value of attribute `key` (the last one set wins).
     pub fn attr(&self, key: &str) -> Option<&Value> {
         self.attributes

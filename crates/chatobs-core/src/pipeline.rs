@@ -559,21 +559,20 @@ impl Worker {
                 if let Some(f) = batch.get(used + 4) {
                     crate::span::prefetch_room(f, false);
                 }
+                // The record's values move into the span (its lists go
+                // back to the bot thread emptied, their room kept): nothing
+                // to copy here, nothing to drop there.
                 if let Some(f) = batch.get_mut(used) {
-                    r.finish_into(f);
+                    r.move_into(f);
                 } else if let Some(mut f) = pool.pop() {
-                    r.finish_into(&mut f);
+                    r.move_into(&mut f);
                     batch.push(f);
                 } else {
-                    batch.push(r.to_finished());
+                    let mut f = crate::model::FinishedSpan::empty();
+                    r.move_into(&mut f);
+                    batch.push(f);
                 }
                 used += 1;
-                // Emptied here, off the bot threads: a record goes back with
-                // its vectors' room and nothing to drop (the values were
-                // just read here, in this cache).
-                r.attrs.clear();
-                r.events.clear();
-                r.links.clear();
             });
             self.sink.release(freed);
             // A shorter batch than the one before: the spans it did not
