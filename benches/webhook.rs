@@ -224,9 +224,9 @@ fn bench(c: &mut Criterion) {
     let guard = chatobs_runtime::init(cfg).expect("init");
     let mut g = rt.block_on(start());
     rt.block_on(one(&mut g, &b, &sig));
-    // chatobs' own threads (export, logs) work beside the request thread:
-    // on this 2-vCPU machine that work slows the request too, so their CPU
-    // per request is printed with the ratio.
+    // chatobs' own threads (export, logs) work beside the request thread,
+    // on the other core: the latency ratio leaves that work out, so their
+    // CPU per request is printed beside it.
     let (cpu0, n0) = (
         chatobs_threads_cpu(),
         REQUESTS.load(std::sync::atomic::Ordering::Relaxed),
