@@ -132,7 +132,9 @@ pub fn scrub_message_ids(text: &str) -> Cow<'_, str> {
 }
 
 /// [`redacted`], borrowing `text` when it names no wamid and `redact`
-/// changes nothing (the usual case: no copy).
+/// changes nothing (the usual case: no copy). Only the axum server spans
+/// use it (a build with `reqwest` alone warned it was dead code).
+#[cfg(feature = "axum")]
 pub(crate) fn redacted_cow<F>(text: &str, redact: F) -> Cow<'_, str>
 where
     F: for<'b> Fn(&'b str) -> Cow<'b, str>,
