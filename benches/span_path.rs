@@ -210,6 +210,10 @@ const CASES: &[(&str, &str)] = &[
         "chat_span_5_async_pipeline",
     ),
     (
+        "#[chat_span] 5 attrs, priced conversation",
+        "chat_span_5_conversation_pipeline",
+    ),
+    (
         "#[tracing::instrument] 5 attrs, chatobs bridge",
         "tracing_bridge_5",
     ),
@@ -285,6 +289,22 @@ fn benches(c: &mut Criterion) {
         });
         g.bench_function("chat_span_5_async_pipeline", |b| {
             b.iter(|| block_on(chat_5_async(black_box(7))))
+        });
+        // A bot's spans sit in a conversation that has a cost: each carries
+        // the session ids and the conversation's running total (five
+        // attributes, written as they were when the span ended).
+        let session = chatobs_runtime::ChatSession::from_exported_id("bench-conversation")
+            .expect("session id");
+        session.in_scope(|| {
+            let _ = chatobs_runtime::cost::record_llm_call(
+                &chatobs_runtime::cost::LlmCall::new("gpt-4o-mini")
+                    .provider("openai")
+                    .input_tokens(1000)
+                    .output_tokens(200),
+            );
+            g.bench_function("chat_span_5_conversation_pipeline", |b| {
+                b.iter(|| chat_5(black_box(7)))
+            });
         });
         // The same `#[tracing::instrument]` spans as through tracing-otel
         // above, now through the subscriber `init` installed: the `tracing`

@@ -4,7 +4,9 @@ use crate::context::ChatSession;
 use crate::model::{KeyValue, Value};
 use crate::money::{self, MoneyError};
 use crate::vocab;
+use chatobs_core::span::SessionEndHook;
 use rust_decimal::Decimal;
+use std::any::Any;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -231,30 +233,48 @@ impl Totals {
 /// One conversation's ledger.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    totals: Mutex<Totals>,
-    last_touch: Mutex<Option<SystemTime>>,
+    state: Mutex<LedgerState>,
+}
+
+#[derive(Debug, Default)]
+struct LedgerState {
+    totals: Totals,
+    /// The totals as spans show them, shared by every span that ends until
+    /// they change (`None`: changed since, made again by the next span's end).
+    shown: Option<Arc<Totals>>,
+    last_touch: Option<SystemTime>,
 }
 
 impl Ledger {
     pub(crate) fn update(&self, f: impl FnOnce(&mut Totals)) {
         let now = SystemTime::now();
-        {
-            let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-            t.first_activity.get_or_insert(now);
-            f(&mut t);
-        }
-        *self.last_touch.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.totals.first_activity.get_or_insert(now);
+        f(&mut s.totals);
+        s.shown = None;
+        s.last_touch = Some(now);
     }
     pub(crate) fn totals(&self) -> Totals {
-        self.totals
+        self.state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .totals
+            .clone()
+    }
+    /// The totals as they are now, for a span that ends: one shared copy
+    /// until they change (a span's end takes a reference, not a copy).
+    fn shown(&self) -> Arc<Totals> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = &mut *s;
+        s.shown
+            .get_or_insert_with(|| Arc::new(s.totals.clone()))
             .clone()
     }
     fn last_touch(&self) -> SystemTime {
-        self.last_touch
+        self.state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .last_touch
             .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 }
@@ -317,7 +337,7 @@ fn registry_get(id: &str) -> Arc<Ledger> {
 pub(crate) fn ledger_of(session: &ChatSession) -> Arc<Ledger> {
     let link = session.extension::<LedgerLink>();
     let l = link.0.get_or_init(|| registry_get(session.id())).clone();
-    session.set_end_hook(end_hook, || l.clone());
+    session.set_end_hook(END_HOOK, || l.clone());
     l
 }
 
@@ -329,15 +349,20 @@ pub(crate) fn forget(session: &ChatSession) {
         .remove(session.id());
 }
 
-fn end_hook(state: &(dyn std::any::Any + Send + Sync), attrs: &mut Vec<KeyValue>) {
-    let Some(l) = state.downcast_ref::<Ledger>() else {
-        return;
-    };
-    l.totals
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .write_attributes(attrs);
-}
+/// The conversation's running total on each of its spans, as it was when
+/// the span ended: the span's thread takes the shared copy of the totals
+/// (`take`), the export thread writes its attributes (`write`).
+const END_HOOK: SessionEndHook = SessionEndHook {
+    take: |state| {
+        let l = state.downcast_ref::<Ledger>()?;
+        Some(l.shown() as Arc<dyn Any + Send + Sync>)
+    },
+    write: |taken, attrs| {
+        if let Some(t) = taken.downcast_ref::<Totals>() {
+            t.write_attributes(attrs);
+        }
+    },
+};
 
 #[cfg(test)]
 mod tests {
@@ -377,5 +402,33 @@ mod tests {
         t.write_attributes(&mut fresh);
         assert_eq!(fresh, t.attributes());
         assert_eq!(fresh.len(), 5);
+    }
+
+    /// A span shows the running total of when it ended, though the export
+    /// thread writes it later: what a span's end takes is a copy that later
+    /// additions do not alter, shared by the spans that end before a change.
+    #[test]
+    fn a_span_shows_the_totals_of_when_it_ended() {
+        let l = Ledger::default();
+        let cost = |taken: &Arc<dyn Any + Send + Sync>| {
+            let mut attrs = Vec::new();
+            (END_HOOK.write)(&**taken, &mut attrs);
+            attrs
+                .into_iter()
+                .find(|(k, _)| k == vocab::CHAT_SESSION_COST_USD)
+                .map(|(_, v)| v)
+        };
+        l.update(|t| t.llm_usd = Decimal::new(125, 5));
+        let first = (END_HOOK.take)(&l).expect("taken");
+        let second = (END_HOOK.take)(&l).expect("taken");
+        assert!(Arc::ptr_eq(&first, &second), "one copy until a change");
+        l.update(|t| t.whatsapp_usd = Decimal::new(25, 3));
+        let third = (END_HOOK.take)(&l).expect("taken");
+        assert!(!Arc::ptr_eq(&first, &third));
+        // Written after the addition, the first span still shows its own.
+        assert_eq!(cost(&first), Some(Value::Decimal(Decimal::new(125, 5))));
+        assert_eq!(cost(&third), Some(Value::Decimal(Decimal::new(2625, 5))));
+        // Not a ledger: nothing taken.
+        assert!((END_HOOK.take)(&7_u8).is_none());
     }
 }

@@ -465,7 +465,7 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
             if let Some(n) = usd(cost.total) {
                 m.llm_cost.add(&[p, md], n);
             }
-            let total = cost.total.to_f64().unwrap_or(0.0);
+            let total = chatobs_core::model::decimal_to_f64(cost.total);
             if cost.complete {
                 m.call_cost.observe(&[p, md], total);
             } else {
@@ -492,7 +492,7 @@ pub fn observe_cost(ev: &CostEvent<'_>) {
                 other => other,
             };
             conversation::outbound(ev.session.map(|s| s.id()), "whatsapp", kind);
-            mirror(|x| x.whatsapp(&l, charge.price.to_f64().unwrap_or(0.0)));
+            mirror(|x| x.whatsapp(&l, chatobs_core::model::decimal_to_f64(charge.price)));
         }
         CostEventKind::Reconciled { reconciliation: r } => {
             let l = [

@@ -15,7 +15,6 @@
 use crate::backends::SpanExtras;
 use chatobs_core::model::{FinishedSpan, KeyValue, OtelKind, Status, Value};
 use opentelemetry::Value as OValue;
-use rust_decimal::prelude::ToPrimitive;
 use std::time::SystemTime;
 
 const VARINT: u32 = 0;
@@ -180,7 +179,7 @@ impl AnyValue for Value {
             Value::I64(i) => Scalar::I64(*i).put(out),
             Value::F64(f) => Scalar::F64(*f).put(out),
             // OTLP has no decimal: backends sum numbers (the file keeps it exact).
-            Value::Decimal(d) => Scalar::F64(d.to_f64().unwrap_or(f64::NAN)).put(out),
+            Value::Decimal(d) => Scalar::F64(chatobs_core::model::decimal_to_f64(*d)).put(out),
             Value::Bool(b) => Scalar::Bool(*b).put(out),
             Value::StrArray(a) => put_array(out, a.iter().map(|s| Scalar::Str(s))),
             Value::I64Array(a) => put_array(out, a.iter().map(|i| Scalar::I64(*i))),

@@ -24,7 +24,6 @@ use opentelemetry::{InstrumentationScope, KeyValue as OKeyValue, StringValue, Va
 use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter as _, SpanLinks};
 use opentelemetry_sdk::Resource;
-use rust_decimal::prelude::ToPrimitive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,7 +179,7 @@ fn value(v: &Value) -> OValue {
         Value::I64(i) => OValue::I64(*i),
         Value::F64(f) => OValue::F64(*f),
         Value::Bool(b) => OValue::Bool(*b),
-        Value::Decimal(d) => OValue::F64(d.to_f64().unwrap_or(f64::NAN)),
+        Value::Decimal(d) => OValue::F64(chatobs_core::model::decimal_to_f64(*d)),
         Value::StrArray(a) => OValue::Array(opentelemetry::Array::String(
             a.iter().map(|s| StringValue::from(s.clone())).collect(),
         )),

@@ -229,9 +229,11 @@ impl ChatSession {
     }
 
     /// Sets the hook run when each span of this session ends, with `state`
-    /// (made once, on the first call; later calls are ignored). The hook may
-    /// add attributes to the span: `chatobs-cost` writes the conversation's
-    /// running total on every span with it.
+    /// (made once, on the first call; later calls are ignored). The hook adds
+    /// attributes to the span as they were when it ended: `chatobs-cost`
+    /// writes the conversation's running total on every span with it. Its
+    /// `take` part runs on the span's thread, its `write` part on the export
+    /// thread ([`crate::span::SessionEndHook`]).
     pub fn set_end_hook(
         &self,
         hook: crate::span::SessionEndHook,

@@ -94,30 +94,37 @@ impl Context {
 /// spec); version `ff`, an all-zero trace id or span id, and a version 00
 /// header with more than four fields are rejected.
 pub fn parse_traceparent(v: &str) -> Option<(TraceId, SpanId, bool)> {
-    let v = v.trim();
-    let mut parts = v.split('-');
-    let version = parts.next()?;
-    let trace = parts.next()?;
-    let span = parts.next()?;
-    let flags = parts.next()?;
-    let lower_hex = |s: &str, len: usize| {
-        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
-    if !lower_hex(version, 2) || version == "ff" {
+    // `vv-<32 hex>-<16 hex>-ff`: 55 bytes, the dashes at fixed places; a
+    // later version may go on after a dash. Read by position, in one pass
+    // over the bytes (splitting and parsing each field was 0.4 us of a
+    // webhook request).
+    let b = v.trim().as_bytes();
+    if b.len() < 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
         return None;
     }
-    if version == "00" && parts.next().is_some() {
+    let version = lower_hex(&b[..2])?;
+    if version == 0xff || (b.len() > 55 && (version == 0 || b[55] != b'-')) {
         return None;
     }
-    if !lower_hex(trace, 32) || !lower_hex(span, 16) || !lower_hex(flags, 2) {
+    let trace = lower_hex(&b[3..35])?;
+    let span = lower_hex(&b[36..52])?;
+    let flags = lower_hex(&b[53..55])?;
+    if trace == 0 || span == 0 {
         return None;
     }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((
-        TraceId::from_hex(trace)?,
-        SpanId::from_hex(span)?,
-        flags & 1 == 1,
-    ))
+    Some((TraceId(trace), SpanId(span as u64), flags & 1 == 1))
+}
+
+/// The value of lower-case hex digits (at most 32), or `None` for any other byte.
+fn lower_hex(digits: &[u8]) -> Option<u128> {
+    digits.iter().try_fold(0u128, |acc, &d| {
+        let n = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u128::from(n))
+    })
 }
 
 /// Looks up `key` in a W3C baggage header, within the W3C limits (8192 bytes,

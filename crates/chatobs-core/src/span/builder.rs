@@ -176,6 +176,7 @@ impl SpanBuilder {
                     provider: None,
                     step: self.step,
                     session: None,
+                    at_end: None,
                     status: Status::Unset,
                     attrs: self.attrs,
                     events: Vec::new(),

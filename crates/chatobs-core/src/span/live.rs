@@ -337,6 +337,7 @@ impl Live {
                 r.provider = site.provider;
                 r.step = step;
                 r.session = None;
+                r.at_end = None;
                 r.status = Status::Unset;
                 r.capture = parent.capture;
                 r.sink = sink;

@@ -64,10 +64,10 @@ pub use future::{Instrumented, Spanned};
 pub use live::{Builder, ChatSpan};
 pub use outcome::{NotResult, Outcome, ResultDebug, ResultDisplay};
 pub(crate) use panic::install_panic_hook;
-pub use record::SessionEndHook;
 #[cfg(feature = "testing")]
 pub(crate) use record::CAPTURED;
 pub(crate) use record::{finish, prefetch_room, Record};
+pub use record::{SessionEndHook, SessionEndWrite};
 pub use sampler::{RootSampler, Sampler};
 pub(crate) use sink::current_sink;
 pub use sink::is_installed;

@@ -7,9 +7,10 @@ use crate::context::ChatSession;
 use crate::ids::{SpanId, TraceId};
 use crate::model::{Event, FinishedSpan, KeyValue, Link, OtelKind, Status, Value};
 use crate::vocab::{self, Role, SpanKind, TemplateCategory};
+use std::any::Any;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// A span while it runs and until the export thread has copied it.
@@ -31,6 +32,10 @@ pub(crate) struct Record {
     pub provider: Option<&'static str>,
     pub step: Option<Cow<'static, str>>,
     pub session: Option<ChatSession>,
+    /// What the session's end hook took when the span ended, and how to
+    /// write it into the span's attributes ([`SessionEndHook`]): written by
+    /// the conversion, on the export thread.
+    pub at_end: Option<(SessionEndWrite, Arc<dyn Any + Send + Sync>)>,
     pub status: Status,
     pub attrs: Vec<KeyValue>,
     pub events: Vec<Event>,
@@ -94,6 +99,7 @@ impl Record {
             provider: None,
             step: None,
             session: None,
+            at_end: None,
             status: Status::Unset,
             attrs: Vec::new(),
             events: Vec::new(),
@@ -164,6 +170,9 @@ impl Record {
         let mut out = FinishedSpan::empty();
         let mut attributes = self.derived_into(&mut out);
         attributes.extend(self.attrs.iter().cloned());
+        if let Some((write, taken)) = &self.at_end {
+            write(&**taken, &mut attributes);
+        }
         out.attributes = attributes;
         out.name = self.name.clone();
         out.status = self.status.clone();
@@ -183,6 +192,9 @@ impl Record {
     pub(crate) fn move_into(&mut self, out: &mut FinishedSpan) {
         let mut attributes = self.derived_into(out);
         attributes.append(&mut self.attrs);
+        if let Some((write, taken)) = self.at_end.take() {
+            write(&*taken, &mut attributes);
+        }
         out.attributes = attributes;
         out.name = std::mem::replace(&mut self.name, Cow::Borrowed(""));
         out.status = std::mem::replace(&mut self.status, Status::Unset);
@@ -422,16 +434,34 @@ impl Fill<'_> {
 /// Spans captured by the test kit, by capture token.
 pub(crate) static CAPTURED: Mutex<Option<HashMap<u64, Vec<FinishedSpan>>>> = Mutex::new(None);
 
-/// A hook run when a span of a session ends, with the state it was set
-/// with (the cost ledger writes the conversation's running total with it).
-/// Set once per session.
-pub type SessionEndHook = fn(&(dyn std::any::Any + Send + Sync), &mut Vec<KeyValue>);
+/// Writes what a [`SessionEndHook`] took into a span's attributes.
+pub type SessionEndWrite = fn(&(dyn Any + Send + Sync), &mut Vec<KeyValue>);
+
+/// A hook of a session ([`ChatSession::set_end_hook`]) that adds attributes
+/// to each of its spans, as they were when the span ended (the cost ledger
+/// writes the conversation's running total with it). Set once per session.
+///
+/// It runs in two parts, so the span's own thread does as little as it can:
+/// - `take` runs on the span's thread when the span ends, with the state the
+///   hook was set with, and takes what the span should show (a snapshot that
+///   later changes do not alter; the ledger hands out a shared one, an
+///   `Arc` clone, until its totals change);
+/// - `write` runs when the span is converted for export, on the export
+///   thread (or at once for a test capture), and writes what `take` took
+///   into the span's attributes.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionEndHook {
+    /// Takes what the ending span shows (`None`: nothing to write).
+    pub take: fn(&(dyn Any + Send + Sync)) -> Option<Arc<dyn Any + Send + Sync>>,
+    /// Writes it into the span's attributes.
+    pub write: SessionEndWrite,
+}
 
 pub(crate) fn finish(mut rec: Box<Record>, session: Option<ChatSession>) {
     rec.end = crate::clock::now();
     if let Some(s) = &session {
         if let Some((hook, state)) = s.0.end_hook.get() {
-            hook(&**state, &mut rec.attrs);
+            rec.at_end = (hook.take)(&**state).map(|taken| (hook.write, taken));
         }
     }
     rec.session = session;
@@ -481,6 +511,7 @@ mod tests {
                     r.move_into(&mut out);
                     assert_eq!(out, want, "record {i} after record {a}");
                     assert!(r.attrs.is_empty() && r.events.is_empty() && r.links.is_empty());
+                    assert!(r.at_end.is_none(), "what the hook took is dropped");
                     assert_eq!(r.attrs.capacity(), room, "the record keeps its room");
                     assert_eq!(r.name, "");
                 }
@@ -544,8 +575,17 @@ mod tests {
             span_id: SpanId(9),
             attributes: Vec::new(),
         });
+        // What a session's end hook took when the span ended (the cost
+        // ledger's totals), written by the conversion after the record's own.
+        r.at_end = Some((write_taken, Arc::new(41_i64)));
         records.push(r);
         records
+    }
+
+    fn write_taken(taken: &(dyn Any + Send + Sync), attrs: &mut Vec<KeyValue>) {
+        if let Some(n) = taken.downcast_ref::<i64>() {
+            attrs.push((Cow::Borrowed("taken.at_end"), Value::I64(n + 1)));
+        }
     }
 
     fn check_fresh(records: &[Record]) {
@@ -573,6 +613,12 @@ mod tests {
             s.attr(vocab::USER_ID).and_then(Value::as_str),
             Some("user-7")
         );
+        let ended = records[5].to_finished();
+        assert_eq!(
+            ended.attributes.last(),
+            Some(&(Cow::Borrowed("taken.at_end"), Value::I64(42)))
+        );
+        assert_eq!(records[0].to_finished().attr("taken.at_end"), None);
         let side = records[2].to_finished();
         assert_eq!(side.attr(vocab::SESSION_ID), None);
         assert_eq!(
