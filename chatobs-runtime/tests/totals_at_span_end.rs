@@ -7,26 +7,8 @@
 
 use chatobs_runtime::config::ExporterKind;
 use chatobs_runtime::cost::{self, LlmCall};
-use chatobs_runtime::export::SpanExporter;
 use chatobs_runtime::{vocab, ChatSession, Config, Decimal, FinishedSpan, SpanBuilder};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Keeps what it is given.
-struct Keep(Arc<Mutex<Vec<FinishedSpan>>>);
-
-impl SpanExporter for Keep {
-    fn name(&self) -> &'static str {
-        "keep"
-    }
-    fn export(&mut self, batch: &[FinishedSpan]) -> Result<(), String> {
-        self.0
-            .lock()
-            .map_err(|e| e.to_string())?
-            .extend_from_slice(batch);
-        Ok(())
-    }
-}
 
 fn total_of(spans: &[FinishedSpan], name: &str) -> Option<Decimal> {
     spans
@@ -39,14 +21,12 @@ fn total_of(spans: &[FinishedSpan], name: &str) -> Option<Decimal> {
 #[test]
 fn each_span_shows_the_total_of_when_it_ended() {
     let mut cfg = Config::default();
-    cfg.exporter.kinds = vec![ExporterKind::None];
+    cfg.exporter.kinds = vec![ExporterKind::Memory];
     // The export thread converts nothing until the flush: a full batch is
     // far away and its timer a minute off.
     cfg.exporter.batch_size = 4096;
     cfg.exporter.scheduled_delay_ms = 60_000;
-    let kept = Arc::new(Mutex::new(Vec::new()));
-    let guard = chatobs_runtime::init_with_exporters(cfg, vec![Box::new(Keep(kept.clone()))])
-        .expect("init");
+    let guard = chatobs_runtime::init(cfg).expect("init");
     let call = LlmCall::new("gpt-4o-mini")
         .provider("openai")
         .input_tokens(1000)
@@ -66,7 +46,8 @@ fn each_span_shows_the_total_of_when_it_ended() {
     });
     assert_eq!(guard.snapshot().exported, 0, "nothing converted yet");
     assert!(guard.flush(Duration::from_secs(10)));
-    let spans = kept.lock().expect("spans").clone();
+    let spans = guard.memory_spans();
+    assert_eq!(spans.len(), 2);
     // gpt-4o-mini: 1000 x $0.15/M + 200 x $0.60/M = $0.00027 a call.
     assert_eq!(first, Decimal::new(27, 5));
     assert_eq!(total_of(&spans, "first"), Some(first));
