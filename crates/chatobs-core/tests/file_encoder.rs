@@ -116,3 +116,41 @@ proptest! {
         prop_assert_eq!(String::from_utf8_lossy(&direct), String::from_utf8_lossy(&tree));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// The file exporter's lines written on the export thread, a chunk at a
+    /// time (`SpanExporter::encoder`, then `export_encoded`), are the file's
+    /// bytes `export` writes for the same batches.
+    #[test]
+    fn encoded_batches_write_the_files_bytes(
+        batches in proptest::collection::vec(proptest::collection::vec(span(), 0..5), 1..4),
+        cut in 0usize..5,
+    ) {
+        use chatobs_core::export::file::FileExporter;
+        use chatobs_core::export::SpanExporter;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        let mut whole = FileExporter::open(&a, "svc").unwrap();
+        let mut encoded = FileExporter::open(&b, "svc").unwrap();
+        let mut enc = encoded.encoder().expect("the file exporter encodes");
+        for batch in &batches {
+            whole.export(batch).unwrap();
+            let mut buf = Vec::new();
+            enc.begin(&mut buf);
+            let (x, y) = batch.split_at(cut.min(batch.len()));
+            for part in [x, y] {
+                if !part.is_empty() {
+                    enc.append(part, &mut buf);
+                }
+            }
+            let range = enc.finish(&mut buf, batch.len());
+            encoded.export_encoded(buf, range, batch.len()).unwrap();
+        }
+        whole.shutdown().unwrap();
+        encoded.shutdown().unwrap();
+        let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        prop_assert_eq!(a.iter().filter(|c| **c == b'\n').count(), batches.iter().map(Vec::len).sum::<usize>());
+        prop_assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    }
+}

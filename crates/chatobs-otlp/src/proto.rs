@@ -381,6 +381,7 @@ fn put_span(out: &mut Vec<u8>, s: &FinishedSpan, extra: &Extra) {
 
 /// Encodes batches of spans as `ExportTraceServiceRequest`s: one resource,
 /// one instrumentation scope.
+#[derive(Clone)]
 pub struct TraceEncoder {
     /// `ResourceSpans.resource`, encoded once.
     resource: Vec<u8>,
@@ -466,15 +467,44 @@ impl TraceEncoder {
     /// returned as the part of `buf` it fills: the spans are written first,
     /// after room for the largest header, and the header then fills the
     /// end of that room (its two lengths are the spans' total), so no byte
-    /// is moved.
+    /// is moved. The same as [`TraceEncoder::begin`], one
+    /// [`TraceEncoder::append`] and [`TraceEncoder::finish`].
     pub fn encode_request<'b>(&mut self, batch: &[FinishedSpan], buf: &'b mut Vec<u8>) -> &'b [u8] {
+        self.begin(buf);
+        self.append(batch, buf);
+        let range = self.finish(buf);
+        buf.get(range).unwrap_or_default()
+    }
+
+    /// Starts a request in `buf` (emptied): room for the largest header.
+    pub fn begin(&mut self, buf: &mut Vec<u8>) {
         // tag + 5-byte length, twice, around the resource and the scope.
-        let room = 2 * (1 + 5) + field_len(1, self.resource.len()) + field_len(1, self.scope.len());
+        let room = self.room();
         buf.clear();
         buf.resize(room, 0);
-        for s in batch {
+    }
+
+    fn room(&self) -> usize {
+        2 * (1 + 5) + field_len(1, self.resource.len()) + field_len(1, self.scope.len())
+    }
+
+    /// Appends `spans` to the request [`TraceEncoder::begin`] started in
+    /// `buf`: the bytes are the same however a batch is cut into appends.
+    pub fn append(&mut self, spans: &[FinishedSpan], buf: &mut Vec<u8>) {
+        for s in spans {
             let extra = self.extra(s);
             put_patched(buf, 2, |out| put_span(out, s, &extra));
+        }
+    }
+
+    /// Ends the request in `buf`: writes its header at the end of the room
+    /// [`TraceEncoder::begin`] kept, and returns the request's bytes' place
+    /// in `buf`.
+    pub fn finish(&mut self, buf: &mut Vec<u8>) -> std::ops::Range<usize> {
+        let room = self.room();
+        if buf.len() < room {
+            // Not started with `begin`: started now, with no span.
+            self.begin(buf);
         }
         let spans = buf.len().saturating_sub(room);
         let scope_spans = field_len(1, self.scope.len()) + spans;
@@ -489,7 +519,7 @@ impl TraceEncoder {
         match buf.get_mut(start..room) {
             Some(slot) if slot.len() == header.len() => {
                 slot.copy_from_slice(header);
-                buf.get(start..).unwrap_or_default()
+                start..buf.len()
             }
             // Unreachable (the room is the largest header); written out
             // rather than trusted.
@@ -498,9 +528,24 @@ impl TraceEncoder {
                 buf.clear();
                 buf.extend_from_slice(header);
                 buf.extend_from_slice(&body);
-                buf
+                0..buf.len()
             }
         }
+    }
+}
+
+/// The OTLP/HTTP exporter's encoding on the pipeline's export thread
+/// (`SpanExporter::encoder`): the same bytes as
+/// [`TraceEncoder::encode_request`].
+impl chatobs_core::export::SpanEncoder for TraceEncoder {
+    fn begin(&mut self, buf: &mut Vec<u8>) {
+        TraceEncoder::begin(self, buf);
+    }
+    fn append(&mut self, spans: &[FinishedSpan], buf: &mut Vec<u8>) {
+        TraceEncoder::append(self, spans, buf);
+    }
+    fn finish(&mut self, buf: &mut Vec<u8>, _spans: usize) -> std::ops::Range<usize> {
+        TraceEncoder::finish(self, buf)
     }
 }
 

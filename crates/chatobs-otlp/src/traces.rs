@@ -223,6 +223,40 @@ pub fn sdk_export_form(target: &OtlpTarget, batch: &[FinishedSpan]) -> Vec<SpanD
     export_form(batch, &scope, &SpanExtras::for_target(target))
 }
 
+/// POSTs the bytes `range` of `buf` (an `ExportTraceServiceRequest`) to
+/// `url`; `Err` holds what went wrong, in the words `transport::describe`
+/// reads. The buffer itself becomes the request's body (no copy).
+fn send_http(
+    rt: &ExportRuntime,
+    client: &transport::ProbingClient,
+    headers: &http::HeaderMap,
+    url: &str,
+    timeout: Duration,
+    buf: Vec<u8>,
+    range: std::ops::Range<usize>,
+) -> Result<(), String> {
+    let bytes = opentelemetry_http::Bytes::from(buf);
+    let (start, end) = (range.start.min(bytes.len()), range.end.min(bytes.len()));
+    let mut req = http::Request::new(bytes.slice(start.min(end)..end));
+    *req.method_mut() = http::Method::POST;
+    *req.headers_mut() = headers.clone();
+    match url.parse::<http::Uri>() {
+        Ok(u) => *req.uri_mut() = u,
+        Err(e) => return Err(format!("{url}: {e}")),
+    }
+    let fut = async move {
+        use opentelemetry_http::HttpClient as _;
+        client.send_bytes(req).await
+    };
+    match rt.block_on(async move { tokio::time::timeout(timeout, fut).await }) {
+        Ok(Ok(Ok(resp))) if resp.status().is_success() => Ok(()),
+        Ok(Ok(Ok(resp))) => Err(format!("HTTP {}", resp.status().as_u16())),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(_)) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        Err(e) => Err(e),
+    }
+}
+
 /// Converts a finished span to the SDK's export form.
 pub fn to_span_data(s: &FinishedSpan, scope: &InstrumentationScope) -> SpanData {
     let ctx = SpanContext::new(
@@ -316,33 +350,67 @@ impl SpanExporter for OtlpExporter {
                 let len = encoder.encode_request(batch, body).len();
                 let skip = body.len().saturating_sub(len);
                 let next = Vec::with_capacity(body.capacity().min(1 << 24));
-                let bytes = opentelemetry_http::Bytes::from(std::mem::replace(body, next));
-                let mut req = http::Request::new(bytes.slice(skip.min(bytes.len())..));
-                *req.method_mut() = http::Method::POST;
-                *req.headers_mut() = headers.clone();
-                match self.url.parse::<http::Uri>() {
-                    Ok(u) => *req.uri_mut() = u,
-                    Err(e) => return Err(format!("{}: {e}", self.url)),
-                }
-                let client = &*client;
-                let fut = async move {
-                    use opentelemetry_http::HttpClient as _;
-                    client.send_bytes(req).await
-                };
-                match self
-                    .rt
-                    .block_on(async move { tokio::time::timeout(timeout, fut).await })
-                {
-                    Ok(Ok(Ok(resp))) if resp.status().is_success() => return Ok(()),
-                    Ok(Ok(Ok(resp))) => format!("HTTP {}", resp.status().as_u16()),
-                    Ok(Ok(Err(e))) => e.to_string(),
-                    Ok(Err(_)) => format!("no answer within {} ms", timeout.as_millis()),
-                    Err(e) => e,
+                let buf = std::mem::replace(body, next);
+                let end = buf.len();
+                match send_http(
+                    &self.rt,
+                    client,
+                    headers,
+                    &self.url,
+                    timeout,
+                    buf,
+                    skip..end,
+                ) {
+                    Ok(()) => return Ok(()),
+                    Err(raw) => raw,
                 }
             }
         };
         // A 404/405 (or gRPC Unimplemented) says which signal and what to do;
         // the pipeline counts every failed batch and rate-limits its log line.
+        Err(
+            transport::describe(Signal::Traces, self.protocol, &self.url, &raw, &self.probe)
+                .message,
+        )
+    }
+    fn encoder(&self) -> Option<Box<dyn chatobs_core::export::SpanEncoder>> {
+        match &self.inner {
+            // HTTP/protobuf: encoded on the export thread, a chunk of spans
+            // at a time, with the exporter's own encoder (the same bytes).
+            Inner::Http { encoder, .. } => Some(Box::new(encoder.clone())),
+            // gRPC: the SDK's exporter takes `SpanData`, built from the spans.
+            Inner::Sdk(_) => None,
+        }
+    }
+    fn export_encoded(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+        spans: usize,
+    ) -> Result<(), String> {
+        self.probe.reset();
+        let raw = match &self.inner {
+            Inner::Http {
+                client, headers, ..
+            } => match send_http(
+                &self.rt,
+                client,
+                headers,
+                &self.url,
+                self.timeout,
+                buf,
+                range,
+            ) {
+                Ok(()) => return Ok(()),
+                Err(raw) => raw,
+            },
+            Inner::Sdk(_) => {
+                return Err(format!(
+                    "{spans} spans were encoded for OTLP/HTTP, but this exporter sends gRPC \
+                     (it takes spans, not bytes)"
+                ))
+            }
+        };
         Err(
             transport::describe(Signal::Traces, self.protocol, &self.url, &raw, &self.probe)
                 .message,

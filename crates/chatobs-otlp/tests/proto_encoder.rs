@@ -159,6 +159,37 @@ proptest! {
         }
         prop_assert_eq!(ours, sdk);
     }
+
+    /// The export thread encodes a batch a chunk at a time (`SpanEncoder`):
+    /// the bytes are those of the whole batch at once, wherever it is cut.
+    #[test]
+    fn a_batch_encoded_in_chunks_is_the_same_bytes(
+        batch in proptest::collection::vec(span(), 0..9),
+        cuts in proptest::collection::vec(0usize..9, 0..4),
+        preset in prop_oneof![Just(None), Just(Some(Preset::Langfuse)), Just(Some(Preset::Logfire))],
+    ) {
+        use chatobs_core::export::SpanEncoder;
+        let t = target(preset);
+        // One encoder, cloned: a resource's attributes are a set, in the
+        // order each `Resource` happens to hold them.
+        let base = TraceEncoder::for_target(&t);
+        let mut whole = Vec::new();
+        let expected = base.clone().encode_request(&batch, &mut whole).to_vec();
+        let mut enc: Box<dyn SpanEncoder> = Box::new(base);
+        let mut buf = Vec::new();
+        enc.begin(&mut buf);
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(batch.len())).collect();
+        cuts.push(0);
+        cuts.push(batch.len());
+        cuts.sort_unstable();
+        for w in cuts.windows(2) {
+            if w[0] < w[1] {
+                enc.append(&batch[w[0]..w[1]], &mut buf);
+            }
+        }
+        let range = enc.finish(&mut buf, batch.len());
+        prop_assert_eq!(&buf[range], expected.as_slice());
+    }
 }
 
 /// What the SDK's path sends for `batch`, decoded, its resource sorted.

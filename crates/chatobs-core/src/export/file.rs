@@ -13,11 +13,12 @@
 //! ([`write_span_line`]: no JSON tree, no allocation per span), byte for
 //! byte what [`span_to_json`] serialized gives (a test compares them).
 
-use super::SpanExporter;
+use super::{SpanEncoder, SpanExporter};
 use crate::model::{FinishedSpan, KeyValue, Status};
 use serde_json::{json, Map, Value as Json};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -276,24 +277,71 @@ impl SpanExporter for FileExporter {
         "file"
     }
     fn export(&mut self, batch: &[FinishedSpan]) -> Result<(), String> {
-        self.line.clear();
-        for s in batch {
-            write_span_line(&mut self.line, s, &self.service);
-            self.line.push(b'\n');
-        }
-        self.out
-            .write_all(&self.line)
-            .and_then(|()| self.out.flush())
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        write_lines(&mut line, batch, &self.service);
+        let written = self.write(&line);
         // A huge batch does not keep its buffer for ever.
-        if self.line.capacity() > 1 << 22 {
-            self.line = Vec::with_capacity(1 << 16);
-        }
-        Ok(())
+        self.line = if line.capacity() > 1 << 22 {
+            Vec::with_capacity(1 << 16)
+        } else {
+            line
+        };
+        written
     }
     fn flush(&mut self) -> Result<(), String> {
         self.out
             .flush()
             .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+    /// The lines are written on the export thread as the spans are
+    /// converted (see [`SpanExporter::encoder`]); this exporter's thread
+    /// only writes them to the file.
+    fn encoder(&self) -> Option<Box<dyn SpanEncoder>> {
+        Some(Box::new(FileLines {
+            service: self.service.clone(),
+        }))
+    }
+    fn export_encoded(
+        &mut self,
+        buf: Vec<u8>,
+        range: Range<usize>,
+        _: usize,
+    ) -> Result<(), String> {
+        self.write(buf.get(range).unwrap_or_default())
+    }
+}
+
+impl FileExporter {
+    /// Writes a batch's lines and hands them to the OS.
+    fn write(&mut self, lines: &[u8]) -> Result<(), String> {
+        self.out
+            .write_all(lines)
+            .and_then(|()| self.out.flush())
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+/// The file exporter's lines, written on the export thread
+/// ([`SpanExporter::encoder`]).
+struct FileLines {
+    service: String,
+}
+
+/// Writes each span's line, and its newline, into `out`.
+fn write_lines(out: &mut Vec<u8>, spans: &[FinishedSpan], service: &str) {
+    for s in spans {
+        write_span_line(out, s, service);
+        out.push(b'\n');
+    }
+}
+
+impl SpanEncoder for FileLines {
+    fn begin(&mut self, _: &mut Vec<u8>) {}
+    fn append(&mut self, spans: &[FinishedSpan], buf: &mut Vec<u8>) {
+        write_lines(buf, spans, &self.service);
+    }
+    fn finish(&mut self, buf: &mut Vec<u8>, _: usize) -> Range<usize> {
+        0..buf.len()
     }
 }
