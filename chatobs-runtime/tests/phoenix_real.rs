@@ -268,9 +268,14 @@ async fn a_phoenix_user_sees_turns_sessions_content_cost_and_annotations() {
             .unwrap();
         let ack_ms = ack.end.duration_since(ack.start).unwrap().as_secs_f64() * 1e3;
         let root_ms = trace["rootSpan"]["latencyMs"].as_f64().unwrap();
-        // Phoenix's latency is the turn's, not the acknowledgement's.
+        // Phoenix's latency is the turn's (to the millisecond), not the
+        // acknowledgement's: the two differ by more than that tolerance.
+        // (The turn was once required to be 5x the acknowledgement; on a
+        // loaded 2-core runner with Phoenix beside it an acknowledgement
+        // took 8.1 ms against a 29.1 ms turn, which says nothing about
+        // which span Phoenix shows.)
         assert!(
-            (root_ms - turn_ms).abs() < 1.0 && root_ms > 5.0 * ack_ms,
+            (root_ms - turn_ms).abs() < 1.0 && root_ms > ack_ms + 1.0,
             "turn {n}: Phoenix {root_ms} ms, turn {turn_ms} ms, ack {ack_ms} ms"
         );
         assert!(trace["latencyMs"].as_f64().unwrap() >= root_ms - 1.0);
