@@ -6,7 +6,7 @@
 use crate::config::{ExporterConfig, ExporterKind, SamplingConfig};
 use crate::export::memory::MemoryExporter;
 use crate::export::{SpanEncoder, SpanExporter};
-use crate::model::FinishedSpan;
+use crate::model::{FinishedSpan, KeyValue};
 use crate::span::{self, Sink};
 use crate::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -266,6 +266,7 @@ pub fn start(
                 back: back_rx,
                 vecs: Vec::new(),
                 pool: Vec::new(),
+                spare: Vec::new(),
                 buf_sizes: vec![0; encoders.len()],
                 encoders,
             }
@@ -489,6 +490,9 @@ struct Worker {
     vecs: Vec<Vec<FinishedSpan>>,
     /// Spans of earlier batches, overwritten by the next ones.
     pool: Vec<FinishedSpan>,
+    /// Where a converted span's old values wait for the record that takes
+    /// them back to their thread (`Record::move_into`); empty between spans.
+    spare: Vec<KeyValue>,
     /// The exporters' encoders, when every exporter has one: batches are
     /// then encoded here, a chunk at a time, and only their bytes go to the
     /// sender (see `SpanExporter::encoder`).
@@ -565,6 +569,7 @@ impl Worker {
         let mut freed = 0;
         let mut used = 0;
         let pool = &mut self.pool;
+        let spare = &mut self.spare;
         self.sink.drain(max, &mut freed, |r| {
             // The room of the spans a few ahead, asked for now (see
             // `prefetch_room`): their attribute lists eight spans
@@ -575,17 +580,17 @@ impl Worker {
             if let Some(f) = batch.get(used + 4) {
                 crate::span::prefetch_room(f, false);
             }
-            // The record's values move into the span (its lists go
-            // back to the bot thread emptied, their room kept): nothing
-            // to copy here, nothing to drop there.
+            // The record's values move into the span, and the span's old
+            // ones go back to the bot threads in the record (its lists'
+            // room kept): nothing to copy here, nothing of theirs to free.
             if let Some(f) = batch.get_mut(used) {
-                r.move_into(f);
+                r.move_into(f, spare);
             } else if let Some(mut f) = pool.pop() {
-                r.move_into(&mut f);
+                r.move_into(&mut f, spare);
                 batch.push(f);
             } else {
                 let mut f = crate::model::FinishedSpan::empty();
-                r.move_into(&mut f);
+                r.move_into(&mut f, spare);
                 batch.push(f);
             }
             used += 1;

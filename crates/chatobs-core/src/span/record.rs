@@ -168,7 +168,8 @@ impl Record {
     /// ([`Record::move_into`]).
     pub(crate) fn to_finished(&self) -> FinishedSpan {
         let mut out = FinishedSpan::empty();
-        let mut attributes = self.derived_into(&mut out);
+        // `out` is new: it has no old values to keep.
+        let mut attributes = self.derived_into(&mut out, &mut Vec::new());
         attributes.extend(self.attrs.iter().cloned());
         if let Some((write, taken)) = &self.at_end {
             write(&**taken, &mut attributes);
@@ -186,22 +187,69 @@ impl Record {
     /// exporters are done with: its vectors' room, and the tag lists and id
     /// strings it held, are reused). The record's own attributes, events,
     /// links, name and status move instead of being copied: the record goes
-    /// back to its bot thread emptied anyway, so a copy was one allocation,
-    /// one copy and one free more per owned string. The record's lists keep
-    /// their room.
-    pub(crate) fn move_into(&mut self, out: &mut FinishedSpan) {
-        let mut attributes = self.derived_into(out);
+    /// back to its bot thread anyway, so a copy was one allocation, one copy
+    /// and one free more per owned string. The record's lists keep their
+    /// room.
+    ///
+    /// What `out` held before, the values a bot thread allocated (owned
+    /// strings and arrays, events, links, an error's message), rides back to
+    /// that side in the record instead of being freed here, and is freed
+    /// when the record is reused for a new span: `spare` (the export
+    /// thread's, empty between calls) holds the old attributes meanwhile.
+    /// With glibc's allocator each free of another thread's memory took that
+    /// thread's arena lock: in the webhook benchmark these frees were 30% of
+    /// the export thread's time, and the request thread, finding its arena
+    /// locked, paid 2.7% of its own in futex wake-ups (perf, 2026-12-02).
+    pub(crate) fn move_into(&mut self, out: &mut FinishedSpan, spare: &mut Vec<KeyValue>) {
+        let mut attributes = self.derived_into(out, spare);
         attributes.append(&mut self.attrs);
-        if let Some((write, taken)) = self.at_end.take() {
-            write(&*taken, &mut attributes);
+        if let Some((write, taken)) = &self.at_end {
+            write(&**taken, &mut attributes);
         }
         out.attributes = attributes;
-        out.name = std::mem::replace(&mut self.name, Cow::Borrowed(""));
-        out.status = std::mem::replace(&mut self.status, Status::Unset);
-        out.events.clear();
-        out.events.append(&mut self.events);
-        out.links.clear();
-        out.links.append(&mut self.links);
+        // The old values go back in the record's emptied lists, up to
+        // `RETURN_BYTES_MAX` and the attribute list's room; the rest (a
+        // large output, a long error) are freed here.
+        let mut budget = RETURN_BYTES_MAX;
+        let mut fits = |bytes: usize| {
+            let ok = bytes <= budget;
+            if ok {
+                budget -= bytes;
+            }
+            ok
+        };
+        for kv in spare.drain(..) {
+            if self.attrs.len() < self.attrs.capacity() && fits(kv_bytes(std::slice::from_ref(&kv)))
+            {
+                self.attrs.push(kv);
+            }
+        }
+        if fits(events_bytes(&out.events)) {
+            std::mem::swap(&mut out.events, &mut self.events);
+        } else {
+            out.events.clear();
+            out.events.append(&mut self.events);
+        }
+        if fits(links_bytes(&out.links)) {
+            std::mem::swap(&mut out.links, &mut self.links);
+        } else {
+            out.links.clear();
+            out.links.append(&mut self.links);
+        }
+        if fits(cow_bytes(&out.name)) {
+            std::mem::swap(&mut out.name, &mut self.name);
+        } else {
+            out.name = std::mem::replace(&mut self.name, Cow::Borrowed(""));
+        }
+        let status = match &out.status {
+            Status::Error(m) => cow_bytes(m),
+            Status::Unset | Status::Ok => 0,
+        };
+        if fits(status) {
+            std::mem::swap(&mut out.status, &mut self.status);
+        } else {
+            out.status = std::mem::replace(&mut self.status, Status::Unset);
+        }
         self.fields_into(out);
     }
 
@@ -219,9 +267,10 @@ impl Record {
 
     /// `out`'s attribute list, emptied (its room kept), with the attributes
     /// derived from this record's fields written first, and room for the
-    /// record's own.
+    /// record's own. Its old values that own memory, other than the reused
+    /// ones, are moved to `old`; the rest are dropped (nothing to free).
     #[inline(always)]
-    fn derived_into(&self, out: &mut FinishedSpan) -> Vec<KeyValue> {
+    fn derived_into(&self, out: &mut FinishedSpan, old: &mut Vec<KeyValue>) -> Vec<KeyValue> {
         let mut attributes = std::mem::take(&mut out.attributes);
         // The last span's tag lists (`tag.tags`, `logfire.tags`), emptied,
         // are this one's: two allocations and two frees fewer per span. So
@@ -258,7 +307,11 @@ impl Record {
             s.push_str(text);
             Value::Str(Cow::Owned(s))
         };
-        attributes.clear();
+        old.extend(
+            attributes
+                .drain(..)
+                .filter(|kv| kv_bytes(std::slice::from_ref(kv)) > 0),
+        );
         attributes.reserve(DERIVED_MAX + self.attrs.len());
         let mut fill = Fill {
             slots: attributes.spare_capacity_mut(),
@@ -431,6 +484,36 @@ impl Fill<'_> {
     }
 }
 
+/// At most this many bytes of a converted span's old values (owned
+/// strings and arrays, events, links, its name and error message) ride back
+/// to a bot thread in each record ([`Record::move_into`]); the rest are
+/// freed on the export thread. A lane hands back at most `RETURNED_MAX`
+/// (1024) records, so a bot thread holds at most 1 MiB of them until its
+/// next spans reuse the records.
+const RETURN_BYTES_MAX: usize = 1024;
+
+/// The memory the contents of `events` hold (not the list's own room).
+fn events_bytes(events: &[Event]) -> usize {
+    events
+        .iter()
+        .map(|e| {
+            cow_bytes(&e.name)
+                + e.attributes.capacity() * std::mem::size_of::<KeyValue>()
+                + kv_bytes(&e.attributes)
+        })
+        .sum()
+}
+
+/// The memory the contents of `links` hold (not the list's own room).
+fn links_bytes(links: &[Link]) -> usize {
+    links
+        .iter()
+        .map(|l| {
+            l.attributes.capacity() * std::mem::size_of::<KeyValue>() + kv_bytes(&l.attributes)
+        })
+        .sum()
+}
+
 /// Spans captured by the test kit, by capture token.
 pub(crate) static CAPTURED: Mutex<Option<HashMap<u64, Vec<FinishedSpan>>>> = Mutex::new(None);
 
@@ -496,27 +579,96 @@ mod tests {
 
     /// What the export thread does: each record's values moved into the
     /// span the last one left (its ids' strings and tag lists reused) equal
-    /// a fresh copy, and the record is left with empty lists, room kept.
+    /// a fresh copy; the record keeps its room and takes the last span's
+    /// values that own memory back to its thread, to be freed there.
     #[test]
-    fn moved_conversion_equals_a_fresh_copy_and_empties_the_record() {
+    fn moved_conversion_equals_a_fresh_copy_and_sends_the_old_values_back() {
         let sink = sink();
         let n = some_records(sink).len();
         let mut out = FinishedSpan::empty();
+        let mut spare = Vec::new();
         for a in 0..n {
             for b in 0..n {
                 for i in [a, b] {
                     let mut r = some_records(sink).swap_remove(i);
                     let want = r.to_finished();
                     let room = r.attrs.capacity();
-                    r.move_into(&mut out);
+                    let had_at_end = r.at_end.is_some();
+                    let prev = out.clone();
+                    r.move_into(&mut out, &mut spare);
                     assert_eq!(out, want, "record {i} after record {a}");
-                    assert!(r.attrs.is_empty() && r.events.is_empty() && r.links.is_empty());
-                    assert!(r.at_end.is_none(), "what the hook took is dropped");
+                    assert!(spare.is_empty(), "nothing waits between spans");
                     assert_eq!(r.attrs.capacity(), room, "the record keeps its room");
-                    assert_eq!(r.name, "");
+                    // The last span's name, status, events and links ride back.
+                    assert_eq!(r.name, prev.name);
+                    assert_eq!(r.status, prev.status);
+                    assert_eq!(r.events, prev.events);
+                    assert_eq!(r.links, prev.links);
+                    // So do its values that own memory (not the reused id
+                    // strings and tag lists), as many as the room holds.
+                    for kv in &r.attrs {
+                        assert!(
+                            kv_bytes(std::slice::from_ref(kv)) > 0,
+                            "{kv:?} frees nothing: not sent back"
+                        );
+                        assert!(
+                            prev.attributes.contains(kv),
+                            "{kv:?} was not the last span's"
+                        );
+                    }
+                    let users: Vec<&KeyValue> = prev
+                        .attributes
+                        .iter()
+                        .filter(|(k, _)| k == "k" || k == "owned")
+                        .collect();
+                    if room >= users.len() {
+                        for kv in users {
+                            assert!(
+                                r.attrs.contains(kv),
+                                "{kv:?} was freed on the export thread"
+                            );
+                        }
+                    }
+                    assert!(
+                        !r.attrs.iter().any(|(k, _)| k == vocab::CHAT_SESSION_ID),
+                        "a reused id string is the export thread's"
+                    );
+                    // What the hook took is dropped when the record is reused.
+                    assert_eq!(r.at_end.is_some(), had_at_end);
                 }
             }
         }
+    }
+
+    /// A large old value (an LLM's output, a long error message) is freed
+    /// on the export thread, not held in a record until its thread's next
+    /// span: a record takes at most `RETURN_BYTES_MAX` back.
+    #[test]
+    fn large_old_values_are_freed_on_the_export_thread() {
+        let sink = sink();
+        let (mut out, mut spare) = (FinishedSpan::empty(), Vec::new());
+        let mut big = Record::blank(sink);
+        big.attrs
+            .push((Cow::Borrowed("output"), Value::from("y".repeat(5000))));
+        big.attrs
+            .push((Cow::Borrowed("small"), Value::from("z".repeat(10))));
+        big.status = Status::Error(Cow::Owned("e".repeat(2000)));
+        big.move_into(&mut out, &mut spare);
+        let mut next = Record::blank(sink);
+        let want = next.to_finished();
+        next.move_into(&mut out, &mut spare);
+        assert_eq!(out, want);
+        assert_eq!(
+            next.attrs,
+            [(Cow::Borrowed("small"), Value::from("z".repeat(10)))],
+            "the small value rides back, the 5000-byte one does not"
+        );
+        assert_eq!(
+            next.status,
+            Status::Unset,
+            "the 2000-byte message was freed"
+        );
+        assert!(kv_bytes(&next.attrs) <= RETURN_BYTES_MAX);
     }
 
     fn some_records(sink: &'static Sink) -> Vec<Record> {
