@@ -13,8 +13,8 @@
 //! of two sizes only the test's attribute values have, by whether the
 //! freeing thread is the bot thread.
 
-use chatobs_core::config::{ExporterConfig, SamplingConfig};
-use chatobs_core::pipeline::start;
+mod support;
+
 use chatobs_core::SpanBuilder;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -81,16 +81,7 @@ fn text(room: usize) -> String {
 #[test]
 fn a_bot_threads_attribute_strings_are_freed_on_the_bot_thread() {
     const SPANS: u64 = 5000;
-    let guard = start(
-        &ExporterConfig {
-            batch_size: 100,
-            ..ExporterConfig::default()
-        },
-        &SamplingConfig::default(),
-        Vec::new(),
-        None,
-    )
-    .expect("a pipeline with no exporter starts");
+    let guard = support::pipeline::without_exporter(100);
     // The bot asks this thread (which holds the pipeline's guard) to flush
     // after each turn, and waits for the answer.
     let (ask, asked) = std::sync::mpsc::channel::<()>();

@@ -3,8 +3,8 @@
 //! to hand batches to (nothing to wait for, no thread to wake per batch).
 //! Flush and shutdown still answer, and every span is counted once.
 
-use chatobs_core::config::{ExporterConfig, SamplingConfig};
-use chatobs_core::pipeline::start;
+mod support;
+
 use chatobs_core::SpanBuilder;
 use std::time::Duration;
 
@@ -23,16 +23,7 @@ fn thread_names() -> Vec<String> {
 
 #[test]
 fn with_no_exporter_every_span_is_counted_and_no_exporters_thread_runs() {
-    let guard = start(
-        &ExporterConfig {
-            batch_size: 100,
-            ..ExporterConfig::default()
-        },
-        &SamplingConfig::default(),
-        Vec::new(),
-        None,
-    )
-    .expect("a pipeline with no exporter starts");
+    let guard = support::pipeline::without_exporter(100);
     // Two bot threads and this one end spans.
     std::thread::scope(|s| {
         for t in 0..2 {

@@ -1,2 +1,3 @@
-//! Shared by the report's tests (and, by path, its benchmark).
+//! Shared by the tests (and `spans`, by path, by the report's benchmark).
+pub mod pipeline;
 pub mod spans;
