@@ -14,7 +14,8 @@
 // installed (`init` with the `none` exporter: spans are built, queued and
 // copied on the export thread, just not written) that is six spans, the
 // cost, redaction, the HTTP metrics and the alert checks; without it, the
-// same binary and handler run with no pipeline installed.
+// same binary and handler run with no pipeline installed. After criterion's
+// cases, the two run interleaved in two processes (see `interleaved`).
 
 use chatobs_runtime::config::ExporterKind;
 use chatobs_runtime::cost::{self, LlmCall, OffsetDateTime, Outbound};
@@ -69,6 +70,29 @@ async fn decide(wa_id: &str, text: &str) -> Result<(), std::io::Error> {
     }
     send(wa_id);
     Ok(())
+}
+
+/// The configuration of the `with chatobs` cases: the `none` exporter (spans
+/// built, queued and converted on the export thread, not written), the log
+/// lines into `log` (started empty; the caller removes it at the end: a line
+/// per request grew by gigabytes over runs when kept), and the environment's
+/// `OTEL_*` / `CHATOBS_*` settings for experiments, with
+/// `CHATOBS_BENCH_METRICS=off` and `CHATOBS_BENCH_LOGS=off` to leave metrics
+/// or log lines out.
+fn config(log: &std::path::Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.apply_env(|k| std::env::var(k).ok())
+        .expect("environment");
+    cfg.exporter.kinds = vec![ExporterKind::None];
+    let _ = std::fs::remove_file(log);
+    cfg.logs.output = log.to_string_lossy().into_owned();
+    if std::env::var("CHATOBS_BENCH_METRICS").as_deref() == Ok("off") {
+        cfg.metrics.enabled = false;
+    }
+    if std::env::var("CHATOBS_BENCH_LOGS").as_deref() == Ok("off") {
+        cfg.logs.format = chatobs_runtime::config::LogFormat::Off;
+    }
+    cfg
 }
 
 struct Gateway {
@@ -255,23 +279,8 @@ fn bench(c: &mut Criterion) {
     let _ = g.stop.send(());
 
     // With chatobs installed.
-    let mut cfg = Config::default();
-    // OTEL_TRACES_SAMPLER etc. apply, for experiments.
-    cfg.apply_env(|k| std::env::var(k).ok())
-        .expect("environment");
-    cfg.exporter.kinds = vec![ExporterKind::None];
-    // The log file is the benchmark's own: started empty and removed at the
-    // end (a line per request, it grew by gigabytes over runs when kept).
     let log = std::env::temp_dir().join("chatobs-bench-webhook.log.jsonl");
-    let _ = std::fs::remove_file(&log);
-    cfg.logs.output = log.to_string_lossy().into_owned();
-    if std::env::var("CHATOBS_BENCH_METRICS").as_deref() == Ok("off") {
-        cfg.metrics.enabled = false;
-    }
-    if std::env::var("CHATOBS_BENCH_LOGS").as_deref() == Ok("off") {
-        cfg.logs.format = chatobs_runtime::config::LogFormat::Off;
-    }
-    let guard = chatobs_runtime::init(cfg).expect("init");
+    let guard = chatobs_runtime::init(config(&log)).expect("init");
     let mut g = rt.block_on(start());
     rt.block_on(one(&mut g, &b, &sig));
     // chatobs' own threads (export, logs) work beside the request thread,
@@ -439,6 +448,186 @@ impl Drop for RedisServer {
 
 criterion_group!(benches, bench);
 
+/// `--child without|with`: one side of [`interleaved`], in a process of its
+/// own (chatobs installs a global `tracing` dispatcher that cannot be taken
+/// back, so a process without chatobs is the only fair "without"). It starts
+/// its gateway, warms it up, then for each `run <n>` line on stdin makes `n`
+/// requests and answers `BLOCK <wall ns> <request thread CPU ns>`; at the end
+/// of stdin it answers `THREADS <ns>`, the CPU of chatobs' own threads over
+/// all its blocks, and stops. (To profile one side:
+/// `yes 'run 1000' | head -n 60 | perf record -- <bench> --child with`.)
+fn child(case: &str) {
+    use std::io::{BufRead as _, Write as _};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let log = std::env::temp_dir().join(format!(
+        "chatobs-bench-webhook-{}.log.jsonl",
+        std::process::id()
+    ));
+    let guard = (case == "with").then(|| chatobs_runtime::init(config(&log)).expect("init"));
+    let (b, sig) = body();
+    let mut g = rt.block_on(start());
+    for _ in 0..500 {
+        rt.block_on(one(&mut g, &b, &sig));
+    }
+    let sum = |m: std::collections::BTreeMap<String, f64>| m.values().sum::<f64>();
+    let threads0 = sum(chatobs_threads_cpu());
+    let mut requests = 0u64;
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let Some(n) = line.ok().and_then(|l| {
+            l.strip_prefix("run ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        }) else {
+            break;
+        };
+        let cpu = this_thread_cpu_ns();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            rt.block_on(one(&mut g, &b, &sig));
+        }
+        let wall = t.elapsed().as_nanos();
+        let cpu = match (cpu, this_thread_cpu_ns()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => 0,
+        };
+        requests += n;
+        let _ = writeln!(out, "BLOCK {wall} {cpu}");
+        let _ = out.flush();
+    }
+    let threads = (sum(chatobs_threads_cpu()) - threads0) * 1e9;
+    let _ = writeln!(out, "THREADS {:.0}", threads / requests.max(1) as f64);
+    let _ = out.flush();
+    let _ = g.stop.send(());
+    drop(guard);
+    let _ = std::fs::remove_file(&log);
+}
+
+/// Requests per block of [`interleaved`], and blocks per side (the first
+/// [`WARM_BLOCKS`] of each left out).
+const BLOCK_REQUESTS: u64 = 1000;
+const BLOCKS: usize = 100;
+const WARM_BLOCKS: usize = 5;
+
+/// The request with and without chatobs, interleaved: two processes of this
+/// binary (`--child without`, `--child with`) take turns, one block of
+/// [`BLOCK_REQUESTS`] requests each (about 0.1 s), the one that goes first
+/// alternating, while the other waits on its stdin. On this VM a request's
+/// time drifts by half over seconds (46-72 us for the same code in one
+/// day): criterion's two cases, one after the other, took that drift into
+/// their ratio (1.13-1.63 for one binary); each pair of adjacent blocks here
+/// shares it. Prints the median of the pairs' ratios, wall time and the
+/// request thread's CPU.
+fn interleaved() {
+    use std::io::{BufRead as _, Write as _};
+    struct Side {
+        child: std::process::Child,
+        input: std::process::ChildStdin,
+        output: std::io::BufReader<std::process::ChildStdout>,
+    }
+    impl Side {
+        fn start(case: &str) -> Option<Side> {
+            let me = std::env::current_exe().ok()?;
+            let mut child = std::process::Command::new(me)
+                .args(["--child", case])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit())
+                .spawn()
+                .ok()?;
+            let input = child.stdin.take()?;
+            let output = std::io::BufReader::new(child.stdout.take()?);
+            Some(Side {
+                child,
+                input,
+                output,
+            })
+        }
+        fn answer(
+            output: &mut std::io::BufReader<std::process::ChildStdout>,
+            tag: &str,
+        ) -> Option<Vec<f64>> {
+            let mut line = String::new();
+            output.read_line(&mut line).ok()?;
+            let rest = line.trim().strip_prefix(tag)?;
+            rest.split_whitespace().map(|v| v.parse().ok()).collect()
+        }
+        /// One block: (wall, CPU) per request, in microseconds.
+        fn block(&mut self) -> Option<(f64, f64)> {
+            writeln!(self.input, "run {BLOCK_REQUESTS}").ok()?;
+            self.input.flush().ok()?;
+            let v = Side::answer(&mut self.output, "BLOCK ")?;
+            let per = |ns: f64| ns / BLOCK_REQUESTS as f64 / 1e3;
+            Some((per(*v.first()?), per(*v.get(1)?)))
+        }
+        /// Ends the child: chatobs' own threads' CPU per request, in us.
+        fn finish(self) -> Option<f64> {
+            let Side {
+                mut child,
+                input,
+                mut output,
+            } = self;
+            drop(input);
+            let v = Side::answer(&mut output, "THREADS ");
+            let _ = child.wait();
+            Some(v?.first()? / 1e3)
+        }
+    }
+    let (Some(mut without), Some(mut with)) = (Side::start("without"), Side::start("with")) else {
+        eprintln!("webhook: the interleaved comparison could not start its two processes");
+        return;
+    };
+    let mut pairs: Vec<((f64, f64), (f64, f64))> = Vec::with_capacity(BLOCKS);
+    for i in 0..BLOCKS {
+        let (a, b) = if i % 2 == 0 {
+            let a = without.block();
+            (a, with.block())
+        } else {
+            let b = with.block();
+            (without.block(), b)
+        };
+        let (Some(a), Some(b)) = (a, b) else {
+            eprintln!("webhook: a child of the interleaved comparison stopped answering");
+            return;
+        };
+        if i >= WARM_BLOCKS {
+            pairs.push((a, b));
+        }
+    }
+    let _ = without.finish();
+    let threads = with.finish();
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let quartiles = |mut v: Vec<f64>| -> (f64, f64) {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 4], v[v.len() * 3 / 4])
+    };
+    let wall_ratios: Vec<f64> = pairs.iter().map(|(a, b)| b.0 / a.0).collect();
+    let cpu_ratios: Vec<f64> = pairs.iter().map(|(a, b)| b.1 / a.1).collect();
+    let (q1, q3) = quartiles(wall_ratios.clone());
+    println!(
+        "\n{name}, interleaved ({n} pairs of blocks of {BLOCK_REQUESTS} requests, two processes taking turns):\n  \
+         wall per request: without chatobs {a:.1} us, with chatobs {b:.1} us; \
+         median of the pairs' ratios {r:.2} (quartiles {q1:.2}-{q3:.2}; issue 18's target: at most 1.10)\n  \
+         request thread's CPU per request: without {c:.1} us, with {d:.1} us; median ratio {rc:.2}",
+        name = env!("CARGO_CRATE_NAME"),
+        n = pairs.len(),
+        a = median(pairs.iter().map(|p| p.0 .0).collect()),
+        b = median(pairs.iter().map(|p| p.1 .0).collect()),
+        r = median(wall_ratios),
+        c = median(pairs.iter().map(|p| p.0 .1).collect()),
+        d = median(pairs.iter().map(|p| p.1 .1).collect()),
+        rc = median(cpu_ratios),
+    );
+    if let Some(t) = threads {
+        println!("  chatobs' own threads (export, logs) beside it: {t:.1} us of CPU per request");
+    }
+}
+
 fn median_us(id: &str) -> Option<f64> {
     let dir = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => std::path::PathBuf::from(d),
@@ -466,9 +655,24 @@ fn median_us(id: &str) -> Option<f64> {
 static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(args.get(i + 1).map_or("without", String::as_str));
+        return;
+    }
+    // `WEBHOOK_INTERLEAVED=only` runs only the interleaved comparison,
+    // `=off` only criterion's cases; a profile (`--profile-time`) skips it.
+    let mode = std::env::var("WEBHOOK_INTERLEAVED").unwrap_or_default();
+    if mode == "only" {
+        interleaved();
+        return;
+    }
     let _ = STARTED.set(std::time::SystemTime::now());
     benches();
     Criterion::default().configure_from_args().final_summary();
+    if mode != "off" && !args.iter().any(|a| a == "--profile-time") {
+        interleaved();
+    }
     if let Some(t) = THREADS_CPU.get() {
         println!("\n{}: {t}", env!("CARGO_CRATE_NAME"));
     }

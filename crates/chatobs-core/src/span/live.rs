@@ -161,6 +161,16 @@ impl ChatSpan {
         }
     }
 
+    /// Appends attributes (for integrations: a request's attributes added
+    /// once the span is known to record). Unlike
+    /// [`set_attribute`](Self::set_attribute), a key already on the span is
+    /// not looked for: the caller adds keys the span does not have yet.
+    pub fn extend_attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Some(rec) = self.rec_mut() {
+            rec.attrs.extend(attributes);
+        }
+    }
+
     /// Adds an event.
     pub fn add_event(&mut self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Some(rec) = self.rec_mut() {

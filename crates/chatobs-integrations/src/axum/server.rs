@@ -29,10 +29,17 @@ fn is_webhook_route(route: &str) -> bool {
 
 // ---- request attributes ------------------------------------------------------------
 
-pub(super) struct ReqInfo {
+/// A request's SERVER spans: its caller's context, taken at once, and its
+/// attributes, built only for the first span that records (a request whose
+/// spans the sampler drops builds none: no header copies, no redaction).
+pub(super) struct ReqInfo<'a> {
     method: &'static str,
-    route: String,
-    attrs: Vec<(Cow<'static, str>, Value)>,
+    route: &'a str,
+    uri: &'a axum::http::Uri,
+    version: axum::http::Version,
+    headers: &'a HeaderMap,
+    /// Built by the first recording span and kept for the next ones.
+    attrs: Option<Vec<(Cow<'static, str>, Value)>>,
     parent: Context,
 }
 
@@ -103,14 +110,37 @@ fn text(s: &str) -> Cow<'_, str> {
     crate::whatsapp::redacted_cow(s, crate::redact::text)
 }
 
-pub(super) fn req_info(
+pub(super) fn req_info<'a>(
     method: &str,
+    uri: &'a axum::http::Uri,
+    version: axum::http::Version,
+    headers: &'a HeaderMap,
+    route: &'a str,
+) -> ReqInfo<'a> {
+    let method = http_metrics::method_label(method);
+    let parent = crate::propagation::without_personal_session(Context::extract(|k| {
+        headers.get(k).and_then(|v| v.to_str().ok())
+    }));
+    ReqInfo {
+        method,
+        route,
+        uri,
+        version,
+        headers,
+        attrs: None,
+        parent,
+    }
+}
+
+/// The request's span attributes (method, route, URL, host, protocol, user
+/// agent, the recorded headers redacted).
+fn request_attrs(
+    method: &'static str,
     uri: &axum::http::Uri,
     version: axum::http::Version,
     headers: &HeaderMap,
     route: &str,
-) -> ReqInfo {
-    let method = http_metrics::method_label(method);
+) -> Vec<(Cow<'static, str>, Value)> {
     let mut attrs: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(12 + headers.len());
     attrs.push((vocab::HTTP_REQUEST_METHOD.into(), method.into()));
     attrs.push((vocab::HTTP_ROUTE.into(), Value::from(route.to_owned())));
@@ -179,18 +209,10 @@ pub(super) fn req_info(
     if let Some(s) = crate::current_service() {
         attrs.push((vocab::CHAT_SERVICE_NAME.into(), s.into()));
     }
-    let parent = crate::propagation::without_personal_session(Context::extract(|k| {
-        headers.get(k).and_then(|v| v.to_str().ok())
-    }));
-    ReqInfo {
-        method,
-        route: route.to_owned(),
-        attrs,
-        parent,
-    }
+    attrs
 }
 
-impl ReqInfo {
+impl ReqInfo<'_> {
     /// A SERVER span with the request's attributes and `extra`; `last` moves
     /// the request's attributes into it instead of copying them (the last
     /// message of a batch, or the only span of a request).
@@ -200,7 +222,33 @@ impl ReqInfo {
         session: Option<crate::ChatSession>,
         extra: Vec<(Cow<'static, str>, Value)>,
     ) -> ChatSpan {
-        self.builder(last, session, extra).start()
+        let b = self.builder(session, extra);
+        self.start(b, last)
+    }
+
+    /// Starts `b` (from [`builder`](Self::builder)) and, when the sampler
+    /// kept it, adds the request's attributes (built now if no span of this
+    /// request recorded before; `last` as in [`span`](Self::span)).
+    pub(super) fn start(&mut self, b: SpanBuilder, last: bool) -> ChatSpan {
+        let mut span = b.start();
+        if span.is_recording() {
+            let attrs = self.attrs.take().unwrap_or_else(|| {
+                request_attrs(
+                    self.method,
+                    self.uri,
+                    self.version,
+                    self.headers,
+                    self.route,
+                )
+            });
+            if last {
+                span.extend_attributes(attrs);
+            } else {
+                span.extend_attributes(attrs.iter().cloned());
+                self.attrs = Some(attrs);
+            }
+        }
+        span
     }
 
     /// The request's remote parent (a `traceparent` the caller sent), if any.
@@ -208,24 +256,20 @@ impl ReqInfo {
         (self.parent.has_span() || self.parent.session.is_some()).then_some(&self.parent)
     }
 
-    /// [`span`](Self::span), not started yet (the webhook adds a parent or links).
+    /// [`span`](Self::span) without the request's attributes, not started
+    /// yet (the webhook adds a parent or links); start it with
+    /// [`start`](Self::start).
     pub(super) fn builder(
-        &mut self,
-        last: bool,
+        &self,
         session: Option<crate::ChatSession>,
         extra: Vec<(Cow<'static, str>, Value)>,
     ) -> SpanBuilder {
-        let mut b = SpanBuilder::new(span_name(self.method, &self.route)).kind(OtelKind::Server);
+        let mut b = SpanBuilder::new(span_name(self.method, self.route)).kind(OtelKind::Server);
         if self.parent.has_span() || self.parent.session.is_some() {
             b = b.parent(self.parent.clone());
         }
         if let Some(s) = session {
             b = b.session(s);
-        }
-        if last {
-            b = b.attributes(std::mem::take(&mut self.attrs));
-        } else {
-            b = b.attributes(self.attrs.iter().cloned());
         }
         b.attributes(extra)
     }

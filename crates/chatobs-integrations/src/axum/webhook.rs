@@ -377,11 +377,12 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
     for (i, mut msg) in batch.messages.into_iter().enumerate() {
         msg.open_conversation();
         let (ctx, turn) = if let Some(info) = &mut info {
-            let mut extra = message_attrs(&msg);
-            extra.push((vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()));
             let last = i + 1 == n_msg && n_st == 0;
-            let turn = is_turn(&msg).then(|| turn_span(info, received, &msg));
-            let mut b = info.builder(last, Some(msg.session().clone()), extra);
+            // The wamid's keyed hash, for the turn and the acknowledgement:
+            // computed once, and only when one of them records.
+            let id = std::cell::OnceCell::new();
+            let turn = is_turn(&msg).then(|| turn_span(info, received, &msg, &id));
+            let mut b = info.builder(Some(msg.session().clone()), Vec::new());
             match &turn {
                 // The acknowledgement is a child of the turn.
                 Some(t) => b = b.parent(t.context()),
@@ -393,7 +394,12 @@ async fn receive_inner(st: Arc<Inner>, req: Request) -> Response {
                     }
                 }
             }
-            let mut span = b.start();
+            let mut span = info.start(b, last);
+            if span.is_recording() {
+                let mut extra = message_attrs(&msg, &id);
+                extra.push((vocab::MESSAGING_BATCH_MESSAGE_COUNT.into(), count.into()));
+                span.extend_attributes(extra);
+            }
             set_status(&mut span, 200, None);
             span.in_scope(|| accept_message(&st, &msg));
             let ctx = match &turn {
@@ -482,33 +488,42 @@ fn reacted_to(st: &Inner, msg: &InboundMessage) -> Option<Context> {
 }
 
 /// The root of a user turn: from the request's arrival (`received`) until
-/// the message handler returns (see [`crate::turn`]).
+/// the message handler returns (see [`crate::turn`]). Its attributes are
+/// built only when the sampler keeps it; `id` is the message's exported id,
+/// shared with the acknowledgement.
 fn turn_span(
-    info: &super::server::ReqInfo,
+    info: &super::server::ReqInfo<'_>,
     received: SystemTime,
     msg: &InboundMessage,
+    id: &std::cell::OnceCell<Option<String>>,
 ) -> crate::span::ChatSpan {
     let mut b = SpanBuilder::new(vocab::WHATSAPP_TURN_SPAN)
         .kind(crate::model::OtelKind::Consumer)
         .span_kind(vocab::SpanKind::Chain)
         .role(crate::Role::GATEWAY)
         .session(msg.session().clone())
-        .start_time(received)
-        .attribute(vocab::CHAT_TURN, true)
-        .attribute(vocab::MESSAGING_SYSTEM, "whatsapp")
-        .attribute(vocab::MESSAGING_OPERATION_TYPE, "process")
-        .attribute(
-            vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE,
-            msg.content.type_name(),
-        );
+        .start_time(received);
     if let Some(p) = info.remote_parent() {
         b = b.parent(p.clone());
     }
-    if let Some(id) = msg.exported_id() {
-        b = b.attribute(vocab::MESSAGING_MESSAGE_ID, id);
+    let mut span = b.start();
+    if !span.is_recording() {
+        return span;
+    }
+    let mut attrs: Vec<(Cow<'static, str>, Value)> = vec![
+        (vocab::CHAT_TURN.into(), Value::Bool(true)),
+        (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
+        (vocab::MESSAGING_OPERATION_TYPE.into(), "process".into()),
+        (
+            vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE.into(),
+            msg.content.type_name().into(),
+        ),
+    ];
+    if let Some(id) = id.get_or_init(|| msg.exported_id()) {
+        attrs.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id.clone())));
     }
     if let Some(svc) = crate::current_service() {
-        b = b.attribute(vocab::CHAT_SERVICE_NAME, svc);
+        attrs.push((vocab::CHAT_SERVICE_NAME.into(), svc.into()));
     }
     // Content capture (off by default): the user's words, redacted and cut.
     if let Some(text) = msg
@@ -516,18 +531,18 @@ fn turn_span(
         .text()
         .and_then(|t| crate::redact::content(&whatsapp::redacted(t, str::to_owned)))
     {
-        b = b
-            .attribute(vocab::INPUT_VALUE, text)
-            .attribute(vocab::INPUT_MIME_TYPE, "text/plain");
+        attrs.push((vocab::INPUT_VALUE.into(), Value::from(text)));
+        attrs.push((vocab::INPUT_MIME_TYPE.into(), "text/plain".into()));
     }
-    let span = b.start();
-    if span.is_recording() {
-        crate::turn::begin(span.context().trace_id);
-    }
+    span.extend_attributes(attrs);
+    crate::turn::begin(span.context().trace_id);
     span
 }
 
-fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
+fn message_attrs(
+    msg: &InboundMessage,
+    id: &std::cell::OnceCell<Option<String>>,
+) -> Vec<(Cow<'static, str>, Value)> {
     use whatsapp::Content;
     let mut v: Vec<(Cow<'static, str>, Value)> = vec![
         (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
@@ -538,8 +553,8 @@ fn message_attrs(msg: &InboundMessage) -> Vec<(Cow<'static, str>, Value)> {
         ),
     ];
     // Wamids encode the user's number: only their keyed hashes leave the process.
-    if let Some(id) = msg.exported_id() {
-        v.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id)));
+    if let Some(id) = id.get_or_init(|| msg.exported_id()) {
+        v.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id.clone())));
     }
     if let Some(id) = msg.exported_context_id() {
         v.push((
