@@ -510,18 +510,8 @@ fn turn_span(
     if !span.is_recording() {
         return span;
     }
-    let mut attrs: Vec<(Cow<'static, str>, Value)> = vec![
-        (vocab::CHAT_TURN.into(), Value::Bool(true)),
-        (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
-        (vocab::MESSAGING_OPERATION_TYPE.into(), "process".into()),
-        (
-            vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE.into(),
-            msg.content.type_name().into(),
-        ),
-    ];
-    if let Some(id) = id.get_or_init(|| msg.exported_id()) {
-        attrs.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id.clone())));
-    }
+    let mut attrs = messaging_attrs(msg, "process", id);
+    attrs.push((vocab::CHAT_TURN.into(), Value::Bool(true)));
     if let Some(svc) = crate::current_service() {
         attrs.push((vocab::CHAT_SERVICE_NAME.into(), svc.into()));
     }
@@ -539,14 +529,17 @@ fn turn_span(
     span
 }
 
-fn message_attrs(
+/// What the turn and the acknowledgement of a message both carry: the
+/// messaging system, `operation` (`process`, `receive`), the message type
+/// and its exported id (`id`, computed once for both).
+fn messaging_attrs(
     msg: &InboundMessage,
+    operation: &'static str,
     id: &std::cell::OnceCell<Option<String>>,
 ) -> Vec<(Cow<'static, str>, Value)> {
-    use whatsapp::Content;
     let mut v: Vec<(Cow<'static, str>, Value)> = vec![
         (vocab::MESSAGING_SYSTEM.into(), "whatsapp".into()),
-        (vocab::MESSAGING_OPERATION_TYPE.into(), "receive".into()),
+        (vocab::MESSAGING_OPERATION_TYPE.into(), operation.into()),
         (
             vocab::MESSAGING_WHATSAPP_MESSAGE_TYPE.into(),
             msg.content.type_name().into(),
@@ -556,6 +549,15 @@ fn message_attrs(
     if let Some(id) = id.get_or_init(|| msg.exported_id()) {
         v.push((vocab::MESSAGING_MESSAGE_ID.into(), Value::from(id.clone())));
     }
+    v
+}
+
+fn message_attrs(
+    msg: &InboundMessage,
+    id: &std::cell::OnceCell<Option<String>>,
+) -> Vec<(Cow<'static, str>, Value)> {
+    use whatsapp::Content;
+    let mut v = messaging_attrs(msg, "receive", id);
     if let Some(id) = msg.exported_context_id() {
         v.push((
             vocab::MESSAGING_WHATSAPP_CONTEXT_MESSAGE_ID.into(),
